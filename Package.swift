@@ -1,0 +1,59 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "CVMKit",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "cvm", targets: ["cvm"]),
+        .library(name: "SEVABI", targets: ["SEVABI"]),
+        .library(name: "HostProbe", targets: ["HostProbe"]),
+        .library(name: "Measurement", targets: ["Measurement"]),
+        .library(name: "Attestation", targets: ["Attestation"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
+        .package(url: "https://github.com/apple/swift-asn1", from: "1.3.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+    ],
+    targets: [
+        // CPUID instruction access; the only C in the package.
+        .target(name: "CCPUID"),
+        // Spec structures: policies, TCB versions, GUIDs, report layout. Pure, no I/O.
+        .target(name: "SEVABI"),
+        // Host readiness: CPUID, MSRs, sysfs, /dev/sev, KVM, QEMU/libvirt/OVMF discovery.
+        .target(name: "HostProbe", dependencies: [
+            "SEVABI", "CCPUID",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // OVMF metadata, hashes table, VMSA, SEV/SEV-ES/SNP launch digests, ID blocks.
+        .target(name: "Measurement", dependencies: [
+            "SEVABI",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // Reports, certificates, chains, validation policy, KDS, legacy SEV, guest retrieval.
+        .target(name: "Attestation", dependencies: [
+            "SEVABI",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        // The command tree; the executable only calls into it.
+        .target(name: "CVMCommands", dependencies: [
+            "SEVABI", "HostProbe", "Measurement", "Attestation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
+
+        .testTarget(name: "SEVABITests", dependencies: ["SEVABI"]),
+        .testTarget(name: "HostProbeTests", dependencies: ["HostProbe"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "Attestation"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "Measurement"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,6 @@
+import ArgumentParser
+
+struct HostCheckCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "check", abstract: "Check readiness.")
+    func run() async throws {}
+}

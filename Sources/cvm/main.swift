@@ -1,0 +1,4 @@
+import CVMCommands
+import Foundation
+
+exit(await CVMMain.run(Array(CommandLine.arguments.dropFirst())))
