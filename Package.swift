@@ -19,13 +19,13 @@ let package = Package(
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        // CPUID instruction access; the only C in the package.
-        .target(name: "CCPUID"),
+        // CPUID, MSR, ioctl and KVM access: the only C in the package, kept tiny.
+        .target(name: "CHostAccess"),
         // Spec structures: policies, TCB versions, GUIDs, report layout. Pure, no I/O.
         .target(name: "SEVABI"),
         // Host readiness: CPUID, MSRs, sysfs, /dev/sev, KVM, QEMU/libvirt/OVMF discovery.
         .target(name: "HostProbe", dependencies: [
-            "SEVABI", "CCPUID",
+            "SEVABI", "CHostAccess",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // OVMF metadata, hashes table, VMSA, SEV/SEV-ES/SNP launch digests, ID blocks.

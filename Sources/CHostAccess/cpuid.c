@@ -1,6 +1,6 @@
-#include "ccpuid.h"
+#include "chostaccess.h"
 
-int ccpuid_query(uint32_t leaf, uint32_t subleaf, ccpuid_regs *out) {
+int chost_cpuid(uint32_t leaf, uint32_t subleaf, chost_cpuid_regs *out) {
 #if defined(__x86_64__) || defined(__i386__)
     uint32_t a, b, c, d;
     __asm__ volatile("cpuid" : "=a"(a), "=b"(b), "=c"(c), "=d"(d) : "a"(leaf), "c"(subleaf));
