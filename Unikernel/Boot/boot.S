@@ -1,0 +1,259 @@
+/*
+ * Entry paths into the kernel.
+ *
+ * PVH: QEMU (or any PVH loader) finds the XEN_ELFNOTE_PHYS32_ENTRY note, loads the ELF at 1 MiB and
+ * jumps to pvh_start32 in 32-bit protected mode, paging off, %ebx = physical address of
+ * struct hvm_start_info (Xen public/arch-x86/hvm/start_info.h).
+ *
+ * EFI: the loader stub (Unikernel/EFI/stub.c) copies this image to 1 MiB, leaves boot services and
+ * calls efi_entry64 in long mode with %rdi = handoff block, %rsi = TSC at the stub's entry.
+ *
+ * Both build the same boot page tables (identity map of the low 4 GiB, 2 MiB pages), load the kernel
+ * GDT with a TSS whose IST1 stack every exception uses, enable SSE (and AVX when the CPU has it), seed
+ * the stack-protector guard and call kmain(boot kind, info address, entry TSC).
+ */
+#include "layout.h"
+
+#define XEN_ELFNOTE_PHYS32_ENTRY 18
+#define CR0_PE   (1 << 0)
+#define CR0_MP   (1 << 1)
+#define CR0_EM   (1 << 2)
+#define CR0_WP   (1 << 16)
+#define CR0_PG   (1 << 31)
+#define CR4_PAE  (1 << 5)
+#define CR4_OSFXSR (1 << 9)
+#define CR4_OSXMMEXCPT (1 << 10)
+#define CR4_OSXSAVE (1 << 18)
+#define MSR_EFER 0xc0000080
+#define EFER_LME (1 << 8)
+#define EFER_NXE (1 << 11)
+
+/* Image header at the first byte, read by the EFI stub from the flat copy. */
+        .section .head, "ax"
+        .globl uk_image_header
+uk_image_header:
+        .quad UK_HEADER_MAGIC
+        .quad efi_entry64               /* absolute address of the 64-bit entry */
+        .quad __image_end               /* end of initialised data */
+        .quad __bss_end                 /* end of memory the kernel occupies */
+
+        .section .note.Xen, "a"
+        .p2align 2
+        .long 4                         /* namesz: "Xen\0" */
+        .long 8                         /* descsz */
+        .long XEN_ELFNOTE_PHYS32_ENTRY
+        .asciz "Xen"
+        .p2align 2
+        .quad pvh_start32
+
+        .section .text.boot32, "ax"
+        .code32
+        .globl pvh_start32
+pvh_start32:
+        cli
+        cld
+        movl %ebx, uk_boot_info
+        rdtsc
+        movl %eax, uk_entry_tsc
+        movl %edx, uk_entry_tsc + 4
+
+        /* PML4[0] -> PDPT, PDPT[0..3] -> four page directories, 2048 x 2 MiB identity pages. */
+        movl $uk_boot_pdpt + 3, %eax
+        movl %eax, uk_boot_pml4
+        movl $uk_boot_pd, %eax
+        orl  $3, %eax
+        xorl %ecx, %ecx
+1:      movl %eax, uk_boot_pdpt(,%ecx,8)
+        addl $4096, %eax
+        incl %ecx
+        cmpl $4, %ecx
+        jne 1b
+        xorl %ecx, %ecx
+2:      movl %ecx, %eax
+        shll $21, %eax
+        orl  $0x83, %eax                /* present, writable, 2 MiB page */
+        movl %eax, uk_boot_pd(,%ecx,8)
+        movl $0, uk_boot_pd + 4(,%ecx,8)
+        incl %ecx
+        cmpl $2048, %ecx
+        jne 2b
+
+        movl %cr4, %eax
+        orl  $CR4_PAE, %eax
+        movl %eax, %cr4
+        movl $uk_boot_pml4, %eax
+        movl %eax, %cr3
+        movl $MSR_EFER, %ecx
+        rdmsr
+        orl  $(EFER_LME | EFER_NXE), %eax
+        wrmsr
+        movl %cr0, %eax
+        orl  $(CR0_PG | CR0_PE | CR0_WP), %eax
+        movl %eax, %cr0
+        lgdt uk_gdt_pointer
+        ljmp $UK_GDT_CODE, $pvh_long_mode
+
+        .code64
+pvh_long_mode:
+        movl $UK_BOOT_PVH, %r12d
+        movl uk_boot_info, %r13d
+        movq uk_entry_tsc, %r14
+        jmp common64
+
+        .section .text.boot64, "ax"
+        .globl efi_entry64
+efi_entry64:
+        cli
+        cld
+        movl $UK_BOOT_EFI, %r12d
+        movq %rdi, %r13
+        movq %rsi, %r14
+        /* Same identity map as the PVH path, built with 64-bit stores. */
+        leaq uk_boot_pdpt + 3(%rip), %rax
+        movq %rax, uk_boot_pml4(%rip)
+        leaq uk_boot_pd + 3(%rip), %rax
+        xorl %ecx, %ecx
+        leaq uk_boot_pdpt(%rip), %rdx
+1:      movq %rax, (%rdx,%rcx,8)
+        addq $4096, %rax
+        incl %ecx
+        cmpl $4, %ecx
+        jne 1b
+        xorl %ecx, %ecx
+        leaq uk_boot_pd(%rip), %rdx
+2:      movq %rcx, %rax
+        shlq $21, %rax
+        orq  $0x83, %rax
+        movq %rax, (%rdx,%rcx,8)
+        incl %ecx
+        cmpl $2048, %ecx
+        jne 2b
+        leaq uk_boot_pml4(%rip), %rax
+        movq %rax, %cr3
+        movl $MSR_EFER, %ecx
+        rdmsr
+        orl  $EFER_NXE, %eax
+        wrmsr
+        lgdt uk_gdt_pointer(%rip)
+        leaq common64(%rip), %rax
+        pushq $UK_GDT_CODE
+        pushq %rax
+        lretq
+
+common64:
+        movw $UK_GDT_DATA, %ax
+        movw %ax, %ds
+        movw %ax, %es
+        movw %ax, %ss
+        xorw %ax, %ax
+        movw %ax, %fs
+        movw %ax, %gs
+        leaq uk_stack_top(%rip), %rsp
+        xorl %ebp, %ebp
+
+        /* TSS descriptor base (16-byte system descriptor at UK_GDT_TSS), then IST1 for exceptions. */
+        leaq uk_tss(%rip), %rax
+        leaq uk_gdt(%rip), %rdx
+        movw %ax, UK_GDT_TSS + 2(%rdx)
+        shrq $16, %rax
+        movb %al, UK_GDT_TSS + 4(%rdx)
+        movb %ah, UK_GDT_TSS + 7(%rdx)
+        shrq $16, %rax
+        movl %eax, UK_GDT_TSS + 8(%rdx)
+        leaq uk_ist_top(%rip), %rax
+        movq %rax, uk_tss + 36(%rip)     /* IST1 */
+        movw $UK_GDT_TSS, %ax
+        ltr %ax
+
+        /* SSE: CR0.EM off, CR0.MP on, CR4.OSFXSR and OSXMMEXCPT on (Intel SDM Vol. 3A, 13.1.3). */
+        movq %cr0, %rax
+        andq $~CR0_EM, %rax
+        orq  $CR0_MP, %rax
+        movq %rax, %cr0
+        movq %cr4, %rax
+        orq  $(CR4_OSFXSR | CR4_OSXMMEXCPT), %rax
+        movq %rax, %cr4
+        /* AVX: with XSAVE and AVX present, CR4.OSXSAVE and XCR0 = x87 | SSE | AVX. */
+        movl $1, %eax
+        cpuid
+        movl %ecx, %eax
+        andl $((1 << 26) | (1 << 28)), %eax
+        cmpl $((1 << 26) | (1 << 28)), %eax
+        jne 3f
+        movq %cr4, %rax
+        orq  $CR4_OSXSAVE, %rax
+        movq %rax, %cr4
+        xorl %ecx, %ecx
+        movl $7, %eax
+        xorl %edx, %edx
+        xsetbv
+        movb $1, uk_avx_enabled(%rip)
+3:      fninit
+
+        /* Stack-protector guard from the TSC; the low byte stays zero so string copies stop on it. */
+        rdtsc
+        shlq $32, %rdx
+        orq  %rdx, %rax
+        movabsq $0x9e3779b97f4a7c15, %rdx
+        imulq %rdx, %rax
+        xorb %al, %al
+        movq %rax, __stack_chk_guard(%rip)
+
+        movl %r12d, %edi
+        movq %r13, %rsi
+        movq %r14, %rdx
+        call kmain
+4:      cli
+        hlt
+        jmp 4b
+
+        .section .data.boot, "aw"
+        .p2align 4
+        .globl uk_gdt
+uk_gdt:
+        .quad 0
+        .quad 0x00af9a000000ffff        /* 0x08: 64-bit code, DPL 0 */
+        .quad 0x00cf92000000ffff        /* 0x10: data, DPL 0 */
+        .quad 0x0000890000000067        /* 0x18: 64-bit TSS, limit 0x67; base filled in at boot */
+        .quad 0
+uk_gdt_end:
+uk_gdt_pointer:
+        .word uk_gdt_end - uk_gdt - 1
+        .quad uk_gdt
+        .globl __stack_chk_guard
+        .p2align 3
+__stack_chk_guard:
+        .quad 0x595e9fbd94fda766
+        .globl uk_boot_info, uk_entry_tsc, uk_avx_enabled
+uk_boot_info:
+        .quad 0
+uk_entry_tsc:
+        .quad 0
+uk_avx_enabled:
+        .byte 0
+
+        .section .bss, "aw", @nobits
+        .p2align 12
+        .globl uk_boot_pml4
+uk_boot_pml4:
+        .skip 4096
+uk_boot_pdpt:
+        .skip 4096
+uk_boot_pd:
+        .skip 4 * 4096
+        .p2align 4
+uk_tss:
+        .skip 104
+        .p2align 4
+        .globl uk_idt
+uk_idt:
+        .skip 32 * 16
+        .p2align 12
+        .globl uk_heap_arena
+uk_heap_arena:
+        .skip 256 * 1024
+        .p2align 12
+        .skip 64 * 1024
+uk_stack_top:
+        .skip 16 * 1024
+uk_ist_top:

@@ -1,0 +1,96 @@
+import CPU
+
+/// Kernel memory: the heap behind Swift's allocations, the physical page allocator, the page tables.
+enum Memory {
+    nonisolated(unsafe) static var heap = Heap()
+    nonisolated(unsafe) static var frames = PageFrameAllocator(ranges: [])
+    nonisolated(unsafe) static var usableBytes: UInt64 = 0
+    /// Bytes the heap asks the page allocator for at a time once its boot arena runs out.
+    static let heapGrowth = 1 << 20
+
+    /// The static arena in .bss: enough for the memory map and command line before pages exist.
+    static func bootstrapHeap() {
+        if let arena = uk_heap_arena_base() { heap.addArena(UnsafeMutableRawPointer(arena), bytes: Int(UK_HEAP_ARENA_BYTES)) }
+    }
+
+    static func initializeFrames(regions: [MemoryRegion], reserved: [PhysicalRange]) {
+        let ranges = UsableMemory.ranges(from: regions, excluding: reserved)
+        frames = PageFrameAllocator(ranges: ranges)
+        usableBytes = frames.freePages * PageFrameAllocator.pageSize
+    }
+
+    static func allocatePages(_ count: Int) -> UnsafeMutableRawPointer? {
+        guard let address = frames.allocate(pages: count) else { return nil }
+        return UnsafeMutableRawPointer(bitPattern: UInt(address))
+    }
+
+    /// Identity map of all RAM and the 32-bit MMIO hole, 2 MiB pages except the first 2 MiB, whose
+    /// page 0 stays unmapped so null dereferences fault. `encryptionBit` is the SEV C-bit position
+    /// (nil until the confidential modes arrive).
+    static func installPageTables(regions: [MemoryRegion], encryptionBit: Int?) -> Bool {
+        let addressBits = Int(uk_cpuid(0x8000_0008, 0).eax & 0xff)
+        guard let format = try? PageTableFormat(physicalAddressBits: min(max(addressBits, 36), 52), encryptionBit: encryptionBit) else {
+            return false
+        }
+        var top: UInt64 = 4 << 30
+        for region in regions where region.kind == .usable || region.kind == .loader { top = max(top, region.end) }
+        let largePage = IdentityMapper<FrameTableMemory>.largePageSize
+        top = alignUp(top, largePage) ?? top
+        do {
+            var mapper = try IdentityMapper(format: format, memory: FrameTableMemory())
+            let private_ = encryptionBit != nil
+            try mapper.identityMap(PhysicalRange(start: 4096, end: largePage), flags: [.writable], encrypted: private_)
+            try mapper.identityMap(PhysicalRange(start: largePage, end: top), flags: [.writable], encrypted: private_)
+            uk_write_cr3(mapper.root)
+            return true
+        } catch {
+            return false
+        }
+    }
+}
+
+/// Page tables in pages from the frame allocator, reached through the boot identity map.
+struct FrameTableMemory: PageTableMemory {
+    mutating func allocateTable() -> UInt64? {
+        guard let address = Memory.frames.allocate(pages: 1),
+              let page = UnsafeMutableRawPointer(bitPattern: UInt(address)) else { return nil }
+        page.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
+        return address
+    }
+
+    func load(table: UInt64, index: Int) -> UInt64 {
+        UnsafePointer<UInt64>(bitPattern: UInt(table))?[index] ?? 0
+    }
+
+    mutating func store(table: UInt64, index: Int, value: UInt64) {
+        UnsafeMutablePointer<UInt64>(bitPattern: UInt(table))?[index] = value
+    }
+}
+
+/// posix_memalign and free reach these through jumps in Boot/runtime.S.
+@_cdecl("uk_posix_memalign")
+public func posixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: Int, _ size: Int) -> CInt {
+    if let pointer = Memory.heap.allocate(bytes: size, alignment: alignment) {
+        result.pointee = pointer
+        return 0
+    }
+    let wanted = max(Memory.heapGrowth, size + alignment + Heap.headerSize * 4)
+    let pages = (wanted + 4095) / 4096
+    if let arena = Memory.allocatePages(pages) {
+        Memory.heap.addArena(arena, bytes: pages * 4096)
+        if let pointer = Memory.heap.allocate(bytes: size, alignment: alignment) {
+            result.pointee = pointer
+            return 0
+        }
+    }
+    return 12  // ENOMEM
+}
+
+@_cdecl("uk_free")
+public func freeMemory(_ pointer: UnsafeMutableRawPointer?) {
+    guard let pointer else { return }
+    if !Memory.heap.free(pointer) {
+        Console.write("cvmuk panic reason=bad-free\n")
+        Machine.exit(.panic)
+    }
+}
