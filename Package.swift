@@ -47,6 +47,8 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Pure logic of the Embedded Swift unikernel (Unikernel/); its kernel build compiles these files too.
+        .target(name: "UnikernelCore"),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
 
         .testTarget(name: "SEVABITests", dependencies: ["SEVABI"]),
@@ -54,6 +56,8 @@ let package = Package(
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "Attestation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AttestationTests", dependencies: ["Attestation", "Measurement"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
+        .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
+        .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]
 )
