@@ -25,7 +25,7 @@ let package = Package(
         .target(name: "SEVABI"),
         // Host readiness: CPUID, MSRs, sysfs, /dev/sev, KVM, QEMU/libvirt/OVMF discovery.
         .target(name: "HostProbe", dependencies: [
-            "SEVABI", "CHostAccess",
+            "SEVABI", "CHostAccess", "Measurement",
             .product(name: "Logging", package: "swift-log"),
         ]),
         // OVMF metadata, hashes table, VMSA, SEV/SEV-ES/SNP launch digests, ID blocks.
@@ -35,7 +35,7 @@ let package = Package(
         ]),
         // Reports, certificates, chains, validation policy, KDS, legacy SEV, guest retrieval.
         .target(name: "Attestation", dependencies: [
-            "SEVABI",
+            "SEVABI", "Measurement",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
@@ -43,10 +43,14 @@ let package = Package(
         ]),
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
-            "SEVABI", "HostProbe", "Measurement", "Attestation",
+            "SEVABI", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        // Docker/OCI image archives and layouts: readers, digest checks, in-memory layer flattening.
+        .target(name: "OCIImage", dependencies: ["SEVABI", .product(name: "Crypto", package: "swift-crypto")]),
+        // Reproducible initramfs (cpio newc + gzip), guest bundles, the Linux guest builder.
+        .target(name: "GuestImage", dependencies: ["SEVABI", .product(name: "Crypto", package: "swift-crypto")]),
         // Pure logic of the Embedded Swift unikernel (Unikernel/); its kernel build compiles these files too.
         .target(name: "UnikernelCore"),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
@@ -56,6 +60,8 @@ let package = Package(
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "Attestation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AttestationTests", dependencies: ["Attestation", "Measurement"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
+        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],

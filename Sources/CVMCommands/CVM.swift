@@ -14,6 +14,9 @@ public struct CVM: AsyncParsableCommand {
         subcommands: [
             HostCommand.self,
             PolicyCommand.self,
+            ImageCommand.self,
+            AttestCommand.self,
+            MeasureCommand.self, IDBlockCommand.self,
         ]
     )
 

@@ -1,0 +1,109 @@
+import Foundation
+import Testing
+@testable import HostProbe
+
+/// Replays recorded hosts through the real checker and asserts the verdict per mode and the reasons.
+struct RecordedHostTests {
+    static func report(_ name: String) throws -> HostReport {
+        let url = try #require(Bundle.module.url(forResource: name, withExtension: "json", subdirectory: "Fixtures/hosts"))
+        let recording = try RecordedHost.load(path: url.path)
+        var options = HostChecker.Options()
+        options.firmwareDirectories = ["/usr/share/OVMF", "/usr/share/ovmf"]
+        return HostChecker(sources: recording.sources, options: options).run()
+    }
+
+    @Test func milanWithSNPEnabledIsReadyForEveryMode() throws {
+        let report = try Self.report("milan-snp-ready")
+        for mode in SEVMode.allCases {
+            #expect(report.verdict(for: mode).ready, "\(mode): \(report.verdict(for: mode).blockers)")
+        }
+        #expect(report.check("cpu.generation")?.reason.contains("Milan") == true)
+        #expect(report.check("cpuid.cbit")?.reason.contains("C-bit position 51") == true)
+        #expect(report.check("msr.rmp")?.status == .pass)
+        #expect(report.check("sev.firmware-version")?.reason.contains("1.55") == true)
+        #expect(report.check("ovmf.snp")?.status == .pass)
+        #expect(report.check("ovmf.kernel-hashes")?.reason.contains("OVMF.amdsev.fd") == true)
+        #expect(report.check("qemu.kvm-guest")?.status == .pass)
+    }
+
+    @Test func genoaWithSNPDisabledInBIOSRunsSEVAndSEVESButNotSNP() throws {
+        let report = try Self.report("genoa-snp-disabled")
+        #expect(report.verdict(for: .sev).ready)
+        #expect(report.verdict(for: .sevES).ready)
+        let snp = report.verdict(for: .sevSNP)
+        #expect(!snp.ready)
+        let blockers = Set(snp.blockers.compactMap { $0.split(separator: ":").first.map(String.init) })
+        #expect(blockers == ["msr.syscfg.snp", "kvm_amd.sev_snp", "sev.snp-status", "kernel.snp", "qemu.sev-snp-guest"])
+        #expect(report.check("msr.syscfg.snp")?.hint?.contains("BIOS") == true)
+        #expect(report.check("kvm_amd.sev_snp")?.hint?.contains("6.11") == true)
+        #expect(report.check("qemu.sev-snp-guest")?.hint?.contains("9.1") == true)
+        #expect(report.check("cpu.generation")?.reason.contains("Genoa") == true)
+    }
+
+    @Test func romeOffersSEVESButHasNoSNPInCPUID() throws {
+        let report = try Self.report("rome-sev-es")
+        #expect(report.verdict(for: .sev).ready)
+        #expect(report.verdict(for: .sevES).ready)
+        #expect(!report.verdict(for: .sevSNP).ready)
+        #expect(report.check("cpuid.sev-snp")?.status == .fail)
+        #expect(report.check("cpuid.sev-snp")?.reason.contains("bit 4 clear") == true)
+        #expect(report.check("cpu.generation")?.reason.contains("Rome, up to SEV-ES") == true)
+        #expect(report.check("ovmf.snp")?.status == .pass)
+        #expect(report.check("cpuid.cbit")?.reason.contains("C-bit position 47") == true)
+    }
+
+    @Test func intelHostFailsEveryModeAndPointsToTDX() throws {
+        let report = try Self.report("intel-sapphire-rapids")
+        for mode in SEVMode.allCases { #expect(!report.verdict(for: mode).ready) }
+        let vendor = try #require(report.check("cpu.vendor"))
+        #expect(vendor.status == .fail)
+        #expect(vendor.reason.hasPrefix("GenuineIntel"))
+        #expect(vendor.hint?.contains("TDX") == true)
+        #expect(report.check("tdx")?.status == .info)
+        #expect(report.check("kvm_amd.loaded")?.reason.contains("kvm_intel") == true)
+    }
+
+    @Test func nestedCloudVMIsHonestAboutWhatItVerified() throws {
+        let report = try Self.report("nested-cloud-vm")
+        for mode in SEVMode.allCases { #expect(!report.verdict(for: mode).ready) }
+        #expect(report.check("cpu.hypervisor")?.status == .info)
+        #expect(report.check("cpuid.sev")?.status == .fail)
+        // KVM itself answered and ran the four-instruction guest, so it is reported as usable...
+        #expect(report.check("kvm.usable")?.status == .pass)
+        #expect(report.check("kvm.usable")?.reason.contains("ran to HLT") == true)
+        // ...and QEMU's own run under KVM is reported per CPU model, as verified, not assumed.
+        let guest = try #require(report.check("qemu.kvm-guest"))
+        #expect(guest.reason.contains("default: "))
+        #expect(guest.reason.contains("host,-arch-capabilities: runs"))
+        #expect(report.check("cpuid.sev")?.hint?.contains("hypervisor") == true)
+        #expect(report.check("kvm_amd.loaded")?.reason.contains("kvm_pvm") == true)
+        #expect(report.check("sev.device")?.status == .fail)
+        #expect(report.check("ovmf.present")?.status == .pass)
+    }
+
+    @Test func everyFailedCheckOnRecordedHostsNamesAReason() throws {
+        for name in ["milan-snp-ready", "genoa-snp-disabled", "rome-sev-es", "intel-sapphire-rapids", "nested-cloud-vm"] {
+            let report = try Self.report(name)
+            for check in report.checks {
+                #expect(!check.reason.isEmpty, "\(name) \(check.id)")
+                #expect(!check.reason.contains("\n"), "\(name) \(check.id)")
+            }
+        }
+    }
+
+    @Test func recordingAndReplayGiveTheSameReport() throws {
+        let url = try #require(Bundle.module.url(forResource: "genoa-snp-disabled", withExtension: "json", subdirectory: "Fixtures/hosts"))
+        let original = try RecordedHost.load(path: url.path)
+        let recorder = HostRecorder(live: original.sources, description: "re-recorded")
+        let first = HostChecker(sources: recorder.sources).run()
+        let replayed = HostChecker(sources: recorder.result.sources).run()
+        #expect(first.checks == replayed.checks)
+    }
+
+    @Test func malformedRecordingIsRejectedWithOneLine() throws {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("bad-host-\(UUID()).json").path
+        try Data("{\"description\": 3}".utf8).write(to: URL(fileURLWithPath: path))
+        defer { try? FileManager.default.removeItem(atPath: path) }
+        #expect(throws: RecordingError.self) { try RecordedHost.load(path: path) }
+    }
+}
