@@ -4,9 +4,9 @@
 #   Unikernel/build.sh [--cmdline "run=noop"] [--linux-workloads] [OUT_DIR]
 #
 # OUT_DIR (default .build-uk/bundle) receives:
-#   kernel.elf     PVH kernel for `qemu-system-x86_64 -kernel` without firmware
+#   kernel         PVH ELF kernel for `qemu-system-x86_64 -kernel` without firmware
 #   kernel.efi     the same kernel inside an EFI application, for OVMF's `-kernel`
-#   cmdline        default kernel command line
+#   cmdline        default kernel command line (no trailing newline)
 #   manifest.json  size, SHA-256 and SHA-384 of each part
 # With --linux-workloads also `cvm-workloads`, the same workloads as a static Linux x86_64 binary.
 # Same sources and toolchain give the same bytes: no timestamps, no build paths in the outputs.
@@ -22,7 +22,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --cmdline) cmdline=$2; shift 2 ;;
         --linux-workloads) linux=1; shift ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
         -*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
         *) out=$1; shift ;;
     esac
@@ -64,36 +64,83 @@ clang_efi="--target=x86_64-unknown-windows-msvc -ffreestanding -fno-stack-protec
 "$toolchain/lld-link" -subsystem:efi_application -entry:efi_main -nodefaultlib -Brepro -debug:none \
     -out:kernel.efi stub.obj blob.obj >/dev/null
 
-cp kernel.elf kernel.efi "$out/"
-printf '%s\n' "$cmdline" > "$out/cmdline"
+cp kernel.elf "$out/kernel"
+cp kernel.efi "$out/kernel.efi"
+printf '%s' "$cmdline" > "$out/cmdline"
 
-parts="kernel.elf kernel.efi cmdline"
+parts="cmdline kernel kernel.efi"
 if [ "$linux" = 1 ]; then
     linux_sources=$(ls "$here"/workloads-linux/*.swift | sort)
     "$toolchain/swiftc" -target x86_64-unknown-linux-gnu $swift_common -module-name Workloads \
-        -Xcc -I"$here/workloads-linux" -Xcc -ffreestanding \
+        -Xcc -I"$here/workloads-linux" -Xcc -I"$here/include" -Xcc -ffreestanding \
         -c $core_sources $linux_sources -o workloads-swift.o
     "$toolchain/clang" --target=x86_64-unknown-linux-gnu -ffreestanding -c "$here/workloads-linux/start.S" -o start.o
+    "$toolchain/clang" --target=x86_64-unknown-linux-gnu -ffreestanding -c "$here/Boot/runtime.S" -o runtime-linux.o
     "$toolchain/ld.lld" --gc-sections --build-id=none -nostdlib -static -z noexecstack -e _start \
-        -o cvm-workloads start.o runtime.o workloads-swift.o
+        -o cvm-workloads start.o runtime-linux.o workloads-swift.o
     "$toolchain/llvm-objcopy" --strip-all cvm-workloads
     cp cvm-workloads "$out/"
     parts="$parts cvm-workloads"
 fi
 
+# manifest.json in the shape of the other bundles (GuestImage's BundleManifest): sorted keys, no
+# timestamps, no host paths.
+json_escape() { printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g'; }
+sources_digest=$(cd "$root" && for f in $(ls Sources/UnikernelCore/*.swift Unikernel/Kernel/*.swift Unikernel/Boot/* \
+    Unikernel/EFI/* Unikernel/include/* Unikernel/workloads-linux/* Unikernel/build.sh 2>/dev/null | sort); do
+    sha256sum "$f"; done | sha256sum | cut -d' ' -f1)
+swift_version=$("$toolchain/swiftc" --version 2>/dev/null | head -1)
 {
-    printf '{\n  "format": "cvmkit-bundle-1",\n  "kind": "unikernel",\n'
-    printf '  "boot": {"pvh": "kernel.elf", "efi": "kernel.efi", "cmdline": "cmdline"},\n'
-    printf '  "parts": [\n'
+    printf '{\n'
+    printf '  "annotations" : {\n'
+    printf '    "bootEFI" : "kernel.efi: EFI application for OVMF -kernel",\n'
+    printf '    "bootPVH" : "kernel: PVH ELF for qemu -kernel without firmware",\n'
+    printf '    "exitStatus" : "guest status s via isa-debug-exit, QEMU exits 2s+1: 0 success, 1 verification failed, 2 bad command line, 3 CPU exception, 4 out of memory, 5 panic",\n'
+    printf '    "results" : "serial lines starting with cvmuk"\n'
+    printf '  },\n'
+    printf '  "boot" : {\n'
+    printf '    "appConsole" : "console",\n'
+    printf '    "console" : "ttyS0",\n'
+    printf '    "exitDevice" : "isa-debug-exit",\n'
+    printf '    "exitPort" : 244,\n'
+    printf '    "minimumMemoryMiB" : 64,\n'
+    printf '    "protocol" : "pvh"\n'
+    printf '  },\n'
+    printf '  "build" : {\n'
+    printf '    "command" : "cvm image build unikernel",\n'
+    printf '    "inputs" : [\n'
+    printf '      {\n'
+    printf '        "name" : "unikernel-sources",\n'
+    printf '        "origin" : "Sources/UnikernelCore, Unikernel",\n'
+    printf '        "sha256" : "%s"\n' "$sources_digest"
+    printf '      }\n'
+    printf '    ],\n'
+    printf '    "steps" : [\n'
+    printf '      "swiftc -target x86_64-unknown-none-elf -enable-experimental-feature Embedded -Osize",\n'
+    printf '      "clang boot.S isr.S runtime.S; ld.lld -T kernel.ld",\n'
+    printf '      "clang --target=x86_64-unknown-windows-msvc stub.c; lld-link -subsystem:efi_application -Brepro"\n'
+    printf '    ],\n'
+    printf '    "tool" : "Unikernel/build.sh"\n'
+    printf '  },\n'
+    printf '  "cmdline" : "%s",\n' "$(json_escape "$cmdline")"
+    printf '  "format" : "cvmkit-guest-bundle",\n'
+    printf '  "formatVersion" : 1,\n'
+    printf '  "kind" : "unikernel",\n'
+    printf '  "modules" : [\n\n  ],\n'
+    printf '  "modulesUnavailable" : [\n\n  ],\n'
+    printf '  "parts" : {\n'
     sep=""
     for part in $parts; do
         size=$(wc -c < "$out/$part" | tr -d ' ')
         sha256=$(sha256sum "$out/$part" | cut -d' ' -f1)
         sha384=$(sha384sum "$out/$part" | cut -d' ' -f1)
-        printf '%s    {"name": "%s", "bytes": %s, "sha256": "%s", "sha384": "%s"}' "$sep" "$part" "$size" "$sha256" "$sha384"
+        printf '%s    "%s" : {\n      "file" : "%s",\n      "sha256" : "%s",\n      "sha384" : "%s",\n      "size" : %s\n    }' \
+            "$sep" "$part" "$part" "$sha256" "$sha384" "$size"
         sep=",
 "
     done
-    printf '\n  ]\n}\n'
+    printf '\n  },\n'
+    printf '  "versions" : {\n    "swiftc" : "%s"\n  }\n' "$(json_escape "$swift_version")"
+    printf '}\n'
 } > "$out/manifest.json"
 echo "$out"
