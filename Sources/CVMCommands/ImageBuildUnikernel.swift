@@ -1,0 +1,135 @@
+import ArgumentParser
+import Foundation
+
+extension ImageCommand.Build {
+    /// `cvm image build unikernel`: runs Unikernel/build.sh, which needs only the Swift toolchain.
+    struct Unikernel: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "unikernel",
+            abstract: "Build the Embedded Swift unikernel bundle (PVH kernel, EFI application, manifest).",
+            discussion: """
+            The bundle directory holds `kernel` (PVH ELF for qemu -kernel without firmware), `kernel.efi`
+            (the same kernel as an EFI application for OVMF's -kernel), `cmdline` and `manifest.json`.
+            The same sources and toolchain always give the same bytes.
+
+            Command line words: run=noop|stream|chase|sha256|ep|exits|touch|fault|all (comma list),
+            stream.size=, stream.reps=, chase.size=, chase.steps=, sha256.size=, ep.m=, exits.iters=,
+            touch.pages= (sizes take K, M or G).
+
+            Examples:
+              cvm image build unikernel --out uk
+              cvm image build unikernel --out uk --cmdline "run=all ep.m=20" --linux-workloads
+            """
+        )
+
+        @Option(name: .long, help: "Bundle directory to write.")
+        var out: String = "unikernel-bundle"
+
+        @Option(name: .long, help: "Kernel command line stored in the bundle.")
+        var cmdline: String = "run=noop"
+
+        @Flag(name: .long, help: "Also build cvm-workloads, the same workloads as a static Linux binary.")
+        var linuxWorkloads = false
+
+        @Option(name: .long, help: "CVMKit source tree holding Unikernel/build.sh (default: found from the current directory or the cvm executable).")
+        var source: String?
+
+        @Option(name: .long, help: "Directory with swiftc, clang, ld.lld and lld-link.")
+        var toolchain: String = "/opt/swift/usr/bin"
+
+        @Flag(name: .long, help: "Print the bundle manifest as JSON.")
+        var json = false
+
+        func run() async throws {
+            guard let script = UnikernelBuildScript.locate(source: source) else {
+                throw CLIFailure.unsupportedHere("cannot find Unikernel/build.sh; pass --source with the CVMKit source tree")
+            }
+            for tool in ["swiftc", "clang", "ld.lld", "lld-link", "llvm-objcopy"]
+            where !FileManager.default.isExecutableFile(atPath: toolchain + "/" + tool) {
+                throw CLIFailure.unsupportedHere("the toolchain at \(toolchain) has no \(tool); pass --toolchain")
+            }
+            let outURL = URL(fileURLWithPath: out).standardizedFileURL
+            var arguments = [script, "--cmdline", cmdline]
+            if linuxWorkloads { arguments.append("--linux-workloads") }
+            arguments.append(outURL.path)
+            let result = try UnikernelBuildScript.run(arguments, toolchain: toolchain)
+            guard result.status == 0 else {
+                let reason = result.standardError.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
+                throw CLIFailure.unsupportedHere("unikernel build failed: \(reason)")
+            }
+            let manifest = outURL.appendingPathComponent("manifest.json")
+            guard let data = FileManager.default.contents(atPath: manifest.path) else {
+                throw CLIFailure.unsupportedHere("the build wrote no manifest at \(manifest.path)")
+            }
+            if json {
+                print(String(decoding: data, as: UTF8.self), terminator: "")
+                return
+            }
+            print("unikernel bundle: \(outURL.path)")
+            for part in try UnikernelBuildScript.parts(manifest: data) {
+                print("  \(part.name.padding(toLength: 14, withPad: " ", startingAt: 0)) \(String(part.size).padding(toLength: 8, withPad: " ", startingAt: 0)) sha256 \(part.sha256)")
+            }
+        }
+    }
+}
+
+/// Finding and running Unikernel/build.sh.
+enum UnikernelBuildScript {
+    static let relativePath = "Unikernel/build.sh"
+
+    struct Part: Decodable {
+        var name: String { file }
+        let file: String
+        let size: Int
+        let sha256: String
+    }
+
+    static func locate(source: String?) -> String? {
+        var candidates: [URL] = []
+        if let source {
+            candidates.append(URL(fileURLWithPath: source))
+        } else {
+            candidates.append(URL(fileURLWithPath: FileManager.default.currentDirectoryPath))
+            candidates.append(URL(fileURLWithPath: CommandLine.arguments.first ?? "").deletingLastPathComponent())
+        }
+        for start in candidates {
+            var directory = start.standardizedFileURL
+            for _ in 0..<8 {
+                let script = directory.appendingPathComponent(relativePath).path
+                if FileManager.default.isExecutableFile(atPath: script) { return script }
+                if source != nil { break }
+                directory = directory.deletingLastPathComponent()
+            }
+        }
+        return nil
+    }
+
+    static func run(_ arguments: [String], toolchain: String) throws -> (status: Int32, standardError: String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["CVM_SWIFT_TOOLCHAIN"] = toolchain
+        process.environment = environment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            throw CLIFailure.unsupportedHere("cannot start /bin/sh: \(error.localizedDescription)")
+        }
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stderr, as: UTF8.self))
+    }
+
+    static func parts(manifest: Data) throws -> [Part] {
+        struct Manifest: Decodable { let parts: [String: Part] }
+        do {
+            return try JSONDecoder().decode(Manifest.self, from: manifest).parts.values.sorted { $0.file < $1.file }
+        } catch {
+            throw CLIFailure.no("the bundle manifest does not parse: \(error)")
+        }
+    }
+}
