@@ -43,7 +43,7 @@ let package = Package(
         ]),
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
-            "SEVABI", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage",
+            "SEVABI", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage", "Launch",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -51,6 +51,8 @@ let package = Package(
         .target(name: "OCIImage", dependencies: ["SEVABI", .product(name: "Crypto", package: "swift-crypto")]),
         // Reproducible initramfs (cpio newc + gzip), guest bundles, the Linux guest builder.
         .target(name: "GuestImage", dependencies: ["SEVABI", .product(name: "Crypto", package: "swift-crypto")]),
+        // LaunchSpec → QEMU argv / libvirt XML, QMP, QEMU supervision, persistent VMs.
+        .target(name: "Launch", dependencies: ["SEVABI", "HostProbe", "Measurement"]),
         // Pure logic of the Embedded Swift unikernel (Unikernel/); its kernel build compiles these files too.
         .target(name: "UnikernelCore"),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
@@ -62,6 +64,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LaunchTests", dependencies: ["Launch"]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],

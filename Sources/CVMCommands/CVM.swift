@@ -14,6 +14,7 @@ public struct CVM: AsyncParsableCommand {
         subcommands: [
             HostCommand.self,
             PolicyCommand.self,
+            RunCommand.self,
             ImageCommand.self,
             AttestCommand.self,
             MeasureCommand.self, IDBlockCommand.self,

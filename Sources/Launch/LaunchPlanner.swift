@@ -1,0 +1,117 @@
+import Foundation
+import HostProbe
+
+public enum FirmwareRequest: Sendable, Hashable {
+    /// SeaBIOS for plain guests, OVMF for confidential ones.
+    case auto
+    case seabios
+    case ovmf
+    /// An OVMF image by path (code image for pflash, or the single image SNP loads with -bios).
+    case path(String)
+
+    public init(argument: String) {
+        switch argument.lowercased() {
+        case "auto": self = .auto
+        case "seabios", "bios": self = .seabios
+        case "ovmf", "uefi": self = .ovmf
+        default: self = .path(argument)
+        }
+    }
+}
+
+public enum AcceleratorRequest: String, Sendable, CaseIterable {
+    case auto, kvm, tcg
+}
+
+/// Decisions a launch needs from the host: which firmware files, which accelerator, whether the mode
+/// can run here at all. `cvm run`, `cvm vm` and `cvm bench` share them.
+public enum LaunchPlanner {
+    /// Debian/Ubuntu/Fedora locations of (code, vars template) pairs, preferring images with SEV metadata.
+    static let pflashPairs: [(code: String, vars: String)] = [
+        ("/usr/share/OVMF/OVMF_CODE.fd", "/usr/share/OVMF/OVMF_VARS.fd"),
+        ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
+        ("/usr/share/edk2/ovmf/OVMF_CODE.fd", "/usr/share/edk2/ovmf/OVMF_VARS.fd"),
+    ]
+    static let statelessImages = ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.amdsev.fd", "/usr/share/edk2/ovmf/OVMF.amdsev.fd", "/usr/share/qemu/OVMF.fd"]
+
+    /// Resolves the firmware; for pflash, copies the variable store into `stateDirectory` (one per VM).
+    public static func firmware(for mode: ConfidentialMode, request: FirmwareRequest, stateDirectory: URL,
+                                files: any HostFileSystem = LocalFileSystem()) throws -> Firmware {
+        let wantsOVMF: Bool
+        var explicit: String?
+        switch request {
+        case .auto: wantsOVMF = mode.isConfidential
+        case .seabios: wantsOVMF = false
+        case .ovmf: wantsOVMF = true
+        case .path(let path):
+            wantsOVMF = true
+            explicit = path
+        }
+        guard wantsOVMF else { return .seabios }
+        if mode == .sevSNP {
+            let candidates = explicit.map { [$0] } ?? statelessImages
+            for path in candidates where files.size(of: path) != nil {
+                if FirmwareDiscovery.inspect(path, files: files).supportsSNP { return .ovmfBios(path: path) }
+                if explicit != nil { throw LaunchError.invalid("\(path) has no SEV metadata: SEV-SNP cannot boot it") }
+            }
+            throw LaunchError.unsupportedHere("no OVMF image with SEV metadata found (apt-get install ovmf), or give --firmware PATH")
+        }
+        let pairs: [(code: String, vars: String)]
+        if let explicit {
+            let vars = companionVars(for: explicit)
+            pairs = [(explicit, vars ?? "")]
+        } else {
+            pairs = pflashPairs
+        }
+        for pair in pairs where files.size(of: pair.code) != nil {
+            let varsCopy = stateDirectory.appendingPathComponent("OVMF_VARS.fd")
+            if !FileManager.default.fileExists(atPath: varsCopy.path) {
+                try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
+                if files.size(of: pair.vars) != nil {
+                    try FileManager.default.copyItem(atPath: pair.vars, toPath: varsCopy.path)
+                } else {
+                    // A code image without a vars template (an AmdSev build): an empty store of the right size.
+                    let size = pair.code.contains("4M") ? 540_672 : 131_072
+                    try Data(count: size).write(to: varsCopy)
+                }
+            }
+            return .ovmfPflash(code: pair.code, vars: varsCopy.path)
+        }
+        throw LaunchError.unsupportedHere("no OVMF image found (apt-get install ovmf), or give --firmware PATH")
+    }
+
+    static func companionVars(for code: String) -> String? {
+        let candidates = [code.replacingOccurrences(of: "CODE", with: "VARS"), code.replacingOccurrences(of: "code", with: "vars")]
+        return candidates.first { $0 != code && FileManager.default.fileExists(atPath: $0) }
+    }
+
+    /// KVM only where a probe guest really runs under QEMU+KVM with the CPU model the launch will use;
+    /// otherwise TCG, with the notice to show. Confidential modes always get KVM (they cannot run under TCG).
+    public static func accelerator(_ request: AcceleratorRequest, mode: ConfidentialMode, cpuModel: String?,
+                                   qemuBinary: String = "qemu-system-x86_64",
+                                   runner: any CommandRunner = ProcessRunner()) -> (Accelerator, notice: String?) {
+        switch request {
+        case .kvm: return (.kvm, nil)
+        case .tcg: return (.tcg, mode.isConfidential ? nil : "accelerator: TCG (software emulation): timings are emulated, not native")
+        case .auto:
+            if mode.isConfidential { return (.kvm, nil) }
+            let outcome = try? QEMUGuestProbe.withBIOS { bios in
+                QEMUGuestProbe.run(using: runner, binary: qemuBinary, accelerator: "kvm", cpuModel: cpuModel, biosPath: bios, timeout: 10)
+            }
+            if outcome?.ran == true { return (.kvm, nil) }
+            let why = outcome?.detail ?? "probe could not run"
+            return (.tcg, "accelerator: TCG (software emulation; KVM probe with CPU model \(cpuModel ?? "default"): \(why)): timings are emulated, not native")
+        }
+    }
+
+    /// Refuses a confidential mode the host cannot run, naming the host check's reasons.
+    public static func requireHostSupport(for mode: ConfidentialMode, sources: HostSources = .live()) throws {
+        guard let sevMode = mode.sevMode else { return }
+        var options = HostChecker.Options()
+        options.probeQEMUGuests = false
+        let verdict = HostChecker(sources: sources, options: options).run().verdict(for: sevMode)
+        guard verdict.ready else {
+            throw LaunchError.unsupportedHere("\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : ""). Use --dry-run to prepare the launch for another host.")
+        }
+    }
+}

@@ -1,0 +1,222 @@
+import HostProbe
+import SEVABI
+
+/// How confidential a launch is.
+public enum ConfidentialMode: String, Sendable, Codable, CaseIterable {
+    case none, sev, sevES = "sev-es", sevSNP = "sev-snp"
+
+    public var sevMode: SEVMode? {
+        switch self {
+        case .none: return nil
+        case .sev: return .sev
+        case .sevES: return .sevES
+        case .sevSNP: return .sevSNP
+        }
+    }
+
+    public var isConfidential: Bool { self != .none }
+}
+
+public enum Accelerator: String, Sendable, Codable, CaseIterable {
+    case kvm, tcg
+}
+
+/// The guest's policy, typed by mode.
+public enum GuestPolicy: Sendable, Hashable {
+    case sev(SEVPolicy)
+    case snp(SNPPolicy)
+
+    public var hexValue: String {
+        switch self {
+        case .sev(let policy): return policy.description
+        case .snp(let policy): return policy.description
+        }
+    }
+}
+
+/// What the guest boots from.
+public enum BootSource: Sendable, Hashable {
+    /// Direct kernel boot: kernel, optional initrd, command line.
+    case kernel(path: String, initrd: String?, cmdline: String)
+    /// A disk image (raw or qcow2), booted by the firmware.
+    case disk(path: String, format: String)
+}
+
+/// The firmware the guest starts with.
+public enum Firmware: Sendable, Hashable {
+    /// QEMU's default SeaBIOS. Cannot run any SEV mode.
+    case seabios
+    /// OVMF as two pflash devices: shared read-only code, and this VM's own copy of the variable store.
+    case ovmfPflash(code: String, vars: String)
+    /// A single OVMF image loaded with -bios (stateless): what SNP requires.
+    case ovmfBios(path: String)
+
+    public var isOVMF: Bool {
+        if case .seabios = self { return false }
+        return true
+    }
+
+    public var imagePath: String? {
+        switch self {
+        case .seabios: return nil
+        case .ovmfPflash(let code, _): return code
+        case .ovmfBios(let path): return path
+        }
+    }
+}
+
+/// SEV-SNP launch inputs beyond the policy.
+public struct SNPLaunchOptions: Sendable, Hashable {
+    /// Base64 of the 96-byte ID block and the 4096-byte ID authentication info.
+    public var idBlock: String?
+    public var idAuth: String?
+    public var authorKeyEnabled: Bool
+    /// 32 bytes the host binds into the report (HOST_DATA), base64.
+    public var hostData: String?
+
+    public init(idBlock: String? = nil, idAuth: String? = nil, authorKeyEnabled: Bool = false, hostData: String? = nil) {
+        self.idBlock = idBlock
+        self.idAuth = idAuth
+        self.authorKeyEnabled = authorKeyEnabled
+        self.hostData = hostData
+    }
+}
+
+/// One serial port and where its bytes go.
+public enum SerialSink: Sendable, Hashable {
+    /// The supervisor's standard input/output (streamed to the terminal and a log).
+    case stdio
+    case file(String)
+    /// A Unix socket a console can attach to later.
+    case socket(String)
+    case none
+}
+
+/// A guest launch as data: everything `cvm run`, `cvm vm` and `cvm bench` decide, rendered in one
+/// place to QEMU arguments (`QEMUCommandLine`) or libvirt domain XML (`LibvirtDomainXML`).
+public struct LaunchSpec: Sendable, Hashable {
+    public var name: String
+    public var boot: BootSource
+    public var mode: ConfidentialMode
+    public var policy: GuestPolicy?
+    public var vcpus: Int
+    /// A QEMU CPU model; nil leaves QEMU's default (or EPYC-v4 for confidential modes).
+    public var cpuModel: String?
+    public var memoryMiB: Int
+    public var firmware: Firmware
+    public var accelerator: Accelerator
+    /// Measured direct kernel boot: QEMU puts kernel/initrd/cmdline hashes where OVMF measures them.
+    public var kernelHashes: Bool
+    public var snp: SNPLaunchOptions
+    /// C-bit position and physical address reduction; read from the host, or given for dry runs.
+    public var cbitpos: Int?
+    public var reducedPhysBits: Int?
+    /// First serial port (console, kernel log).
+    public var console: SerialSink
+    /// Second serial port (application output), when the guest uses one.
+    public var applicationSerial: SerialSink
+    /// The guest may end QEMU with an exit code through isa-debug-exit at port 0xf4.
+    public var debugExit: Bool
+    public var qmpSocket: String?
+    /// Extra drives, e.g. a cloud-init seed ISO (read-only CD-ROM).
+    public var cdroms: [String]
+    public var userNetwork: Bool
+    public var extraKernelArguments: [String]
+
+    public init(name: String, boot: BootSource, mode: ConfidentialMode = .none, policy: GuestPolicy? = nil, vcpus: Int = 1,
+                cpuModel: String? = nil, memoryMiB: Int = 512, firmware: Firmware = .seabios, accelerator: Accelerator = .tcg,
+                kernelHashes: Bool = false, snp: SNPLaunchOptions = SNPLaunchOptions(), cbitpos: Int? = nil, reducedPhysBits: Int? = nil,
+                console: SerialSink = .stdio, applicationSerial: SerialSink = .none, debugExit: Bool = true, qmpSocket: String? = nil,
+                cdroms: [String] = [], userNetwork: Bool = false, extraKernelArguments: [String] = []) {
+        self.name = name
+        self.boot = boot
+        self.mode = mode
+        self.policy = policy
+        self.vcpus = vcpus
+        self.cpuModel = cpuModel
+        self.memoryMiB = memoryMiB
+        self.firmware = firmware
+        self.accelerator = accelerator
+        self.kernelHashes = kernelHashes
+        self.snp = snp
+        self.cbitpos = cbitpos
+        self.reducedPhysBits = reducedPhysBits
+        self.console = console
+        self.applicationSerial = applicationSerial
+        self.debugExit = debugExit
+        self.qmpSocket = qmpSocket
+        self.cdroms = cdroms
+        self.userNetwork = userNetwork
+        self.extraKernelArguments = extraKernelArguments
+    }
+
+    /// The policy to launch with: the given one, or the usual default for the mode
+    /// (SEV 0x01 no-debug, SEV-ES 0x05 no-debug + ES, SNP 0x30000).
+    public var effectivePolicy: GuestPolicy? {
+        if let policy { return policy }
+        switch mode {
+        case .none: return nil
+        case .sev: return try? .sev(SEVPolicy(rawValue: 0x01))
+        case .sevES: return try? .sev(SEVPolicy(rawValue: 0x05))
+        case .sevSNP: return .snp(.default)
+        }
+    }
+
+    public var effectiveCPUModel: String? {
+        cpuModel ?? (mode.isConfidential ? "EPYC-v4" : nil)
+    }
+
+    /// The kernel command line with the extra arguments appended.
+    public var kernelCommandLine: String? {
+        guard case let .kernel(_, _, cmdline) = boot else { return nil }
+        return ([cmdline] + extraKernelArguments).filter { !$0.isEmpty }.joined(separator: " ")
+    }
+}
+
+/// Why a launch cannot be rendered or started.
+public enum LaunchError: Error, Equatable, Sendable, CustomStringConvertible {
+    case invalid(String)
+    case unsupportedHere(String)
+
+    public var description: String {
+        switch self {
+        case .invalid(let why), .unsupportedHere(let why): return why
+        }
+    }
+}
+
+extension LaunchSpec {
+    /// Checks that hold whatever the host: they make a launch meaningless, not merely impossible here.
+    public func validate() throws {
+        guard vcpus >= 1, vcpus <= 512 else { throw LaunchError.invalid("vCPU count \(vcpus) is out of range (1-512)") }
+        guard memoryMiB >= 16, memoryMiB <= 4 * 1024 * 1024 else { throw LaunchError.invalid("memory \(memoryMiB) MiB is out of range (16 MiB-4 TiB)") }
+        if mode.isConfidential {
+            guard firmware.isOVMF else {
+                throw LaunchError.invalid("\(mode.rawValue) needs OVMF (UEFI); SeaBIOS cannot run confidential guests")
+            }
+            switch (mode, effectivePolicy) {
+            case (.sevSNP, .sev?): throw LaunchError.invalid("sev-snp needs a 64-bit SNP policy, not an SEV policy")
+            case (.sev, .snp?), (.sevES, .snp?): throw LaunchError.invalid("\(mode.rawValue) needs a 32-bit SEV policy, not an SNP policy")
+            case (.sevES, .sev(let policy)?) where !policy.requiresES:
+                throw LaunchError.invalid("sev-es needs the ES bit (0x4) in the policy; \(policy) lacks it")
+            case (.sev, .sev(let policy)?) where policy.requiresES:
+                throw LaunchError.invalid("policy \(policy) has the ES bit: use --mode sev-es")
+            default: break
+            }
+            if mode == .sevSNP, case .ovmfPflash = firmware {
+                throw LaunchError.invalid("sev-snp loads OVMF with -bios (stateless), not as pflash")
+            }
+        } else if kernelHashes {
+            throw LaunchError.invalid("kernel hashes are only measured in confidential modes")
+        }
+        if kernelHashes, case .disk = boot {
+            throw LaunchError.invalid("kernel hashes need direct kernel boot (--kernel), not a disk")
+        }
+        if snp != SNPLaunchOptions(), mode != .sevSNP {
+            throw LaunchError.invalid("ID block, ID auth and host data exist only for sev-snp")
+        }
+        if (snp.idBlock == nil) != (snp.idAuth == nil) {
+            throw LaunchError.invalid("an SNP ID block needs its ID authentication info, and the other way round")
+        }
+    }
+}

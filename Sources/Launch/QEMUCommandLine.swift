@@ -1,0 +1,127 @@
+import Foundation
+import HostProbe
+import SEVABI
+
+/// Renders a `LaunchSpec` to the argument vector of `qemu-system-x86_64`: the one place where QEMU
+/// options are chosen. The first element is the binary, so a dry run prints exactly what would run.
+public enum QEMUCommandLine {
+    /// C-bit position and reduced physical bits by CPU model, for launches prepared for another host
+    /// (Milan and earlier use bit 47, Genoa and Turin bit 51; every generation so far reduces by 1).
+    public static func usualCBitPosition(cpuModel: String?) -> Int {
+        let model = (cpuModel ?? "").lowercased()
+        if model.contains("genoa") || model.contains("turin") || model.contains("bergamo") || model.contains("siena") { return 51 }
+        if model.contains("milan") || model.contains("rome") || model.hasPrefix("epyc") { return 47 }
+        return 51
+    }
+
+    /// - Parameters:
+    ///   - capabilities: what the installed QEMU offers; nil renders for a modern QEMU (≥ 9.1), as a dry
+    ///     run for another host does.
+    public static func render(_ spec: LaunchSpec, binary: String = "qemu-system-x86_64", capabilities: QEMUCapabilities? = nil) throws -> [String] {
+        try spec.validate()
+        if spec.mode.isConfidential && spec.accelerator == .tcg {
+            // QEMU 7.2 aborts on an assertion when SEV objects meet TCG; no version can emulate SEV.
+            throw LaunchError.unsupportedHere("\(spec.mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+        }
+        if let capabilities {
+            switch spec.mode {
+            case .sevSNP where !capabilities.supportsSNPGuest:
+                throw LaunchError.unsupportedHere("QEMU \(capabilities.version?.description ?? "") has no sev-snp-guest; SEV-SNP needs QEMU ≥ 9.1")
+            case .sev, .sevES:
+                if !capabilities.supportsSEVGuest { throw LaunchError.unsupportedHere("this QEMU has no sev-guest object") }
+            default: break
+            }
+        }
+
+        var args = [binary]
+        var machine = "q35"
+        if spec.kernelHashes, capabilities?.needsKernelHashesMachineWorkaround == true {
+            machine = "pc-q35-7.1"
+        }
+        if spec.mode.isConfidential { machine += ",confidential-guest-support=sev0" }
+        if spec.mode == .sevSNP { machine += ",memory-backend=ram1" }
+        args += ["-machine", machine, "-accel", spec.accelerator.rawValue]
+        if let model = spec.effectiveCPUModel { args += ["-cpu", model] }
+        args += ["-smp", String(spec.vcpus), "-m", "\(spec.memoryMiB)M"]
+        args += ["-nodefaults", "-display", "none", "-no-user-config"]
+
+        switch spec.firmware {
+        case .seabios:
+            break
+        case let .ovmfPflash(code, vars):
+            args += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(escapeOption(code))",
+                     "-drive", "if=pflash,format=raw,unit=1,file=\(escapeOption(vars))"]
+        case .ovmfBios(let path):
+            args += ["-bios", path]
+        }
+
+        if spec.mode.isConfidential {
+            let cbitpos = spec.cbitpos ?? usualCBitPosition(cpuModel: spec.effectiveCPUModel)
+            let reduced = spec.reducedPhysBits ?? 1
+            let policy = spec.effectivePolicy?.hexValue ?? "0x1"
+            var object = spec.mode == .sevSNP ? "sev-snp-guest" : "sev-guest"
+            object += ",id=sev0,cbitpos=\(cbitpos),reduced-phys-bits=\(reduced),policy=\(policy)"
+            if spec.kernelHashes { object += ",kernel-hashes=on" }
+            if spec.mode == .sevSNP {
+                if let block = spec.snp.idBlock, let auth = spec.snp.idAuth {
+                    object += ",id-block=\(block),id-auth=\(auth)"
+                    if spec.snp.authorKeyEnabled { object += ",author-key-enabled=on" }
+                }
+                if let hostData = spec.snp.hostData { object += ",host-data=\(hostData)" }
+                args += ["-object", "memory-backend-memfd,id=ram1,size=\(spec.memoryMiB)M,share=true,prealloc=false"]
+            }
+            args += ["-object", object]
+        }
+
+        switch spec.boot {
+        case let .kernel(path, initrd, _):
+            args += ["-kernel", path]
+            if let initrd { args += ["-initrd", initrd] }
+            args += ["-append", spec.kernelCommandLine ?? ""]
+        case let .disk(path, format):
+            // Confidential guests need virtio behind the IOMMU platform so DMA uses shared (unencrypted) pages.
+            let iommu = spec.mode.isConfidential ? ",iommu_platform=on,disable-legacy=on" : ""
+            args += ["-drive", "if=none,id=disk0,format=\(format),file=\(escapeOption(path))",
+                     "-device", "virtio-blk-pci,drive=disk0\(iommu)"]
+        }
+        for (index, cdrom) in spec.cdroms.enumerated() {
+            args += ["-drive", "if=none,id=cd\(index),media=cdrom,readonly=on,format=raw,file=\(escapeOption(cdrom))",
+                     "-device", "ide-cd,drive=cd\(index)"]
+        }
+        if spec.userNetwork {
+            let iommu = spec.mode.isConfidential ? ",iommu_platform=on,disable-legacy=on" : ""
+            args += ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0\(iommu)"]
+        }
+
+        args += serial(spec.console, id: "console0")
+        if spec.applicationSerial != .none { args += serial(spec.applicationSerial, id: "app0") }
+        if spec.debugExit { args += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] }
+        if let qmp = spec.qmpSocket { args += ["-qmp", "unix:\(qmp),server=on,wait=off"] }
+        return args
+    }
+
+    static func serial(_ sink: SerialSink, id: String) -> [String] {
+        switch sink {
+        case .stdio: return ["-chardev", "stdio,id=\(id),signal=off", "-serial", "chardev:\(id)"]
+        case .file(let path): return ["-chardev", "file,id=\(id),path=\(escapeOption(path))", "-serial", "chardev:\(id)"]
+        case .socket(let path): return ["-chardev", "socket,id=\(id),path=\(escapeOption(path)),server=on,wait=off", "-serial", "chardev:\(id)"]
+        case .none: return ["-serial", "none"]
+        }
+    }
+
+    /// QEMU option values separate properties with commas; a literal comma is written twice.
+    static func escapeOption(_ value: String) -> String {
+        value.replacingOccurrences(of: ",", with: ",,")
+    }
+
+    /// One line a POSIX shell runs as exactly these arguments.
+    public static func shellQuoted(_ arguments: [String]) -> String {
+        arguments.map(shellQuote).joined(separator: " ")
+    }
+
+    static func shellQuote(_ word: String) -> String {
+        let safe = Set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./=:,+@%")
+        if !word.isEmpty && word.allSatisfy({ safe.contains($0) }) { return word }
+        return "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import HostProbe
+
+/// Runs a VM as a persistent libvirt domain of the same name, through virsh: define (and redefine
+/// at each start, so the resolved accelerator and files are current), start, shutdown, destroy,
+/// undefine with its NVRAM. The serial console is logged by virtlogd to `serial.log`.
+struct LibvirtVMBackend: VMBackend {
+    var uri: String
+    var tool: VMTool
+
+    func virsh(_ arguments: [String], timeout: Double = 120) throws -> String {
+        try tool.run(["virsh", "-c", uri] + arguments, timeout: timeout, hint: "apt-get install libvirt-clients")
+    }
+
+    func exists(_ name: String) -> Bool {
+        (try? tool.capture(["virsh", "-c", uri, "domstate", name], timeout: 30).status) == 0
+    }
+
+    func define(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws {
+        let version = LibvirtCapabilities.detect(using: tool.runner, uri: uri)?.version
+        var xml: String
+        do {
+            xml = try LibvirtDomainXML.render(spec, libvirtVersion: version, consoleLog: vm.serialLog.path)
+        } catch let error as LaunchError {
+            if case .unsupportedHere(let why) = error { throw VMError.unsupportedHere(why) }
+            throw VMError.invalidInput(error.description)
+        }
+        // A persistent VM comes back after a guest reboot; one-shot runs (the renderer's default) end.
+        xml = xml.replacingOccurrences(of: "<on_reboot>destroy</on_reboot>", with: "<on_reboot>restart</on_reboot>")
+        try AtomicFile.write(Data(xml.utf8), to: vm.domainXML, mode: 0o600)
+        try virsh(["define", vm.domainXML.path])
+    }
+
+    func start(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws -> Int32? {
+        try define(record, in: vm, spec: spec)
+        try virsh(["start", record.name.rawValue])
+        return nil
+    }
+
+    func state(_ record: VMRecord, in vm: VMDirectory) -> VMRuntimeState {
+        guard let output = try? tool.capture(["virsh", "-c", uri, "domstate", record.name.rawValue], timeout: 30) else {
+            return VMRuntimeState(running: false, detail: "virsh is not installed")
+        }
+        guard output.status == 0 else {
+            let line = output.stderr.split(separator: "\n").first.map(String.init) ?? "virsh domstate failed"
+            return VMRuntimeState(running: false, detail: "unknown to libvirt (\(line))")
+        }
+        let detail = output.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
+        return VMRuntimeState(running: detail != "shut off" && detail != "crashed", detail: detail)
+    }
+
+    func stop(_ record: VMRecord, in vm: VMDirectory, force: Bool, timeout: Double) throws {
+        let name = record.name.rawValue
+        guard state(record, in: vm).running else { return }
+        if !force {
+            _ = try? virsh(["shutdown", name])
+            let deadline = Date().addingTimeInterval(timeout)
+            while Date() < deadline {
+                if !state(record, in: vm).running { return }
+                usleep(200_000)
+            }
+        }
+        if state(record, in: vm).running { try virsh(["destroy", name]) }
+    }
+
+    func undefine(_ record: VMRecord, in vm: VMDirectory) throws {
+        let name = record.name.rawValue
+        guard exists(name) else { return }
+        if state(record, in: vm).running { try virsh(["destroy", name]) }
+        let flags = record.firmware.kind == .ovmfPflash ? ["--nvram"] : []
+        try virsh(["undefine", name] + flags)
+    }
+}

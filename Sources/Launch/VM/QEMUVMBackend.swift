@@ -1,0 +1,110 @@
+import Foundation
+import HostProbe
+
+/// Runs a VM as a daemonized QEMU: QMP on `qmp.sock`, the serial console on `console.sock` (a client
+/// such as `cvm vm console` attaches there) and copied to `serial.log`, the process id in `qemu.pid`.
+struct QEMUVMBackend: VMBackend {
+    var binary: String
+    var tool: VMTool
+
+    func define(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws {}
+
+    func start(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws -> Int32? {
+        for stale in [vm.pidFile, vm.qmpSocket, vm.consoleSocket] { try? FileManager.default.removeItem(at: stale) }
+        var spec = spec
+        spec.console = .socket(vm.consoleSocket.path)
+        spec.qmpSocket = vm.qmpSocket.path
+        let capabilities = QEMUCapabilities.detect(using: tool.runner, binary: binary)
+        guard capabilities != nil else { throw VMError.unsupportedHere("\(binary) is not installed (apt-get install qemu-system-x86)") }
+        let rendered: [String]
+        do {
+            rendered = try QEMUCommandLine.render(spec, binary: binary, capabilities: capabilities)
+        } catch let error as LaunchError {
+            if case .unsupportedHere(let why) = error { throw VMError.unsupportedHere(why) }
+            throw VMError.invalidInput(error.description)
+        }
+        let arguments = Self.withConsoleLog(rendered, log: vm.serialLog.path)
+            + ["-name", record.name.rawValue, "-daemonize", "-pidfile", vm.pidFile.path]
+        try AtomicFile.write(Data((QEMUCommandLine.shellQuoted(arguments) + "\n").utf8), to: vm.file("qemu.cmdline"))
+        let output = try tool.capture(arguments, timeout: 120)
+        try? AtomicFile.write(Data((output.stderr + output.stdout).utf8), to: vm.qemuLog)
+        guard output.status == 0, !output.timedOut else {
+            throw VMError.toolFailed(tool: binary, status: output.status, message: output.timedOut ? "did not daemonize within 120 s" : output.stderr)
+        }
+        guard let pid = Self.readPID(vm) else { throw VMError.io("QEMU started but wrote no pid file at \(vm.pidFile.path)") }
+        return pid
+    }
+
+    /// Adds `logfile=` to the console chardev so everything the guest prints also lands in serial.log,
+    /// whether or not a console client is attached.
+    static func withConsoleLog(_ arguments: [String], log: String) -> [String] {
+        arguments.map { argument in
+            argument.hasPrefix("socket,id=console0,")
+                ? argument + ",logfile=\(QEMUCommandLine.escapeOption(log)),logappend=on"
+                : argument
+        }
+    }
+
+    static func readPID(_ vm: VMDirectory) -> Int32? {
+        guard let data = FileManager.default.contents(atPath: vm.pidFile.path) else { return nil }
+        return Int32(String(decoding: data, as: UTF8.self).filter { !$0.isWhitespace })
+    }
+
+    /// True when `pid` is a live (not zombie) QEMU serving this VM's QMP socket: a recycled pid
+    /// belonging to another program is not mistaken for the VM.
+    static func isOurQEMU(_ pid: Int32, vm: VMDirectory) -> Bool {
+        guard pid > 0, kill(pid, 0) == 0 || errno == EPERM else { return false }
+        if let stat = FileManager.default.contents(atPath: "/proc/\(pid)/stat"),
+           let close = stat.lastIndex(of: UInt8(ascii: ")")), close + 2 < stat.count, stat[close + 2] == UInt8(ascii: "Z") {
+            return false
+        }
+        guard let cmdline = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { return false }
+        return cmdline.split(separator: 0).contains { String(decoding: $0, as: UTF8.self).contains(vm.qmpSocket.path) }
+    }
+
+    func state(_ record: VMRecord, in vm: VMDirectory) -> VMRuntimeState {
+        guard let pid = Self.readPID(vm) ?? record.pid, Self.isOurQEMU(pid, vm: vm) else {
+            return VMRuntimeState(running: false, detail: "shut off")
+        }
+        let detail: String
+        if let client = try? QMPClient(socketPath: vm.qmpSocket.path, timeout: 5),
+           let reply = try? client.execute("query-status") as? [String: Any], let status = reply["status"] as? String {
+            detail = status
+        } else {
+            detail = "running (QMP not answering)"
+        }
+        return VMRuntimeState(running: true, detail: detail, pid: pid)
+    }
+
+    func stop(_ record: VMRecord, in vm: VMDirectory, force: Bool, timeout: Double) throws {
+        guard let pid = Self.readPID(vm) ?? record.pid, Self.isOurQEMU(pid, vm: vm) else { return }
+        if !force, let client = try? QMPClient(socketPath: vm.qmpSocket.path, timeout: 5) {
+            _ = try? client.execute("system_powerdown")
+            if Self.waitForExit(pid, vm: vm, timeout: timeout) { return cleanUp(vm) }
+        }
+        if let client = try? QMPClient(socketPath: vm.qmpSocket.path, timeout: 5) {
+            _ = try? client.execute("quit")
+            if Self.waitForExit(pid, vm: vm, timeout: 10) { return cleanUp(vm) }
+        }
+        kill(pid, SIGTERM)
+        if Self.waitForExit(pid, vm: vm, timeout: 5) { return cleanUp(vm) }
+        kill(pid, SIGKILL)
+        guard Self.waitForExit(pid, vm: vm, timeout: 5) else { throw VMError.io("QEMU (pid \(pid)) survived SIGKILL") }
+        cleanUp(vm)
+    }
+
+    static func waitForExit(_ pid: Int32, vm: VMDirectory, timeout: Double) -> Bool {
+        let deadline = Date().addingTimeInterval(timeout)
+        while isOurQEMU(pid, vm: vm) {
+            guard Date() < deadline else { return false }
+            usleep(50_000)
+        }
+        return true
+    }
+
+    func cleanUp(_ vm: VMDirectory) {
+        for stale in [vm.pidFile, vm.qmpSocket, vm.consoleSocket] { try? FileManager.default.removeItem(at: stale) }
+    }
+
+    func undefine(_ record: VMRecord, in vm: VMDirectory) throws {}
+}

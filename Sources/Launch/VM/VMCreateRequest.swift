@@ -1,0 +1,56 @@
+import Foundation
+
+/// Everything `cvm vm create` decides. Paths are as the user gave them; `VMManager.create` checks them.
+public struct VMCreateRequest: Sendable {
+    public enum Source: Sendable {
+        /// A guest bundle's parts (kernel, optional initrd, command line), already verified by the caller.
+        case bundle(directory: String, kernel: String, initrd: String?, cmdline: String)
+        /// A disk image the VM boots from through a qcow2 overlay.
+        case disk(String)
+        /// A cloud image plus the NoCloud seed cloud-init configures it from.
+        case cloudImage(String, userData: CloudInitUserData, networkConfig: String?)
+    }
+
+    public var name: VMName
+    public var source: Source
+    public var mode: ConfidentialMode = .none
+    public var policy: GuestPolicy?
+    public var vcpus = 1
+    public var memoryMiB = 1024
+    public var cpuModel: String?
+    public var accelerator: VMAccelerator = .auto
+    public var backend: VMBackendKind = .qemu
+    public var libvirtURI = "qemu:///system"
+    public var firmware: VMFirmwareChoice = .automatic
+    /// qemu-img size of the overlay, e.g. 20G (nil: the base image's size).
+    public var diskSize: String?
+    /// User-mode networking; nil means on for cloud images (cloud-init usually fetches packages), else off.
+    public var userNetwork: Bool?
+
+    public init(name: VMName, source: Source) {
+        self.name = name
+        self.source = source
+    }
+}
+
+/// What `cvm vm status` and `cvm vm list` report.
+public struct VMStatusReport: Sendable, Codable {
+    public var name: String
+    public var status: VMStatus
+    public var detail: String
+    public var backend: VMBackendKind
+    public var mode: ConfidentialMode
+    public var policy: String?
+    public var vcpus: Int
+    public var memoryMiB: Int
+    public var accelerator: VMAccelerator
+    public var activeAccelerator: Accelerator?
+    public var pid: Int32?
+    public var source: VMSource
+    public var firmware: VMFirmware
+    public var directory: String
+    public var serialLog: String
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var stoppedAt: Date?
+}

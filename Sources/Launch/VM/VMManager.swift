@@ -1,0 +1,274 @@
+import Foundation
+import HostProbe
+import SEVABI
+
+/// The persistent-VM lifecycle: create, start, stop, status, list, delete. Each operation on a VM
+/// holds its lock from first read to last write, so concurrent commands on one VM serialise.
+public struct VMManager: Sendable {
+    public var store: VMStore
+    public var gate: VMHostGate
+    public var runner: any CommandRunner
+    public var qemuBinary: String
+    /// Where notices (such as a fall-back to TCG) go.
+    public var notice: @Sendable (String) -> Void
+
+    public init(store: VMStore = .default(), gate: VMHostGate = .live(), runner: any CommandRunner = ProcessRunner(),
+                qemuBinary: String = "qemu-system-x86_64", notice: @escaping @Sendable (String) -> Void = { _ in }) {
+        self.store = store
+        self.gate = gate
+        self.runner = runner
+        self.qemuBinary = qemuBinary
+        self.notice = notice
+    }
+
+    func backend(for record: VMRecord) -> any VMBackend {
+        switch record.backend {
+        case .qemu: return QEMUVMBackend(binary: qemuBinary, tool: VMTool(runner: runner))
+        case .libvirt: return LibvirtVMBackend(uri: record.libvirtURI ?? "qemu:///system", tool: VMTool(runner: runner))
+        }
+    }
+
+    // MARK: create
+
+    @discardableResult
+    public func create(_ request: VMCreateRequest) throws -> VMRecord {
+        try gate.requireReady(request.mode)
+        if request.backend == .libvirt,
+           LibvirtVMBackend(uri: request.libvirtURI, tool: VMTool(runner: runner)).exists(request.name.rawValue) {
+            throw VMError.alreadyExists("\(request.name.rawValue)' (a libvirt domain of that name exists; pick another name or 'virsh undefine' it")
+        }
+        let isBundle: Bool
+        if case .bundle = request.source { isBundle = true } else { isBundle = false }
+        let firmware = try request.firmware.resolve(mode: request.mode, isBundle: isBundle)
+        let (vm, lock) = try store.createDirectory(for: request.name)
+        defer { lock.release() }
+        do {
+            let record = try populate(vm, request: request, firmware: firmware)
+            try store.save(record, in: vm)
+            if record.backend == .libvirt {
+                let (accelerator, _) = try gate.resolve(record.accelerator, mode: record.mode, cpuModel: record.cpuModel)
+                try backend(for: record).define(record, in: vm, spec: try launchSpec(record, in: vm, accelerator: accelerator))
+            }
+            return record
+        } catch {
+            try? FileManager.default.removeItem(at: vm.url)
+            throw error
+        }
+    }
+
+    /// Fills a fresh VM directory: disk overlay, kernel and initrd copies, OVMF VARS copy, seed ISO.
+    func populate(_ vm: VMDirectory, request: VMCreateRequest, firmware: VMFirmware) throws -> VMRecord {
+        let disks = VMDiskImage(runner: runner)
+        let source: VMSource
+        var instanceID: String?
+        switch request.source {
+        case let .bundle(directory, kernel, initrd, cmdline):
+            try copy(kernel, to: vm.kernel)
+            if let initrd { try copy(initrd, to: vm.initrd) }
+            source = VMSource(kind: .bundle, origin: absolute(directory), cmdline: cmdline, hasInitrd: initrd != nil)
+        case .disk(let path), .cloudImage(let path, _, _):
+            let base = absolute(path)
+            let format = try disks.format(of: base)
+            try disks.createOverlay(at: vm.disk, base: base, baseFormat: format, size: request.diskSize)
+            if case let .cloudImage(_, userData, networkConfig) = request.source {
+                let id = "iid-cvm-\(request.name.rawValue)-\(UUID().uuidString.prefix(8).lowercased())"
+                let seed = try CloudInitSeed(instanceID: id, hostname: CloudInitSeed.hostname(from: request.name.rawValue),
+                                             userData: userData, networkConfig: networkConfig)
+                try seed.write(sourceDirectory: vm.cloudInitDirectory, isoPath: vm.seedISO, runner: runner)
+                instanceID = id
+                source = VMSource(kind: .cloudImage, origin: base, baseFormat: format)
+            } else {
+                source = VMSource(kind: .disk, origin: base, baseFormat: format)
+            }
+        }
+        if firmware.kind == .ovmfPflash, let template = firmware.varsTemplate {
+            try copy(template, to: vm.ovmfVars)
+        }
+        let userNetwork = request.userNetwork ?? (source.kind == .cloudImage)
+        let record = VMRecord(name: request.name, backend: request.backend,
+                              libvirtURI: request.backend == .libvirt ? request.libvirtURI : nil,
+                              source: source, mode: request.mode, policy: request.policy?.hexValue, vcpus: request.vcpus,
+                              memoryMiB: request.memoryMiB, cpuModel: request.cpuModel, accelerator: request.accelerator,
+                              firmware: firmware, userNetwork: userNetwork, instanceID: instanceID)
+        // Checks that need no host (policy matches mode, sizes in range) fail here rather than at start.
+        do {
+            try launchSpec(record, in: vm, accelerator: .tcg).validate()
+        } catch let error as LaunchError {
+            throw VMError.invalidInput(error.description)
+        }
+        return record
+    }
+
+    func copy(_ path: String, to destination: URL) throws {
+        do {
+            try FileManager.default.copyItem(atPath: path, toPath: destination.path)
+        } catch {
+            throw VMError.io("cannot copy \(path) into the VM: \(error.localizedDescription)")
+        }
+        chmod(destination.path, 0o600)
+    }
+
+    func absolute(_ path: String) -> String {
+        URL(fileURLWithPath: path).standardizedFileURL.path
+    }
+
+    /// The launch this VM makes, with files from its directory.
+    public func launchSpec(_ record: VMRecord, in vm: VMDirectory, accelerator: Accelerator) throws -> LaunchSpec {
+        let boot: BootSource
+        switch record.source.kind {
+        case .bundle:
+            boot = .kernel(path: vm.kernel.path, initrd: record.source.hasInitrd ? vm.initrd.path : nil, cmdline: record.source.cmdline ?? "")
+        case .disk, .cloudImage:
+            boot = .disk(path: vm.disk.path, format: "qcow2")
+        }
+        let firmware: Firmware
+        switch record.firmware.kind {
+        case .seabios: firmware = .seabios
+        case .ovmfPflash: firmware = .ovmfPflash(code: record.firmware.image ?? "", vars: vm.ovmfVars.path)
+        case .bios: firmware = .ovmfBios(path: record.firmware.image ?? "")
+        }
+        return LaunchSpec(name: record.name.rawValue, boot: boot, mode: record.mode, policy: try guestPolicy(record),
+                          vcpus: record.vcpus, cpuModel: record.cpuModel, memoryMiB: record.memoryMiB, firmware: firmware,
+                          accelerator: accelerator, console: .none, debugExit: false,
+                          cdroms: record.source.kind == .cloudImage ? [vm.seedISO.path] : [], userNetwork: record.userNetwork)
+    }
+
+    func guestPolicy(_ record: VMRecord) throws -> GuestPolicy? {
+        guard let text = record.policy else { return nil }
+        let digits = text.lowercased().hasPrefix("0x") ? String(text.dropFirst(2)) : text
+        guard let value = UInt64(digits, radix: 16) else { throw VMError.io("state.json has an unreadable policy '\(text)'") }
+        do {
+            switch record.mode {
+            case .sevSNP: return .snp(try SNPPolicy(rawValue: value))
+            default:
+                guard let narrow = UInt32(exactly: value) else { throw VMError.io("SEV policy \(text) does not fit 32 bits") }
+                return .sev(try SEVPolicy(rawValue: narrow))
+            }
+        } catch let error as VMError {
+            throw error
+        } catch {
+            throw VMError.io("state.json policy \(text): \(error)")
+        }
+    }
+
+    // MARK: start, stop
+
+    /// Starts a stopped VM. With `waitFor`, returns once the console shows that text (or throws after `timeout`).
+    @discardableResult
+    public func start(_ name: VMName, waitFor: String? = nil, timeout: Double = 300) throws -> VMRecord {
+        let (vm, lock, stored) = try store.open(name)
+        defer { lock.release() }
+        var record = stored
+        let backend = backend(for: record)
+        if backend.state(record, in: vm).running {
+            throw VMError.wrongState("VM '\(name)' is already running")
+        }
+        try gate.requireReady(record.mode)
+        let (accelerator, notice) = try gate.resolve(record.accelerator, mode: record.mode, cpuModel: record.cpuModel)
+        if let notice { self.notice(notice) }
+        let spec = try launchSpec(record, in: vm, accelerator: accelerator)
+        let logStart = fileSize(vm.serialLog)
+        record.pid = try backend.start(record, in: vm, spec: spec)
+        record.status = .running
+        record.activeAccelerator = accelerator
+        record.startedAt = Date()
+        record.stoppedAt = nil
+        try store.save(record, in: vm)
+        if let waitFor {
+            try waitForConsole(waitFor, in: vm, after: record.backend == .qemu ? logStart : 0, timeout: timeout) {
+                backend.state(record, in: vm).running
+            }
+        }
+        return record
+    }
+
+    func fileSize(_ url: URL) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: url.path)[.size]) as? NSNumber)?.intValue ?? 0
+    }
+
+    /// Polls the serial log for `text` written after byte `offset` (QEMU appends; virtlogd starts afresh).
+    func waitForConsole(_ text: String, in vm: VMDirectory, after offset: Int, timeout: Double, running: () -> Bool) throws {
+        let deadline = Date().addingTimeInterval(timeout)
+        let needle = Array(text.utf8)
+        while true {
+            if let data = FileManager.default.contents(atPath: vm.serialLog.path), data.count > offset,
+               Array(data[offset...]).firstRange(of: needle) != nil {
+                return
+            }
+            guard Date() < deadline else {
+                throw VMError.wrongState("VM '\(vm.name)' started, but '\(text)' did not appear on its console within \(Int(timeout)) s")
+            }
+            guard running() else { throw VMError.wrongState("VM '\(vm.name)' stopped before '\(text)' appeared on its console") }
+            usleep(100_000)
+        }
+    }
+
+    @discardableResult
+    public func stop(_ name: VMName, force: Bool = false, timeout: Double = 60) throws -> VMRecord {
+        let (vm, lock, stored) = try store.open(name)
+        defer { lock.release() }
+        var record = stored
+        let backend = backend(for: record)
+        guard backend.state(record, in: vm).running else {
+            if record.status == .running { try markStopped(&record, in: vm) }
+            throw VMError.wrongState("VM '\(name)' is not running")
+        }
+        try backend.stop(record, in: vm, force: force, timeout: timeout)
+        try markStopped(&record, in: vm)
+        return record
+    }
+
+    func markStopped(_ record: inout VMRecord, in vm: VMDirectory) throws {
+        record.status = .stopped
+        record.pid = nil
+        record.stoppedAt = Date()
+        try store.save(record, in: vm)
+    }
+
+    // MARK: status, list, delete
+
+    /// The recorded state checked against the hypervisor; a VM that stopped on its own is recorded as stopped.
+    public func status(_ name: VMName) throws -> VMStatusReport {
+        let (vm, lock, stored) = try store.open(name)
+        defer { lock.release() }
+        var record = stored
+        let live = backend(for: record).state(record, in: vm)
+        if !live.running && record.status == .running { try markStopped(&record, in: vm) }
+        return report(record, in: vm, live: live)
+    }
+
+    public func list() throws -> [VMStatusReport] {
+        try store.list().map { try status($0.name) }
+    }
+
+    func report(_ record: VMRecord, in vm: VMDirectory, live: VMRuntimeState) -> VMStatusReport {
+        VMStatusReport(name: record.name.rawValue, status: live.running ? .running : (record.status == .created ? .created : .stopped),
+                       detail: live.detail, backend: record.backend, mode: record.mode,
+                       policy: record.policy ?? (try? launchSpec(record, in: vm, accelerator: .tcg).effectivePolicy?.hexValue) ?? nil,
+                       vcpus: record.vcpus, memoryMiB: record.memoryMiB, accelerator: record.accelerator,
+                       activeAccelerator: live.running ? record.activeAccelerator : nil, pid: live.pid, source: record.source,
+                       firmware: record.firmware, directory: vm.url.path, serialLog: vm.serialLog.path,
+                       createdAt: record.createdAt, startedAt: record.startedAt, stoppedAt: record.stoppedAt)
+    }
+
+    /// Stops the VM hard if it runs, removes it from the hypervisor, then removes its directory.
+    public func delete(_ name: VMName) throws {
+        let (vm, lock, record) = try store.open(name)
+        defer { lock.release() }
+        let backend = backend(for: record)
+        if backend.state(record, in: vm).running {
+            try backend.stop(record, in: vm, force: true, timeout: 0)
+        }
+        try backend.undefine(record, in: vm)
+        do {
+            try FileManager.default.removeItem(at: vm.url)
+        } catch {
+            throw VMError.io("cannot remove \(vm.url.path): \(error.localizedDescription)")
+        }
+    }
+
+    public func directory(_ name: VMName) throws -> (VMDirectory, VMRecord) {
+        let vm = store.directory(for: name)
+        return (vm, try store.load(vm))
+    }
+}
