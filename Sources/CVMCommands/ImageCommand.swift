@@ -5,7 +5,7 @@ struct ImageCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "image",
         abstract: "Build guest bundles (kernel, command line, manifest with SHA-256 and SHA-384 digests).",
-        subcommands: [Build.self]
+        subcommands: [Build.self, ImageInspectCommand.self]
     )
 
     struct Build: AsyncParsableCommand {

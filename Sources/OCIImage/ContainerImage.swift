@@ -23,6 +23,12 @@ public struct ImageLayer: Sendable {
     public let size: Int64
     public let mediaType: String?
     let location: BlobLocation
+
+    /// The compression recognised from the blob's first bytes.
+    public func compression() throws -> LayerCompression {
+        let head = try FileRangeSource(path: location.path, offset: location.offset, length: location.length).read(max: 8)
+        return try LayerCompression.detect(head, what: "layer")
+    }
 }
 
 /// An image read from a docker archive, OCI archive or OCI layout: its identity, config and layers,

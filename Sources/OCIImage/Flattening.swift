@@ -57,8 +57,8 @@ private func applyLayer(_ location: BlobLocation, digest: Digest?, size: Int64, 
     guard Int64(clamping: location.length) == size else {
         throw ImageError.sizeMismatch(what: "blob", expected: size, actual: Int64(clamping: location.length))
     }
-    let head = try FileRangeSource(path: location.path, offset: location.offset, length: location.length).read(max: 8)
-    let compression = try LayerCompression.detect(head, what: "layer")
+    let compression = try LayerCompression.detect(
+        try FileRangeSource(path: location.path, offset: location.offset, length: location.length).read(max: 8), what: "layer")
     let reader: BufferedReader
     var plainDigestToCheck: Digest?
     switch compression {
