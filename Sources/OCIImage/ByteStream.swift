@@ -9,6 +9,20 @@ import Darwin
 /// A forward-only source of bytes; an empty result means end of stream.
 protocol ByteSource: AnyObject {
     func read(max: Int) throws -> [UInt8]
+    /// Moves past up to `count` bytes without returning them; returns how many were passed.
+    func skip(_ count: Int64) throws -> Int64
+}
+
+extension ByteSource {
+    func skip(_ count: Int64) throws -> Int64 {
+        var left = count
+        while left > 0 {
+            let chunk = try read(max: Int(min(left, 1 << 20)))
+            if chunk.isEmpty { break }
+            left -= Int64(chunk.count)
+        }
+        return count - left
+    }
 }
 
 /// Reads `length` bytes of a file from `offset` with pread, so nothing else moves its position.
@@ -56,6 +70,13 @@ final class FileRangeSource: ByteSource {
         }
         position += UInt64(count)
         return out
+    }
+
+    /// Seeks instead of reading: indexing an archive does not read the layers inside it.
+    func skip(_ count: Int64) throws -> Int64 {
+        let passed = min(UInt64(max(0, count)), end - position)
+        position += passed
+        return Int64(passed)
     }
 }
 
@@ -107,9 +128,19 @@ final class BufferedReader {
         return (out, true)
     }
 
-    /// Skips `count` bytes; returns how many were actually skipped.
+    /// Skips `count` bytes; returns how many were actually skipped. Without hashing, the source
+    /// may seek past them instead of reading.
     func skip(_ count: Int64) throws -> Int64 {
-        var left = count
+        let buffered = Int64(min(Int64(buffer.count - index), max(0, count)))
+        index += Int(buffered)
+        consumed += buffered
+        var left = count - buffered
+        if hasher == nil, left > 0 {
+            let passed = try source.skip(left)
+            consumed += passed
+            left -= passed
+            return count - left
+        }
         while left > 0 {
             let chunk = try readChunk(max: Int(min(left, Int64(chunkSize))))
             if chunk.isEmpty { break }
