@@ -1,0 +1,152 @@
+import Foundation
+
+/// Builds the minimal Linux guest bundle: the Debian kernel (apt), busybox-static, cvm-init and the
+/// modules for in-guest attestation, packed into a reproducible initramfs.
+public struct LinuxGuestBuilder: Sendable {
+    public struct Options: Sendable {
+        public var output: URL
+        /// Kernel release such as "6.1.0-56-amd64" (package linux-image-RELEASE); nil = what the
+        /// linux-image-amd64 metapackage currently depends on.
+        public var kernelVersion: String?
+        public var cache: DebianPackageCache
+        public var busybox: URL
+        public var initSource: URL?
+        public var cmdline: String
+        /// Recorded in the manifest (build.tool), e.g. "cvm 0.1.0".
+        public var tool: String
+
+        public init(output: URL, kernelVersion: String? = nil, cache: DebianPackageCache = DebianPackageCache(root: DebianPackageCache.defaultRoot()),
+                    busybox: URL = URL(fileURLWithPath: "/bin/busybox"), initSource: URL? = nil,
+                    cmdline: String = LinuxGuestBuilder.defaultCmdline, tool: String = "cvm") {
+            self.output = output
+            self.kernelVersion = kernelVersion
+            self.cache = cache
+            self.busybox = busybox
+            self.initSource = initSource
+            self.cmdline = cmdline
+            self.tool = tool
+        }
+    }
+
+    public static let defaultCmdline = "console=ttyS0 panic=-1"
+    /// In-guest attestation: the SNP guest driver (/dev/sev-guest), the configfs TSM report interface
+    /// (Linux 6.7+, "tsm"; renamed "tsm_report" later), configfs itself, and the EFI secret area.
+    public static let attestationModules = ["sev-guest", "tsm", "tsm_report", "configfs", "efi_secret"]
+    /// Virtio basics for when the VMM offers them.
+    public static let deviceModules = ["virtio_pci", "virtio_console", "virtio_blk", "virtio_net", "virtio_rng"]
+
+    /// The default command: a short report of what the guest sees.
+    static let summaryScript = """
+    echo "cvm-guest: Linux $(uname -r) on $(grep -c ^processor /proc/cpuinfo) vCPU(s), $(awk '/MemTotal/ {print $2}' /proc/meminfo) kB"
+    dmesg | grep -i -m1 'memory encryption' || echo "cvm-guest: memory encryption not active"
+    if [ -e /dev/sev-guest ]; then echo "cvm-guest: /dev/sev-guest present"; else echo "cvm-guest: /dev/sev-guest absent (not an SEV-SNP guest)"; fi
+    """
+
+    public let options: Options
+
+    public init(options: Options) {
+        self.options = options
+    }
+
+    /// Builds the bundle, reporting each step through `progress`.
+    public func build(progress: (String) -> Void = { _ in }) throws -> GuestBundle {
+        let busybox = options.busybox
+        guard FileManager.default.fileExists(atPath: busybox.path) else {
+            throw GuestImageError.missingTool(busybox.path, hint: "apt-get install busybox-static, or pass --busybox")
+        }
+        guard let busyboxData = FileManager.default.contents(atPath: busybox.path) else { throw GuestImageError.io("cannot read \(busybox.path)") }
+        guard try !ELFFile(bytes: [UInt8](busyboxData), name: busybox.path).isDynamicallyLinked else {
+            throw GuestImageError.invalidELF("\(busybox.path) is dynamically linked; the guest needs busybox-static")
+        }
+
+        let packageName: String
+        if let version = options.kernelVersion {
+            let release = version.hasPrefix("linux-image-") ? String(version.dropFirst("linux-image-".count)) : version
+            packageName = "linux-image-" + (release.contains("-amd64") || release.contains("-cloud") ? release : release + "-amd64")
+        } else {
+            progress("resolving linux-image-amd64")
+            packageName = try options.cache.dependency(of: "linux-image-amd64", prefix: "linux-image-")
+        }
+        let kernelPackage = try options.cache.fetch(packageName, progress: progress)
+        let unpacked = try options.cache.unpack(kernelPackage, progress: progress)
+        let (release, kernelImage) = try Self.findKernel(in: unpacked)
+        let modulesDirectory = unpacked.appendingPathComponent("lib/modules/\(release)")
+        let moduleSet = try KernelModuleSet(directory: modulesDirectory)
+        let (modules, unavailable) = try moduleSet.closure(of: Self.attestationModules + Self.deviceModules)
+        progress("kernel \(release): \(modules.count) modules (\(modules.map(\.name).joined(separator: ", ")))")
+
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-linux-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+
+        let source = try InitProgram.locateSource(explicit: options.initSource)
+        progress("compiling \(source.lastPathComponent) (gcc -static -Os)")
+        let initBinary = work.appendingPathComponent("init")
+        try InitProgram.compile(source: source, to: initBinary)
+
+        var tree = InitramfsTree()
+        try tree.addFile("bin/busybox", .file(busybox), permissions: 0o755)
+        let applets = try Subprocess.run([busybox.path, "--list-full"]).split(separator: "\n").map(String.init)
+        for applet in applets where applet != "bin/busybox" && !applet.isEmpty && tree.entry(at: applet) == nil {
+            try tree.addSymlink(applet, target: "/bin/busybox")
+        }
+        try tree.addFile("etc/passwd", .bytes(Array("root:x:0:0:root:/root:/bin/sh\n".utf8)))
+        try tree.addFile("etc/group", .bytes(Array("root:x:0:\n".utf8)))
+        try tree.addDirectory("root", permissions: 0o700)
+        var modulePaths: [String] = []
+        for module in modules {
+            let archivePath = "lib/modules/\(release)/\(module.relativePath)"
+            try tree.addFile(archivePath, .file(modulesDirectory.appendingPathComponent(module.relativePath)))
+            modulePaths.append("/" + archivePath)
+        }
+        let config = InitConfig(arguments: ["/bin/sh", "-c", Self.summaryScript], shell: "/bin/sh", hostname: "cvm-linux")
+        try GuestInit.install(into: &tree, initBinary: initBinary, config: config, modulePaths: modulePaths)
+        try GuestInit.seal(&tree)
+
+        progress("packing initramfs: \(tree.count) members (cpio newc, gzip -n -9)")
+        let initrd = work.appendingPathComponent("initrd")
+        let summary = try tree.write(to: try GzipFileSink(url: initrd))
+
+        let busyboxVersion = try? Subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "busybox-static"])
+        let compiler = try InitProgram.compilerVersion()
+        let kernelSize = ((try FileManager.default.attributesOfItem(atPath: kernelImage.path))[.size] as? NSNumber)?.intValue ?? 0
+        // Kernel, the compressed and the unpacked initramfs must all fit beside a working system.
+        let minimumMemory = max(128, (kernelSize + summary.bytes * 2) / (1 << 20) + 96)
+        let manifest = BundleManifest(
+            kind: "linux",
+            versions: [
+                "kernel": release,
+                "kernelPackage": "\(kernelPackage.name) \(kernelPackage.version)",
+                "busybox": busyboxVersion.map { "busybox-static \($0)" } ?? "busybox (unpackaged)",
+                "init": GuestInit.version,
+                "compiler": compiler,
+            ],
+            boot: .init(minimumMemoryMiB: minimumMemory),
+            build: .init(
+                command: "cvm image build linux",
+                tool: options.tool,
+                steps: [
+                    "apt-get download \(kernelPackage.name)=\(kernelPackage.version); dpkg-deb -x into the cache",
+                    "gcc -static -Os -s guest/init/\(InitProgram.sourceName)",
+                    "initramfs: busybox + applet symlinks, cvm-init, modules with their .modinfo dependencies; cpio newc sorted, mtime 0, sequential inodes; gzip -n -9",
+                ],
+                inputs: [
+                    .init(name: kernelPackage.name, version: kernelPackage.version, sha256: kernelPackage.sha256, origin: "apt-get download (host apt sources)"),
+                    .init(name: "busybox", version: busyboxVersion, sha256: try PartDigest.of(fileAt: busybox, file: "busybox").sha256, origin: busybox.path),
+                    .init(name: InitProgram.sourceName, version: GuestInit.version, sha256: try PartDigest.of(fileAt: source, file: InitProgram.sourceName).sha256, origin: "guest/init/\(InitProgram.sourceName)"),
+                ]),
+            modules: modules.map(\.name),
+            modulesUnavailable: unavailable)
+
+        progress("writing bundle \(options.output.path)")
+        return try GuestBundle.write(to: options.output, kernel: kernelImage, initrd: initrd, cmdline: options.cmdline, manifest: manifest)
+    }
+
+    /// The single vmlinuz-RELEASE under boot/ of an unpacked linux-image package.
+    static func findKernel(in unpacked: URL) throws -> (release: String, image: URL) {
+        let boot = unpacked.appendingPathComponent("boot")
+        let images = ((try? FileManager.default.contentsOfDirectory(atPath: boot.path)) ?? []).filter { $0.hasPrefix("vmlinuz-") }.sorted()
+        guard let image = images.first else { throw GuestImageError.packageNotFound("no boot/vmlinuz-* in \(unpacked.path)") }
+        return (String(image.dropFirst("vmlinuz-".count)), boot.appendingPathComponent(image))
+    }
+}
