@@ -6,7 +6,7 @@ import Darwin
 #endif
 
 /// Where a regular file's bytes are: small files inline, larger ones in the content store.
-public struct FileContent: Sendable, Hashable {
+public struct ContentReference: Sendable, Hashable {
     public enum Storage: Sendable, Hashable {
         case inline([UInt8])
         /// `size` bytes at `offset` of the image's `ContentStore`.
@@ -21,7 +21,7 @@ public struct FileContent: Sendable, Hashable {
         self.storage = storage
     }
 
-    public static let empty = FileContent(size: 0, storage: .inline([]))
+    public static let empty = ContentReference(size: 0, storage: .inline([]))
 }
 
 /// An append-only spill file for file contents: one temporary file, unlinked as soon as it is
@@ -74,7 +74,7 @@ public final class ContentStore: @unchecked Sendable {
     }
 
     /// Calls `body` with the file's bytes in order, at most `chunkSize` at a time.
-    public func forEachChunk(of content: FileContent, chunkSize: Int = 1 << 20, _ body: ([UInt8]) throws -> Void) throws {
+    public func forEachChunk(of content: ContentReference, chunkSize: Int = 1 << 20, _ body: ([UInt8]) throws -> Void) throws {
         switch content.storage {
         case .inline(let bytes):
             if !bytes.isEmpty { try body(bytes) }
@@ -97,7 +97,7 @@ public final class ContentStore: @unchecked Sendable {
     }
 
     /// The whole file; for large files prefer `forEachChunk`.
-    public func bytes(of content: FileContent) throws -> [UInt8] {
+    public func bytes(of content: ContentReference) throws -> [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(Int(content.size))
         try forEachChunk(of: content) { out.append(contentsOf: $0) }

@@ -42,7 +42,7 @@ final class Flattener {
     private final class Node {
         enum Kind {
             case directory([String: Node])
-            case file(FileContent)
+            case file(ContentReference)
             case symlink(String)
             case character(UInt32, UInt32)
             case block(UInt32, UInt32)
@@ -237,10 +237,10 @@ final class Flattener {
         return stack.last
     }
 
-    private func readContent(_ entry: TarEntry, layer: Int, tar: TarReader) throws -> FileContent {
+    private func readContent(_ entry: TarEntry, layer: Int, tar: TarReader) throws -> ContentReference {
         if entry.size <= Int64(limits.inlineThreshold), inlineBytes + entry.size <= limits.maxInlineBytes {
             inlineBytes += entry.size
-            return FileContent(size: entry.size, storage: .inline(try tar.readAllContent()))
+            return ContentReference(size: entry.size, storage: .inline(try tar.readAllContent()))
         }
         guard let offset = store.reserve(entry.size) else {
             throw FlattenError.limitExceeded(layer: layer, what: "content of '\(entry.path.prefix(200))' (\(entry.size) bytes) with \(store.size) bytes stored", limit: store.limit)
@@ -250,7 +250,7 @@ final class Flattener {
             try store.write(chunk, at: position)
             position += Int64(chunk.count)
         }
-        return FileContent(size: entry.size, storage: .stored(offset: offset))
+        return ContentReference(size: entry.size, storage: .stored(offset: offset))
     }
 
     /// The finished tree as a value: depth first, siblings in byte order of their names.

@@ -25,7 +25,7 @@ public struct RootFileSystem: Sendable {
 
     public enum Kind: Sendable, Hashable {
         case directory
-        case regularFile(FileContent)
+        case regularFile(ContentReference)
         case symbolicLink(target: String)
         case characterDevice(major: UInt32, minor: UInt32)
         case blockDevice(major: UInt32, minor: UInt32)
@@ -57,6 +57,7 @@ public struct RootFileSystem: Sendable {
     /// Holds the bytes of files whose content is `.stored`.
     public let store: ContentStore
     private let index: [String: Int]
+    private let groupLeaders: [Int: String]
 
     public init(root: Metadata, entries: [Entry], store: ContentStore) {
         self.root = root
@@ -64,8 +65,21 @@ public struct RootFileSystem: Sendable {
         self.store = store
         var index: [String: Int] = [:]
         index.reserveCapacity(entries.count)
-        for (position, entry) in entries.enumerated() { index[entry.path] = position }
+        var leaders: [Int: String] = [:]
+        for (position, entry) in entries.enumerated() {
+            index[entry.path] = position
+            if let group = entry.hardLinkGroup, leaders[group] == nil { leaders[group] = entry.path }
+        }
         self.index = index
+        self.groupLeaders = leaders
+    }
+
+    /// For the second and later names of a hard-linked file (in entry order), the path of the first
+    /// one; nil for the first name and for files with a single name. Archive writers that encode hard
+    /// links as "another name for PATH" use this.
+    public func hardLinkTarget(of entry: Entry) -> String? {
+        guard let group = entry.hardLinkGroup, let leader = groupLeaders[group], leader != entry.path else { return nil }
+        return leader
     }
 
     /// The entry at `path` (leading `/` optional), without following symbolic links.

@@ -103,6 +103,9 @@ import Testing
         #expect(root.entry(at: "etc/one")?.hardLinkGroup == root.entry(at: "etc/two")?.hardLinkGroup)
         #expect(root.entry(at: "etc/one")?.hardLinkGroup != tool.hardLinkGroup)
         #expect(root.regularFileBytes == Int64("binary".utf8.count + 1))
+        // "alias" sorts before "tool", so it is the group's first name.
+        #expect(root.hardLinkTarget(of: alias) == nil)
+        #expect(root.hardLinkTarget(of: tool) == "usr/bin/alias")
     }
 
     @Test func missingParentsAreCreatedAs0755() throws {

@@ -3,14 +3,20 @@
 # against the shell peer that extracts the same layer to disk (`tar -x`, with `gzip -dc` for the
 # compressed form), measured in the same run. Wall time and peak RSS from /usr/bin/time -v.
 #
-#   bench/oci/run.sh                     # input: a tar of usr/bin usr/lib/python3.11 usr/share/doc
-#   DIRS="usr/lib" RUNS=5 bench/oci/run.sh
-#   CVM=/path/to/cvm bench/oci/run.sh    # skip the build
+#   bench/oci/run.sh                     # input: a Debian bookworm minbase root (mmdebstrap, cached)
+#   LAYER_TAR=/path/rootfs.tar bench/oci/run.sh   # any tar as the single layer
+#   MINBASE=0 DIRS="usr/lib" bench/oci/run.sh     # a tar of host directories instead
+#   CVM=/path/to/cvm RUNS=5 bench/oci/run.sh      # skip the build, more runs
+#
+# The minbase root is built once with `mmdebstrap --variant=minbase bookworm` (needs root and the
+# Debian mirror) into ${CVM_CACHE:-$HOME/.cache/cvmkit}/oci-bench/minbase.tar.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 SCRATCH=${SCRATCH:-.build-oci}
 RUNS=${RUNS:-3}
 DIRS=${DIRS:-"usr/bin usr/lib/python3.11 usr/share/doc"}
+MINBASE=${MINBASE:-1}
+CACHE="${CVM_CACHE:-$HOME/.cache/cvmkit}/oci-bench"
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/cvm-oci-bench.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT
 
@@ -21,8 +27,22 @@ fi
 
 # The input: one layer made from host directories, as an OCI archive (gzip layer) and a docker
 # archive (plain layer). Digests are computed here with Python's hashlib.
-# shellcheck disable=SC2086
-tar --sort=name --numeric-owner -C / -cf "$WORK/layer.tar" $DIRS 2>/dev/null || true
+if [ -z "${LAYER_TAR:-}" ] && [ "$MINBASE" = 1 ]; then
+    LAYER_TAR="$CACHE/minbase.tar"
+    if [ ! -f "$LAYER_TAR" ]; then
+        mkdir -p "$CACHE"
+        mmdebstrap --variant=minbase --mode=root --format=tar bookworm "$LAYER_TAR.tmp" "${CVM_DEBIAN_MIRROR:-http://deb.debian.org/debian}" >&2
+        mv "$LAYER_TAR.tmp" "$LAYER_TAR"
+    fi
+fi
+if [ -n "${LAYER_TAR:-}" ]; then
+    cp "$LAYER_TAR" "$WORK/layer.tar"
+    DESCRIPTION="$(basename "$LAYER_TAR")"
+else
+    # shellcheck disable=SC2086
+    tar --sort=name --numeric-owner -C / -cf "$WORK/layer.tar" $DIRS 2>/dev/null || true
+    DESCRIPTION="a tar of $DIRS from this host"
+fi
 gzip -c "$WORK/layer.tar" > "$WORK/layer.tar.gz"
 python3 - "$WORK" <<'PY'
 import hashlib, json, os, sys, tarfile
@@ -82,7 +102,7 @@ measure() {
 LAYER_MB=$(( $(stat -c %s "$WORK/layer.tar") / 1048576 ))
 GZ_MB=$(( $(stat -c %s "$WORK/layer.tar.gz") / 1048576 ))
 ENTRIES=$(tar -tf "$WORK/layer.tar" | wc -l)
-echo "input: one layer of $DIRS from this host: $LAYER_MB MiB tar ($GZ_MB MiB gzip), $ENTRIES entries; best of $RUNS runs"
+echo "input: one layer, $DESCRIPTION: $LAYER_MB MiB tar ($GZ_MB MiB gzip), $ENTRIES entries; best of $RUNS runs"
 echo "$("$CVM" --version) / $(tar --version | head -1) / $(gzip --version | head -1) / $(nproc) cores"
 echo
 echo "| what | wall | peak RSS |"
