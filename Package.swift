@@ -64,7 +64,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LaunchTests", dependencies: ["Launch"]),
+        .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostProbe", "SEVABI"]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],
