@@ -84,13 +84,7 @@ public struct GuestBundle: Sendable {
         let fileManager = FileManager.default
         let parent = directory.deletingLastPathComponent()
         try fileManager.createDirectory(at: parent, withIntermediateDirectories: true)
-        if fileManager.fileExists(atPath: directory.path) {
-            let contents = (try? fileManager.contentsOfDirectory(atPath: directory.path)) ?? []
-            let isBundle = contents.contains(manifestFile)
-            guard isBundle || contents.isEmpty else {
-                throw GuestImageError.io("\(directory.path) exists and is not a guest bundle; choose another --out")
-            }
-        }
+        try checkReplaceable(directory)
         let staging = parent.appendingPathComponent(".\(directory.lastPathComponent).partial-\(getpid())")
         try? fileManager.removeItem(at: staging)
         try fileManager.createDirectory(at: staging, withIntermediateDirectories: true)
@@ -112,6 +106,16 @@ public struct GuestBundle: Sendable {
             throw error
         }
         return try load(from: directory)
+    }
+
+    /// Throws unless `directory` is absent, empty or holds a bundle: a builder never replaces anything else.
+    public static func checkReplaceable(_ directory: URL) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: directory.path, isDirectory: &isDirectory) else { return }
+        let contents = isDirectory.boolValue ? ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []) : ["(a file)"]
+        guard contents.isEmpty || contents.contains(manifestFile) else {
+            throw GuestImageError.io("\(directory.path) exists and is not a guest bundle; choose another --out")
+        }
     }
 
     private static func describe(_ error: Error) -> String {

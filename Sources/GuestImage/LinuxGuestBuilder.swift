@@ -50,6 +50,7 @@ public struct LinuxGuestBuilder: Sendable {
 
     /// Builds the bundle, reporting each step through `progress`.
     public func build(progress: (String) -> Void = { _ in }) throws -> GuestBundle {
+        try GuestBundle.checkReplaceable(options.output)
         let busybox = options.busybox
         guard FileManager.default.fileExists(atPath: busybox.path) else {
             throw GuestImageError.missingTool(busybox.path, hint: "apt-get install busybox-static, or pass --busybox")

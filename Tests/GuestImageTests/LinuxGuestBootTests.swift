@@ -5,7 +5,8 @@ import Testing
 /// The Linux guest built for real (apt download into the shared cache on first use) and booted under
 /// QEMU TCG, with SeaBIOS and with OVMF.
 private let builtBundle: Result<GuestBundle, any Error> = Result {
-    let out = try TestSupport.temporaryDirectory("linux-bundle").appendingPathComponent("bundle")
+    // One fixed place, replaced on each run, so repeated runs leave nothing behind.
+    let out = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-guestimage-linux-bundle")
     return try LinuxGuestBuilder(options: .init(output: out)).build()
 }
 
@@ -36,7 +37,7 @@ private let builtBundle: Result<GuestBundle, any Error> = Result {
         }
         let result = try TestSupport.shell(arguments.map(TestSupport.quote).joined(separator: " ") + " </dev/null", timeout: 300)
         #expect(!result.timedOut, "QEMU did not finish in 300 s:\n\(result.output.suffix(3000))")
-        let markers = result.output.split(separator: "\n").compactMap { GuestInit.Marker.parse(String($0)) }
+        let markers = result.output.split(whereSeparator: \.isNewline).compactMap { GuestInit.Marker.parse(String($0)) }
         return Boot(status: result.status, console: result.output, markers: markers)
     }
 
