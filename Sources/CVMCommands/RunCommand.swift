@@ -38,7 +38,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Number of vCPUs.") var vcpus: Int = 1
     @Option(help: "Guest memory, e.g. 512M or 2G.") var memory: String = "512M"
     @Option(help: "QEMU CPU model (default QEMU's; EPYC-v4 for confidential modes).") var cpu: String?
-    @Option(help: "Firmware: auto, seabios, ovmf, or a path to an OVMF image.") var firmware: String = "auto"
+    @Option(help: "Firmware: auto, seabios, ovmf, a path to an OVMF image, or bios:PATH (a -bios image that is the whole guest).") var firmware: String = "auto"
     @Option(help: "qemu or libvirt.") var backend: Backend = .qemu
     @Option(help: "auto, kvm or tcg.") var accel: AcceleratorRequest = .auto
     @Option(help: "Stop the guest after this many seconds.") var timeout: Double?
@@ -145,6 +145,8 @@ struct RunCommand: ParsableCommand {
             minimumMemory = bundle.manifest.boot.minimumMemoryMiB
             let hasInitrd = FileManager.default.fileExists(atPath: bundle.initrdURL.path) && (bundle.manifest.parts["initrd"]?.size ?? 0) > 0
             boot = .kernel(path: bundle.kernelURL.path, initrd: hasInitrd ? bundle.initrdURL.path : nil, cmdline: bundle.cmdline)
+        } else if firmware.hasPrefix("bios:") {
+            boot = .firmwareOnly
         } else {
             throw CLIFailure.badInput("nothing to run: give a bundle directory or --kernel FILE")
         }
@@ -161,6 +163,8 @@ struct RunCommand: ParsableCommand {
         let firmwareChoice: Firmware
         do {
             firmwareChoice = try LaunchPlanner.firmware(for: mode, request: FirmwareRequest(argument: firmware), stateDirectory: scratch)
+        } catch LaunchError.invalid(let why) {
+            throw CLIFailure.badInput(why)
         } catch let error as LaunchError {
             throw CLIFailure.unsupportedHere(error.description)
         }

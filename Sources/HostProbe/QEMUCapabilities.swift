@@ -69,6 +69,23 @@ public enum QEMUGuestProbe {
         return image
     }
 
+    /// A 64 KiB BIOS image that is a whole guest: it prints `lines` on the first serial port (0x3f8),
+    /// then leaves through isa-debug-exit with `exitCode`, or halts forever when it is nil. Tests and
+    /// benchmarks use it as the smallest guest QEMU can run.
+    public static func biosImage(printing lines: [String], exitCode: UInt8?) -> [UInt8] {
+        var code: [UInt8] = [0xBA, 0xF8, 0x03] // mov dx, 0x3f8
+        for byte in lines.map({ $0 + "\n" }).joined().utf8.prefix(0x5000) {
+            code += [0xB0, byte, 0xEE] // mov al, byte; out dx, al
+        }
+        if let exitCode { code += [0xB0, exitCode, 0xE6, 0xF4] } // mov al, code; out 0xf4, al
+        code += [0xF4, 0xEB, 0xFD] // hlt; jmp back to the hlt
+        var image = [UInt8](repeating: 0xF4, count: 0x10000)
+        image.replaceSubrange(0..<code.count, with: code)
+        // Reset vector (CS base 0xFFFF0000, IP 0xFFF0): near jump to IP 0, the start of the image.
+        image.replaceSubrange(0xFFF0..<0xFFF3, with: [0xE9, 0x0D, 0x00])
+        return image
+    }
+
     /// The file name every probe BIOS gets, so recorded hosts can match the command whatever the directory.
     public static let biosFileName = "cvmkit-probe-bios.bin"
 

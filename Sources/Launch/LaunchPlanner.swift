@@ -8,13 +8,15 @@ public enum FirmwareRequest: Sendable, Hashable {
     case ovmf
     /// An OVMF image by path (code image for pflash, or the single image SNP loads with -bios).
     case path(String)
+    /// "bios:PATH": any image loaded with -bios, for plain guests.
+    case customBIOS(String)
 
     public init(argument: String) {
         switch argument.lowercased() {
         case "auto": self = .auto
         case "seabios", "bios": self = .seabios
         case "ovmf", "uefi": self = .ovmf
-        default: self = .path(argument)
+        default: self = argument.hasPrefix("bios:") ? .customBIOS(String(argument.dropFirst(5))) : .path(argument)
         }
     }
 }
@@ -46,6 +48,10 @@ public enum LaunchPlanner {
         case .path(let path):
             wantsOVMF = true
             explicit = path
+        case .customBIOS(let path):
+            guard !mode.isConfidential else { throw LaunchError.invalid("bios:\(path) cannot run confidential guests; give an OVMF image") }
+            guard files.size(of: path) != nil else { throw LaunchError.invalid("cannot read firmware \(path)") }
+            return .customBIOS(path: path)
         }
         guard wantsOVMF else { return .seabios }
         if mode == .sevSNP {

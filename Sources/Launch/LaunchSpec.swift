@@ -40,6 +40,8 @@ public enum BootSource: Sendable, Hashable {
     case kernel(path: String, initrd: String?, cmdline: String)
     /// A disk image (raw or qcow2), booted by the firmware.
     case disk(path: String, format: String)
+    /// Nothing but the firmware itself (a custom -bios image that is the whole guest).
+    case firmwareOnly
 }
 
 /// The firmware the guest starts with.
@@ -50,17 +52,21 @@ public enum Firmware: Sendable, Hashable {
     case ovmfPflash(code: String, vars: String)
     /// A single OVMF image loaded with -bios (stateless): what SNP requires.
     case ovmfBios(path: String)
+    /// Any other image loaded with -bios (a test or custom firmware); cannot run confidential guests.
+    case customBIOS(path: String)
 
     public var isOVMF: Bool {
-        if case .seabios = self { return false }
-        return true
+        switch self {
+        case .seabios, .customBIOS: return false
+        case .ovmfPflash, .ovmfBios: return true
+        }
     }
 
     public var imagePath: String? {
         switch self {
         case .seabios: return nil
         case .ovmfPflash(let code, _): return code
-        case .ovmfBios(let path): return path
+        case .ovmfBios(let path), .customBIOS(let path): return path
         }
     }
 }

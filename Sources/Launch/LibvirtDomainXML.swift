@@ -40,6 +40,8 @@ public enum LibvirtDomainXML {
             x.element("nvram", text: vars)
         case .ovmfBios(let path):
             x.element("loader", ["type": "rom", "stateless": "yes"], text: path)
+        case .customBIOS(let path):
+            x.element("loader", ["type": "rom", "readonly": "yes"], text: path)
         }
         switch spec.boot {
         case let .kernel(path, initrd, _):
@@ -48,6 +50,8 @@ public enum LibvirtDomainXML {
             x.element("cmdline", text: spec.kernelCommandLine ?? "")
         case .disk:
             x.element("boot", ["dev": "hd"])
+        case .firmwareOnly:
+            break
         }
         x.close("os")
 

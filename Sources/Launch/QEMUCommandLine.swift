@@ -51,7 +51,7 @@ public enum QEMUCommandLine {
         case let .ovmfPflash(code, vars):
             args += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(escapeOption(code))",
                      "-drive", "if=pflash,format=raw,unit=1,file=\(escapeOption(vars))"]
-        case .ovmfBios(let path):
+        case .ovmfBios(let path), .customBIOS(let path):
             args += ["-bios", path]
         }
 
@@ -78,6 +78,8 @@ public enum QEMUCommandLine {
             args += ["-kernel", path]
             if let initrd { args += ["-initrd", initrd] }
             args += ["-append", spec.kernelCommandLine ?? ""]
+        case .firmwareOnly:
+            break
         case let .disk(path, format):
             // Confidential guests need virtio behind the IOMMU platform so DMA uses shared (unencrypted) pages.
             let iommu = spec.mode.isConfidential ? ",iommu_platform=on,disable-legacy=on" : ""

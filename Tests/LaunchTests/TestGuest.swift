@@ -1,24 +1,12 @@
 import Foundation
+import HostProbe
 @testable import Launch
 
 /// A 64 KiB BIOS image that QEMU runs in a fraction of a second under TCG: it prints lines on the
 /// first serial port (0x3f8) and leaves through isa-debug-exit with a chosen code, or spins forever.
 enum TestGuest {
     static func bios(lines: [String], exitCode: UInt8?) -> [UInt8] {
-        var code: [UInt8] = [0xBA, 0xF8, 0x03] // mov dx, 0x3f8
-        for byte in lines.map({ $0 + "\n" }).joined().utf8 {
-            code += [0xB0, byte, 0xEE] // mov al, byte; out dx, al
-        }
-        if let exitCode {
-            code += [0xB0, exitCode, 0xE6, 0xF4] // mov al, code; out 0xf4, al
-        }
-        code += [0xF4, 0xEB, 0xFD] // hlt; jmp back to hlt
-        precondition(code.count < 0xFF00, "test guest too large")
-        var image = [UInt8](repeating: 0xF4, count: 0x10000)
-        image.replaceSubrange(0..<code.count, with: code)
-        // Reset vector (CS base 0xFFFF0000, IP 0xFFF0): near jump to IP 0, the start of this image.
-        image.replaceSubrange(0xFFF0..<0xFFF3, with: [0xE9, 0x0D, 0x00])
-        return image
+        QEMUGuestProbe.biosImage(printing: lines, exitCode: exitCode)
     }
 
     /// Writes the BIOS into `directory` and returns a spec that boots it under TCG.

@@ -5,11 +5,6 @@ public enum VMBackendKind: String, Sendable, Codable, CaseIterable {
     case qemu, libvirt
 }
 
-/// The accelerator a VM asks for; `auto` is resolved each time the VM starts.
-public enum VMAccelerator: String, Sendable, Codable, CaseIterable {
-    case auto, kvm, tcg
-}
-
 /// The last state cvm recorded; `cvm vm status` checks it against the hypervisor before reporting.
 public enum VMStatus: String, Sendable, Codable {
     case created, running, stopped
@@ -44,22 +39,40 @@ public struct VMFirmware: Sendable, Hashable, Codable {
     public enum Kind: String, Sendable, Codable {
         /// QEMU's SeaBIOS.
         case seabios
-        /// OVMF code (shared, read-only) plus this VM's copy of the VARS template.
+        /// OVMF code (shared, read-only) plus this VM's copy of the VARS template (`OVMF_VARS.fd`).
         case ovmfPflash = "ovmf-pflash"
-        /// One image loaded with -bios, no variable store: SNP's stateless OVMF, or any BIOS image.
+        /// One image loaded with -bios, no variable store: SNP's stateless OVMF.
         case bios
+        /// A custom -bios image that is the whole guest (plain guests only).
+        case customBIOS = "custom-bios"
     }
 
     public var kind: Kind
     /// The code (pflash) or the whole image (-bios).
     public var image: String?
-    /// The VARS template the VM's copy was made from.
-    public var varsTemplate: String?
 
-    public init(kind: Kind, image: String? = nil, varsTemplate: String? = nil) {
+    public init(kind: Kind, image: String? = nil) {
         self.kind = kind
         self.image = image
-        self.varsTemplate = varsTemplate
+    }
+
+    init(_ firmware: Firmware) {
+        switch firmware {
+        case .seabios: self.init(kind: .seabios)
+        case .ovmfPflash(let code, _): self.init(kind: .ovmfPflash, image: code)
+        case .ovmfBios(let path): self.init(kind: .bios, image: path)
+        case .customBIOS(let path): self.init(kind: .customBIOS, image: path)
+        }
+    }
+
+    /// The launch form, with the VM's own variable store.
+    func launchFirmware(varsCopy: String) -> Firmware {
+        switch kind {
+        case .seabios: return .seabios
+        case .ovmfPflash: return .ovmfPflash(code: image ?? "", vars: varsCopy)
+        case .bios: return .ovmfBios(path: image ?? "")
+        case .customBIOS: return .customBIOS(path: image ?? "")
+        }
     }
 }
 
@@ -80,7 +93,10 @@ public struct VMRecord: Sendable, Hashable, Codable {
     public var vcpus: Int
     public var memoryMiB: Int
     public var cpuModel: String?
-    public var accelerator: VMAccelerator
+    /// Measured direct kernel boot (kernel-hashes=on), for bundles in confidential modes.
+    public var kernelHashes = false
+    /// auto, kvm or tcg, as asked at create time (`auto` is resolved at each start).
+    public var accelerator: String
     public var firmware: VMFirmware
     public var userNetwork: Bool
     /// cloud-init instance-id, for VMs with a seed.
@@ -95,7 +111,7 @@ public struct VMRecord: Sendable, Hashable, Codable {
     public var stoppedAt: Date?
 
     public init(name: VMName, backend: VMBackendKind, libvirtURI: String?, source: VMSource, mode: ConfidentialMode, policy: String?,
-                vcpus: Int, memoryMiB: Int, cpuModel: String?, accelerator: VMAccelerator, firmware: VMFirmware,
+                vcpus: Int, memoryMiB: Int, cpuModel: String?, accelerator: AcceleratorRequest, firmware: VMFirmware,
                 userNetwork: Bool, instanceID: String?, createdAt: Date = Date()) {
         self.name = name
         self.createdAt = createdAt
@@ -107,10 +123,12 @@ public struct VMRecord: Sendable, Hashable, Codable {
         self.vcpus = vcpus
         self.memoryMiB = memoryMiB
         self.cpuModel = cpuModel
-        self.accelerator = accelerator
+        self.accelerator = accelerator.rawValue
         self.firmware = firmware
         self.userNetwork = userNetwork
         self.instanceID = instanceID
         self.status = .created
     }
+
+    public var acceleratorRequest: AcceleratorRequest { AcceleratorRequest(rawValue: accelerator) ?? .auto }
 }
