@@ -1,0 +1,153 @@
+import Crypto
+import Foundation
+import Testing
+import UnikernelCore
+
+/// Small sizes so TCG finishes each run in seconds; the same line for both boot paths and Linux.
+let workloadCommandLine = "run=all stream.size=512K stream.reps=2 chase.size=1M chase.steps=50000 sha256.size=100003 ep.m=16 exits.iters=500 touch.pages=128"
+
+let toolsPresent = FileManager.default.isExecutableFile(atPath: UnikernelBoot.qemu)
+    && FileManager.default.isExecutableFile(atPath: "/opt/swift/usr/bin/swiftc")
+let ovmfPresent = FileManager.default.fileExists(atPath: UnikernelBoot.ovmfCode)
+
+/// Checks every workload's result lines against values computed here, on the host.
+func checkWorkloads(_ run: RunOutput, boot: String) throws {
+    #expect(run.records.contains { $0["kind"] == "info" && $0["boot"] == boot })
+
+    let stream = run.results("stream")
+    #expect(stream.map { $0["kernel"] } == ["copy", "scale", "add", "triad"])
+    for line in stream {
+        #expect(line["valid"] == "1")
+        let rate = try #require(line["mb_per_s"].flatMap(Double.init))
+        #expect(rate > 1 && rate < 1_000_000, "implausible STREAM bandwidth \(rate) MB/s")
+    }
+
+    let chase = try #require(run.results("chase").first)
+    let latency = try #require(chase["ns_per_load"].flatMap(Double.init))
+    #expect(latency > 0.1 && latency < 1_000_000, "implausible load latency \(latency) ns")
+
+    let sha = try #require(run.results("sha256").first)
+    var buffer = [UInt8](repeating: 0, count: 100_003)
+    for index in buffer.indices { buffer[index] = UInt8(index % 251) }
+    let hostDigest = Crypto.SHA256.hash(data: buffer).map { String(format: "%02x", $0) }.joined()
+    #expect(sha["digest"] == hostDigest)
+
+    let ep = try #require(run.results("ep").first)
+    var scratch = [Double](repeating: 0, count: EmbarrassinglyParallel.scratchCount(log2Pairs: 16))
+    let host = try #require(scratch.withUnsafeMutableBufferPointer { EmbarrassinglyParallel.run(log2Pairs: 16, scratch: $0) })
+    let sx = try #require(ep["sx"].flatMap(Double.init)), sy = try #require(ep["sy"].flatMap(Double.init))
+    #expect(abs(sx - host.sumX) < 1e-6 && abs(sy - host.sumY) < 1e-6)
+    #expect(ep["accepted"] == String(host.accepted))
+
+    let exits = run.results("exits")
+    #expect(exits.map { $0["op"] } == ["cpuid", "pio", "rdmsr", "rdtsc"])
+    for line in exits where boot != "linux" || line["cycles_per_op"] != "unsupported" {
+        let cycles = try #require(line["cycles_per_op"].flatMap(Double.init), "\(line)")
+        #expect(cycles > 0)
+    }
+
+    let touch = try #require(run.results("touch").first)
+    #expect(touch["cycles_per_page"].flatMap(Double.init).map { $0 > 0 } == true)
+}
+
+func checkStages(_ run: RunOutput) {
+    let stages = run.records.filter { $0["kind"] == "stage" }.compactMap { $0["name"] }
+    #expect(stages == ["entry", "memory-ready", "workload-start", "workload-end"])
+    let micros = run.records.filter { $0["kind"] == "stage" }.compactMap { $0["us"].flatMap(UInt64.init) }
+    #expect(micros == micros.sorted(), "stage timestamps must not go backwards")
+}
+
+@Suite(.enabled(if: toolsPresent, "needs qemu-system-x86_64 and the Swift toolchain"))
+struct PVHBootTests {
+    @Test(.timeLimit(.minutes(2))) func noopBootsAndExitsWithSuccess() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: "run=noop"), timeout: 20)
+        #expect(run.guestStatus == .success, "\(run.output)")
+        #expect(run.results("noop").count == 1)
+        checkStages(run)
+    }
+
+    @Test(.timeLimit(.minutes(2))) func everyWorkloadReportsCheckedResults() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: workloadCommandLine), timeout: 60)
+        #expect(run.guestStatus == .success, "\(run.output)")
+        try checkWorkloads(run, boot: "pvh")
+        checkStages(run)
+    }
+
+    @Test(.timeLimit(.minutes(2))) func nullDereferencePrintsThePageFaultAndExitsNonZero() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: "run=fault"), timeout: 20)
+        #expect(run.guestStatus == .exception, "\(run.output)")
+        let fault = try #require(run.records.first { $0["kind"] == "exception" })
+        #expect(fault["vector"] == "14" && fault["name"] == "#PF" && fault["cr2"] == "0x8")
+        #expect(fault["rip"].map { $0.hasPrefix("0x1") } == true, "RIP inside the kernel image at 1 MiB")
+        #expect(fault["error"] == "0x0", "read of a not-present page in ring 0")
+    }
+
+    @Test(.timeLimit(.minutes(2))) func badCommandLineIsReportedWithItsStatus() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: "run=noop colour=blue"), timeout: 20)
+        #expect(run.guestStatus == .badCommandLine, "\(run.output)")
+        #expect(run.records.contains { $0["kind"] == "error" && $0["token"] == "colour=blue" })
+    }
+}
+
+@Suite(.enabled(if: toolsPresent && ovmfPresent, "needs qemu-system-x86_64, OVMF and the Swift toolchain"))
+struct OVMFBootTests {
+    @Test(.timeLimit(.minutes(2))) func everyWorkloadReportsCheckedResultsThroughOVMF() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .ovmf, cmdline: workloadCommandLine), timeout: 90)
+        #expect(run.guestStatus == .success, "\(run.output)")
+        try checkWorkloads(run, boot: "efi")
+        checkStages(run)
+    }
+
+    @Test(.timeLimit(.minutes(2))) func nullDereferenceFaultsThroughOVMF() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .ovmf, cmdline: "run=fault"), timeout: 90)
+        #expect(run.guestStatus == .exception, "\(run.output)")
+        #expect(run.records.contains { $0["kind"] == "exception" && $0["vector"] == "14" && $0["cr2"] == "0x8" })
+    }
+}
+
+@Suite(.enabled(if: toolsPresent, "needs the Swift toolchain"))
+struct BuildTests {
+    @Test func imageIsUnder256KiBAndTheManifestDigestsMatch() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let data = try Data(contentsOf: bundle.appendingPathComponent("manifest.json"))
+        let manifest = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+        #expect(manifest["kind"] as? String == "unikernel")
+        let parts = try #require(manifest["parts"] as? [String: [String: Any]])
+        #expect(Set(parts.keys).isSuperset(of: ["kernel", "kernel.efi", "cmdline"]))
+        for (name, part) in parts {
+            let contents = try Data(contentsOf: bundle.appendingPathComponent(name))
+            #expect(part["size"] as? Int == contents.count)
+            #expect(part["sha256"] as? String == Crypto.SHA256.hash(data: contents).map { String(format: "%02x", $0) }.joined())
+            #expect(part["sha384"] as? String == Crypto.SHA384.hash(data: contents).map { String(format: "%02x", $0) }.joined())
+        }
+        for image in ["kernel", "kernel.efi"] {
+            let size = try Data(contentsOf: bundle.appendingPathComponent(image)).count
+            #expect(size < 256 * 1024, "\(image) is \(size) bytes")
+        }
+    }
+
+    @Test func sameSourcesGiveTheSameBytes() throws {
+        let first = try BuiltBundle.directory.get()
+        let second = try BuiltBundle.build(into: FileManager.default.temporaryDirectory.appendingPathComponent("cvmuk-again-\(getpid())"),
+                                           linux: true).get()
+        for name in ["kernel", "kernel.efi", "cvm-workloads", "manifest.json"] {
+            let a = try Data(contentsOf: first.appendingPathComponent(name))
+            let b = try Data(contentsOf: second.appendingPathComponent(name))
+            #expect(a == b, "\(name) differs between two builds")
+        }
+    }
+
+    @Test(.timeLimit(.minutes(2))) func linuxWorkloadBinaryComputesTheSameResultsOnTheHost() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.run(bundle.appendingPathComponent("cvm-workloads").path,
+                                 workloadCommandLine.split(separator: " ").map(String.init), timeout: 60)
+        #expect(run.exitCode == 0, "\(run.output)")
+        try checkWorkloads(run, boot: "linux")
+    }
+}
