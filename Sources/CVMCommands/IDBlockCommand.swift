@@ -39,15 +39,7 @@ struct IDBlockCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try build()
-        } catch let error as MeasurementError {
-            throw CLIFailure.badInput(error.description)
-        } catch let error as HexError {
-            throw CLIFailure.badInput(error.description)
-        } catch let error as PolicyError {
-            throw CLIFailure.badInput("invalid policy: \(error)")
-        }
+        try mappingMeasurementErrors(build)
     }
 
     private func build() throws {

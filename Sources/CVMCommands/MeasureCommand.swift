@@ -62,13 +62,7 @@ struct MeasureCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
-            try runMeasurement()
-        } catch let error as MeasurementError {
-            throw CLIFailure.badInput(error.description)
-        } catch let error as HexError {
-            throw CLIFailure.badInput(error.description)
-        }
+        try mappingMeasurementErrors(runMeasurement)
     }
 
     private func runMeasurement() throws {
@@ -181,5 +175,18 @@ struct MeasureCommand: ParsableCommand {
         } catch {
             throw CLIFailure.badInput("cannot write VMSA pages to '\(directory)': \(error.localizedDescription)")
         }
+    }
+}
+
+/// Runs `body`, turning Measurement and SEVABI input errors into one-line exit-2 failures.
+func mappingMeasurementErrors(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let error as MeasurementError {
+        throw CLIFailure.badInput(error.description)
+    } catch let error as HexError {
+        throw CLIFailure.badInput(error.description)
+    } catch let error as PolicyError {
+        throw CLIFailure.badInput("invalid policy: \(error)")
     }
 }

@@ -63,6 +63,12 @@ public func readFile(_ path: String) throws -> [UInt8] {
     guard !isDirectory.boolValue else {
         throw MeasurementError.unreadableFile(path: path, reason: "is a directory")
     }
+    // Devices and pipes (/dev/zero, a FIFO) would never end or never be the same twice.
+    let resolved = URL(fileURLWithPath: path).resolvingSymlinksInPath().path
+    let type = (try? FileManager.default.attributesOfItem(atPath: resolved))?[.type] as? FileAttributeType
+    guard type == .typeRegular else {
+        throw MeasurementError.unreadableFile(path: path, reason: "not a regular file")
+    }
     guard let data = FileManager.default.contents(atPath: path) else {
         throw MeasurementError.unreadableFile(path: path, reason: "permission denied or I/O error")
     }

@@ -122,6 +122,7 @@ import Testing
             try FirmwareImage(path: "/nonexistent/OVMF.fd")
         }
         #expect(throws: MeasurementError.unreadableFile(path: "/tmp", reason: "is a directory")) { try readFile("/tmp") }
+        #expect(throws: MeasurementError.unreadableFile(path: "/dev/zero", reason: "not a regular file")) { try readFile("/dev/zero") }
     }
 
     @Test func hashesTableLayout() throws {
