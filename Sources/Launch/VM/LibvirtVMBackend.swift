@@ -8,6 +8,7 @@ struct LibvirtVMBackend: VMBackend {
     var uri: String
     var tool: VMTool
 
+    @discardableResult
     func virsh(_ arguments: [String], timeout: Double = 120) throws -> String {
         try tool.run(["virsh", "-c", uri] + arguments, timeout: timeout, hint: "apt-get install libvirt-clients")
     }
@@ -20,10 +21,11 @@ struct LibvirtVMBackend: VMBackend {
         let version = LibvirtCapabilities.detect(using: tool.runner, uri: uri)?.version
         var xml: String
         do {
-            xml = try LibvirtDomainXML.render(spec, libvirtVersion: version, consoleLog: vm.serialLog.path)
+            // As root, QEMU runs as root and files keep their owner, as with `cvm run`; otherwise libvirt's defaults apply.
+            xml = try LibvirtDomainXML.render(spec, libvirtVersion: version, consoleLog: vm.serialLog.path,
+                                              dacLabel: getuid() == 0 ? "+0:+0" : nil)
         } catch let error as LaunchError {
-            if case .unsupportedHere(let why) = error { throw VMError.unsupportedHere(why) }
-            throw VMError.invalidInput(error.description)
+            throw VMError(error)
         }
         // A persistent VM comes back after a guest reboot; one-shot runs (the renderer's default) end.
         xml = xml.replacingOccurrences(of: "<on_reboot>destroy</on_reboot>", with: "<on_reboot>restart</on_reboot>")

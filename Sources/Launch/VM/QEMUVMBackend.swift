@@ -20,8 +20,7 @@ struct QEMUVMBackend: VMBackend {
         do {
             rendered = try QEMUCommandLine.render(spec, binary: binary, capabilities: capabilities)
         } catch let error as LaunchError {
-            if case .unsupportedHere(let why) = error { throw VMError.unsupportedHere(why) }
-            throw VMError.invalidInput(error.description)
+            throw VMError(error)
         }
         let arguments = Self.withConsoleLog(rendered, log: vm.serialLog.path)
             + ["-name", record.name.rawValue, "-daemonize", "-pidfile", vm.pidFile.path]

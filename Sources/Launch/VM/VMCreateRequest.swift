@@ -18,10 +18,13 @@ public struct VMCreateRequest: Sendable {
     public var vcpus = 1
     public var memoryMiB = 1024
     public var cpuModel: String?
-    public var accelerator: VMAccelerator = .auto
+    /// Measured direct kernel boot: QEMU adds kernel, initrd and cmdline hashes that OVMF (AmdSev build) measures.
+    public var kernelHashes = false
+    public var accelerator: AcceleratorRequest = .auto
     public var backend: VMBackendKind = .qemu
     public var libvirtURI = "qemu:///system"
-    public var firmware: VMFirmwareChoice = .automatic
+    /// `.auto` gives SeaBIOS to a plain bundle and OVMF to disks, cloud images and confidential modes.
+    public var firmware: FirmwareRequest = .auto
     /// qemu-img size of the overlay, e.g. 20G (nil: the base image's size).
     public var diskSize: String?
     /// User-mode networking; nil means on for cloud images (cloud-init usually fetches packages), else off.
@@ -43,7 +46,7 @@ public struct VMStatusReport: Sendable, Codable {
     public var policy: String?
     public var vcpus: Int
     public var memoryMiB: Int
-    public var accelerator: VMAccelerator
+    public var accelerator: String
     public var activeAccelerator: Accelerator?
     public var pid: Int32?
     public var source: VMSource

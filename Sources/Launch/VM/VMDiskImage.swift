@@ -25,19 +25,11 @@ public struct VMDiskImage: Sendable {
     public func createOverlay(at overlay: URL, base: String, baseFormat: String, size: String? = nil) throws {
         var arguments = ["qemu-img", "create", "-q", "-f", "qcow2", "-F", baseFormat, "-b", base, overlay.path]
         if let size { arguments.append(size) }
-        try run(arguments)
+        _ = try run(arguments)
         chmod(overlay.path, 0o600)
     }
 
-    @discardableResult
     func run(_ arguments: [String]) throws -> String {
-        guard let output = runner.run(arguments, timeout: 120) else {
-            throw VMError.unsupportedHere("\(arguments[0]) is not installed (apt-get install qemu-utils)")
-        }
-        guard output.status == 0, !output.timedOut else {
-            throw VMError.toolFailed(tool: arguments.prefix(2).joined(separator: " "), status: output.status,
-                                     message: output.stderr.isEmpty ? output.stdout : output.stderr)
-        }
-        return output.stdout
+        try VMTool(runner: runner).run(arguments, hint: "apt-get install qemu-utils")
     }
 }

@@ -24,6 +24,13 @@ public enum VMError: Error, Equatable, Sendable, CustomStringConvertible {
         }
     }
 
+    init(_ error: LaunchError) {
+        switch error {
+        case .invalid(let why): self = .invalidInput(why)
+        case .unsupportedHere(let why): self = .unsupportedHere(why)
+        }
+    }
+
     public var exitCode: Int32 {
         switch self {
         case .invalidName, .invalidInput, .alreadyExists, .notFound: return 2

@@ -6,16 +6,14 @@ import SEVABI
 /// holds its lock from first read to last write, so concurrent commands on one VM serialise.
 public struct VMManager: Sendable {
     public var store: VMStore
-    public var gate: VMHostGate
     public var runner: any CommandRunner
     public var qemuBinary: String
     /// Where notices (such as a fall-back to TCG) go.
     public var notice: @Sendable (String) -> Void
 
-    public init(store: VMStore = .default(), gate: VMHostGate = .live(), runner: any CommandRunner = ProcessRunner(),
+    public init(store: VMStore = .default(), runner: any CommandRunner = ProcessRunner(),
                 qemuBinary: String = "qemu-system-x86_64", notice: @escaping @Sendable (String) -> Void = { _ in }) {
         self.store = store
-        self.gate = gate
         self.runner = runner
         self.qemuBinary = qemuBinary
         self.notice = notice
@@ -32,21 +30,18 @@ public struct VMManager: Sendable {
 
     @discardableResult
     public func create(_ request: VMCreateRequest) throws -> VMRecord {
-        try gate.requireReady(request.mode)
+        try requireHostSupport(request.mode)
         if request.backend == .libvirt,
            LibvirtVMBackend(uri: request.libvirtURI, tool: VMTool(runner: runner)).exists(request.name.rawValue) {
-            throw VMError.alreadyExists("\(request.name.rawValue)' (a libvirt domain of that name exists; pick another name or 'virsh undefine' it")
+            throw VMError.invalidInput("a libvirt domain named '\(request.name.rawValue)' already exists at \(request.libvirtURI); pick another VM name")
         }
-        let isBundle: Bool
-        if case .bundle = request.source { isBundle = true } else { isBundle = false }
-        let firmware = try request.firmware.resolve(mode: request.mode, isBundle: isBundle)
         let (vm, lock) = try store.createDirectory(for: request.name)
         defer { lock.release() }
         do {
-            let record = try populate(vm, request: request, firmware: firmware)
+            let record = try populate(vm, request: request)
             try store.save(record, in: vm)
             if record.backend == .libvirt {
-                let (accelerator, _) = try gate.resolve(record.accelerator, mode: record.mode, cpuModel: record.cpuModel)
+                let accelerator = try resolveAccelerator(record)
                 try backend(for: record).define(record, in: vm, spec: try launchSpec(record, in: vm, accelerator: accelerator))
             }
             return record
@@ -57,7 +52,7 @@ public struct VMManager: Sendable {
     }
 
     /// Fills a fresh VM directory: disk overlay, kernel and initrd copies, OVMF VARS copy, seed ISO.
-    func populate(_ vm: VMDirectory, request: VMCreateRequest, firmware: VMFirmware) throws -> VMRecord {
+    func populate(_ vm: VMDirectory, request: VMCreateRequest) throws -> VMRecord {
         let disks = VMDiskImage(runner: runner)
         let source: VMSource
         var instanceID: String?
@@ -81,20 +76,32 @@ public struct VMManager: Sendable {
                 source = VMSource(kind: .disk, origin: base, baseFormat: format)
             }
         }
-        if firmware.kind == .ovmfPflash, let template = firmware.varsTemplate {
-            try copy(template, to: vm.ovmfVars)
+        var firmwareRequest = request.firmware
+        switch firmwareRequest {
+        case .auto where source.kind != .bundle: firmwareRequest = .ovmf
+        case .path(let path): firmwareRequest = .path(absolute(path))
+        default: break
         }
+        let firmware: VMFirmware
+        do {
+            // Copies the VARS template to OVMF_VARS.fd in the VM directory when the firmware uses pflash.
+            firmware = VMFirmware(try LaunchPlanner.firmware(for: request.mode, request: firmwareRequest, stateDirectory: vm.url))
+        } catch let error as LaunchError {
+            throw VMError(error)
+        }
+        if FileManager.default.fileExists(atPath: vm.ovmfVars.path) { chmod(vm.ovmfVars.path, 0o600) }
         let userNetwork = request.userNetwork ?? (source.kind == .cloudImage)
-        let record = VMRecord(name: request.name, backend: request.backend,
+        var record = VMRecord(name: request.name, backend: request.backend,
                               libvirtURI: request.backend == .libvirt ? request.libvirtURI : nil,
                               source: source, mode: request.mode, policy: request.policy?.hexValue, vcpus: request.vcpus,
                               memoryMiB: request.memoryMiB, cpuModel: request.cpuModel, accelerator: request.accelerator,
                               firmware: firmware, userNetwork: userNetwork, instanceID: instanceID)
+        record.kernelHashes = request.kernelHashes
         // Checks that need no host (policy matches mode, sizes in range) fail here rather than at start.
         do {
             try launchSpec(record, in: vm, accelerator: .tcg).validate()
         } catch let error as LaunchError {
-            throw VMError.invalidInput(error.description)
+            throw VMError(error)
         }
         return record
     }
@@ -121,15 +128,10 @@ public struct VMManager: Sendable {
         case .disk, .cloudImage:
             boot = .disk(path: vm.disk.path, format: "qcow2")
         }
-        let firmware: Firmware
-        switch record.firmware.kind {
-        case .seabios: firmware = .seabios
-        case .ovmfPflash: firmware = .ovmfPflash(code: record.firmware.image ?? "", vars: vm.ovmfVars.path)
-        case .bios: firmware = .ovmfBios(path: record.firmware.image ?? "")
-        }
+        let firmware = record.firmware.launchFirmware(varsCopy: vm.ovmfVars.path)
         return LaunchSpec(name: record.name.rawValue, boot: boot, mode: record.mode, policy: try guestPolicy(record),
                           vcpus: record.vcpus, cpuModel: record.cpuModel, memoryMiB: record.memoryMiB, firmware: firmware,
-                          accelerator: accelerator, console: .none, debugExit: false,
+                          accelerator: accelerator, kernelHashes: record.kernelHashes, console: .none, debugExit: false,
                           cdroms: record.source.kind == .cloudImage ? [vm.seedISO.path] : [], userNetwork: record.userNetwork)
     }
 
@@ -151,6 +153,26 @@ public struct VMManager: Sendable {
         }
     }
 
+    func requireHostSupport(_ mode: ConfidentialMode) throws {
+        do {
+            try LaunchPlanner.requireHostSupport(for: mode)
+        } catch let error as LaunchError {
+            throw VMError(error)
+        }
+    }
+
+    /// Resolves `auto` now (KVM only where a probe guest runs with this CPU model), passing on the notice.
+    func resolveAccelerator(_ record: VMRecord) throws -> Accelerator {
+        let spec = try launchSpec(record, in: store.directory(for: record.name), accelerator: .tcg)
+        let (accelerator, notice) = LaunchPlanner.accelerator(record.acceleratorRequest, mode: record.mode,
+                                                              cpuModel: spec.effectiveCPUModel, qemuBinary: qemuBinary, runner: runner)
+        if let notice { self.notice(notice) }
+        if record.mode.isConfidential && accelerator == .tcg {
+            throw VMError.unsupportedHere("\(record.mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+        }
+        return accelerator
+    }
+
     // MARK: start, stop
 
     /// Starts a stopped VM. With `waitFor`, returns once the console shows that text (or throws after `timeout`).
@@ -163,9 +185,8 @@ public struct VMManager: Sendable {
         if backend.state(record, in: vm).running {
             throw VMError.wrongState("VM '\(name)' is already running")
         }
-        try gate.requireReady(record.mode)
-        let (accelerator, notice) = try gate.resolve(record.accelerator, mode: record.mode, cpuModel: record.cpuModel)
-        if let notice { self.notice(notice) }
+        try requireHostSupport(record.mode)
+        let accelerator = try resolveAccelerator(record)
         let spec = try launchSpec(record, in: vm, accelerator: accelerator)
         let logStart = fileSize(vm.serialLog)
         record.pid = try backend.start(record, in: vm, spec: spec)
