@@ -76,6 +76,18 @@ public struct Heap {
         return nil
     }
 
+    /// `allocate`, and when nothing fits, one more arena of a whole number of pages (at least
+    /// `growth` bytes) from `grow` and a second try: posix_memalign in the kernel and in cvm-workloads.
+    public mutating func allocate(bytes: Int, alignment: Int, growth: Int,
+                                  grow: (Int) -> UnsafeMutableRawPointer?) -> UnsafeMutableRawPointer? {
+        if let pointer = allocate(bytes: bytes, alignment: alignment) { return pointer }
+        guard bytes >= 0, bytes <= Int.max / 4, alignment >= 0, alignment <= Int.max / 4 else { return nil }
+        let arenaBytes = (max(growth, bytes + alignment + 4 * Self.headerSize) + 4095) & ~4095
+        guard let arena = grow(arenaBytes) else { return nil }
+        addArena(arena, bytes: arenaBytes)
+        return allocate(bytes: bytes, alignment: alignment)
+    }
+
     /// Returns a block; false (and no change) for a pointer this heap did not hand out or already freed.
     @discardableResult
     public mutating func free(_ pointer: UnsafeMutableRawPointer) -> Bool {

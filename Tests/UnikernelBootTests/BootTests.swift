@@ -59,7 +59,7 @@ func checkStages(_ run: RunOutput) {
 
 @Suite(.enabled(if: toolsPresent, "needs qemu-system-x86_64 and the Swift toolchain"))
 struct PVHBootTests {
-    @Test(.timeLimit(.minutes(2))) func noopBootsAndExitsWithSuccess() throws {
+    @Test(.timeLimit(.minutes(3))) func noopBootsAndExitsWithSuccess() throws {
         let bundle = try BuiltBundle.directory.get()
         let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: "run=noop"), timeout: 20)
         #expect(run.guestStatus == .success, "\(run.output)")
@@ -67,7 +67,7 @@ struct PVHBootTests {
         checkStages(run)
     }
 
-    @Test(.timeLimit(.minutes(2))) func everyWorkloadReportsCheckedResults() throws {
+    @Test(.timeLimit(.minutes(3))) func everyWorkloadReportsCheckedResults() throws {
         let bundle = try BuiltBundle.directory.get()
         let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: workloadCommandLine), timeout: 60)
         #expect(run.guestStatus == .success, "\(run.output)")
@@ -75,7 +75,7 @@ struct PVHBootTests {
         checkStages(run)
     }
 
-    @Test(.timeLimit(.minutes(2))) func nullDereferencePrintsThePageFaultAndExitsNonZero() throws {
+    @Test(.timeLimit(.minutes(3))) func nullDereferencePrintsThePageFaultAndExitsNonZero() throws {
         let bundle = try BuiltBundle.directory.get()
         let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: "run=fault"), timeout: 20)
         #expect(run.guestStatus == .exception, "\(run.output)")
@@ -85,7 +85,7 @@ struct PVHBootTests {
         #expect(fault["error"] == "0x0", "read of a not-present page in ring 0")
     }
 
-    @Test(.timeLimit(.minutes(2))) func badCommandLineIsReportedWithItsStatus() throws {
+    @Test(.timeLimit(.minutes(3))) func badCommandLineIsReportedWithItsStatus() throws {
         let bundle = try BuiltBundle.directory.get()
         let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: "run=noop colour=blue"), timeout: 20)
         #expect(run.guestStatus == .badCommandLine, "\(run.output)")
@@ -95,17 +95,17 @@ struct PVHBootTests {
 
 @Suite(.enabled(if: toolsPresent && ovmfPresent, "needs qemu-system-x86_64, OVMF and the Swift toolchain"))
 struct OVMFBootTests {
-    @Test(.timeLimit(.minutes(2))) func everyWorkloadReportsCheckedResultsThroughOVMF() throws {
+    @Test(.timeLimit(.minutes(3))) func everyWorkloadReportsCheckedResultsThroughOVMF() throws {
         let bundle = try BuiltBundle.directory.get()
-        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .ovmf, cmdline: workloadCommandLine), timeout: 90)
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .ovmf, cmdline: workloadCommandLine), timeout: 150)
         #expect(run.guestStatus == .success, "\(run.output)")
         try checkWorkloads(run, boot: "efi")
         checkStages(run)
     }
 
-    @Test(.timeLimit(.minutes(2))) func nullDereferenceFaultsThroughOVMF() throws {
+    @Test(.timeLimit(.minutes(3))) func nullDereferenceFaultsThroughOVMF() throws {
         let bundle = try BuiltBundle.directory.get()
-        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .ovmf, cmdline: "run=fault"), timeout: 90)
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .ovmf, cmdline: "run=fault"), timeout: 150)
         #expect(run.guestStatus == .exception, "\(run.output)")
         #expect(run.records.contains { $0["kind"] == "exception" && $0["vector"] == "14" && $0["cr2"] == "0x8" })
     }
@@ -143,7 +143,7 @@ struct BuildTests {
         }
     }
 
-    @Test(.timeLimit(.minutes(2))) func linuxWorkloadBinaryComputesTheSameResultsOnTheHost() throws {
+    @Test(.timeLimit(.minutes(3))) func linuxWorkloadBinaryComputesTheSameResultsOnTheHost() throws {
         let bundle = try BuiltBundle.directory.get()
         let run = try Runner.run(bundle.appendingPathComponent("cvm-workloads").path,
                                  workloadCommandLine.split(separator: " ").map(String.init), timeout: 60)

@@ -70,20 +70,12 @@ struct FrameTableMemory: PageTableMemory {
 /// posix_memalign and free reach these through jumps in Boot/runtime.S.
 @_cdecl("uk_posix_memalign")
 public func posixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: Int, _ size: Int) -> CInt {
-    if let pointer = Memory.heap.allocate(bytes: size, alignment: alignment) {
-        result.pointee = pointer
-        return 0
+    let pointer = Memory.heap.allocate(bytes: size, alignment: alignment, growth: Memory.heapGrowth) {
+        Memory.allocatePages($0 / 4096)
     }
-    let wanted = max(Memory.heapGrowth, size + alignment + Heap.headerSize * 4)
-    let pages = (wanted + 4095) / 4096
-    if let arena = Memory.allocatePages(pages) {
-        Memory.heap.addArena(arena, bytes: pages * 4096)
-        if let pointer = Memory.heap.allocate(bytes: size, alignment: alignment) {
-            result.pointee = pointer
-            return 0
-        }
-    }
-    return 12  // ENOMEM
+    guard let pointer else { return 12 }  // ENOMEM
+    result.pointee = pointer
+    return 0
 }
 
 @_cdecl("uk_free")

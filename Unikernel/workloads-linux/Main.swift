@@ -118,14 +118,8 @@ public func linuxMain(_ stack: UnsafePointer<UInt>, _ entryTimestamp: UInt64) ->
 /// Boot/runtime.S).
 @_cdecl("uk_posix_memalign")
 public func posixMemalign(_ result: UnsafeMutablePointer<UnsafeMutableRawPointer?>, _ alignment: Int, _ size: Int) -> CInt {
-    if let pointer = Process.heap.allocate(bytes: size, alignment: alignment) {
-        result.pointee = pointer
-        return 0
-    }
-    let bytes = (max(1 << 20, size + alignment + 64) + 4095) & ~4095
-    guard let arena = uk_sys_mmap(UInt64(bytes)) else { return 12 }
-    Process.heap.addArena(arena, bytes: bytes)
-    guard let pointer = Process.heap.allocate(bytes: size, alignment: alignment) else { return 12 }
+    let pointer = Process.heap.allocate(bytes: size, alignment: alignment, growth: 1 << 20) { uk_sys_mmap(UInt64($0)) }
+    guard let pointer else { return 12 }  // ENOMEM
     result.pointee = pointer
     return 0
 }
