@@ -75,6 +75,15 @@ public final class GzipFileSink: ByteSink {
         try input.fileHandleForWriting.write(contentsOf: Data(bytes))
     }
 
+    /// An archive abandoned before `finish` (an error while writing) must not leave gzip running.
+    deinit {
+        if process.isRunning {
+            try? input.fileHandleForWriting.close()
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
     public func finish() throws {
         try input.fileHandleForWriting.close()
         process.waitUntilExit()

@@ -52,7 +52,7 @@ public struct GuestBundle: Sendable {
     public func verify() throws {
         for name in manifest.parts.keys.sorted() {
             guard let expected = manifest.parts[name] else { continue }
-            guard expected.file == name || !expected.file.contains("/") else {
+            guard !expected.file.isEmpty, !expected.file.contains("/"), expected.file != ".." else {
                 throw GuestImageError.invalidBundle("part '\(name)' names a file outside the bundle: \(expected.file)")
             }
             let url = directory.appendingPathComponent(expected.file)

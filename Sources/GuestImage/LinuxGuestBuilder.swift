@@ -60,21 +60,9 @@ public struct LinuxGuestBuilder: Sendable {
             throw GuestImageError.invalidELF("\(busybox.path) is dynamically linked; the guest needs busybox-static")
         }
 
-        let packageName: String
-        if let version = options.kernelVersion {
-            let release = version.hasPrefix("linux-image-") ? String(version.dropFirst("linux-image-".count)) : version
-            packageName = "linux-image-" + (release.contains("-amd64") || release.contains("-cloud") ? release : release + "-amd64")
-        } else {
-            progress("resolving linux-image-amd64")
-            packageName = try options.cache.dependency(of: "linux-image-amd64", prefix: "linux-image-")
-        }
-        let kernelPackage = try options.cache.fetch(packageName, progress: progress)
-        let unpacked = try options.cache.unpack(kernelPackage, progress: progress)
-        let (release, kernelImage) = try Self.findKernel(in: unpacked)
-        let modulesDirectory = unpacked.appendingPathComponent("lib/modules/\(release)")
-        let moduleSet = try KernelModuleSet(directory: modulesDirectory)
-        let (modules, unavailable) = try moduleSet.closure(of: Self.attestationModules + Self.deviceModules)
-        progress("kernel \(release): \(modules.count) modules (\(modules.map(\.name).joined(separator: ", ")))")
+        let kernel = try LinuxKernel.fetch(release: options.kernelVersion, cache: options.cache, progress: progress)
+        let (modules, unavailable) = try kernel.modules.closure(of: Self.attestationModules + Self.deviceModules)
+        progress("kernel \(kernel.release): \(modules.count) modules (\(modules.map(\.name).joined(separator: ", ")))")
 
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-linux-\(getpid())-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
@@ -94,12 +82,7 @@ public struct LinuxGuestBuilder: Sendable {
         try tree.addFile("etc/passwd", .bytes(Array("root:x:0:0:root:/root:/bin/sh\n".utf8)))
         try tree.addFile("etc/group", .bytes(Array("root:x:0:\n".utf8)))
         try tree.addDirectory("root", permissions: 0o700)
-        var modulePaths: [String] = []
-        for module in modules {
-            let archivePath = "lib/modules/\(release)/\(module.relativePath)"
-            try tree.addFile(archivePath, .file(modulesDirectory.appendingPathComponent(module.relativePath)))
-            modulePaths.append("/" + archivePath)
-        }
+        let modulePaths = try kernel.install(modules, into: &tree)
         let config = InitConfig(arguments: ["/bin/sh", "-c", Self.summaryScript], shell: "/bin/sh", hostname: "cvm-linux")
         try GuestInit.install(into: &tree, initBinary: initBinary, config: config, modulePaths: modulePaths)
         try GuestInit.seal(&tree)
@@ -110,14 +93,14 @@ public struct LinuxGuestBuilder: Sendable {
 
         let busyboxVersion = try? Subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "busybox-static"])
         let compiler = try InitProgram.compilerVersion()
-        let kernelSize = ((try FileManager.default.attributesOfItem(atPath: kernelImage.path))[.size] as? NSNumber)?.intValue ?? 0
+        let kernelSize = ((try FileManager.default.attributesOfItem(atPath: kernel.image.path))[.size] as? NSNumber)?.intValue ?? 0
         // Kernel, the compressed and the unpacked initramfs must all fit beside a working system.
         let minimumMemory = max(128, (kernelSize + summary.bytes * 2) / (1 << 20) + 96)
         let manifest = BundleManifest(
             kind: "linux",
             versions: [
-                "kernel": release,
-                "kernelPackage": "\(kernelPackage.name) \(kernelPackage.version)",
+                "kernel": kernel.release,
+                "kernelPackage": "\(kernel.package.name) \(kernel.package.version)",
                 "busybox": busyboxVersion.map { "busybox-static \($0)" } ?? "busybox (unpackaged)",
                 "init": GuestInit.version,
                 "compiler": compiler,
@@ -127,12 +110,12 @@ public struct LinuxGuestBuilder: Sendable {
                 command: "cvm image build linux",
                 tool: options.tool,
                 steps: [
-                    "apt-get download \(kernelPackage.name)=\(kernelPackage.version); dpkg-deb -x into the cache",
+                    "apt-get download \(kernel.package.name)=\(kernel.package.version); dpkg-deb -x into the cache",
                     "gcc -static -Os -s guest/init/\(InitProgram.sourceName)",
                     "initramfs: busybox + applet symlinks, cvm-init, modules with their .modinfo dependencies; cpio newc sorted, mtime 0, sequential inodes; gzip -n -9",
                 ],
                 inputs: [
-                    .init(name: kernelPackage.name, version: kernelPackage.version, sha256: kernelPackage.sha256, origin: "apt-get download (host apt sources)"),
+                    .init(name: kernel.package.name, version: kernel.package.version, sha256: kernel.package.sha256, origin: "apt-get download (host apt sources)"),
                     .init(name: "busybox", version: busyboxVersion, sha256: try PartDigest.of(fileAt: busybox, file: "busybox").sha256, origin: busybox.path),
                     .init(name: InitProgram.sourceName, version: GuestInit.version, sha256: try PartDigest.of(fileAt: source, file: InitProgram.sourceName).sha256, origin: "guest/init/\(InitProgram.sourceName)"),
                 ]),
@@ -140,14 +123,49 @@ public struct LinuxGuestBuilder: Sendable {
             modulesUnavailable: unavailable)
 
         progress("writing bundle \(options.output.path)")
-        return try GuestBundle.write(to: options.output, kernel: kernelImage, initrd: initrd, cmdline: options.cmdline, manifest: manifest)
+        return try GuestBundle.write(to: options.output, kernel: kernel.image, initrd: initrd, cmdline: options.cmdline, manifest: manifest)
     }
 
-    /// The single vmlinuz-RELEASE under boot/ of an unpacked linux-image package.
-    static func findKernel(in unpacked: URL) throws -> (release: String, image: URL) {
+}
+
+/// A Debian kernel unpacked in the package cache: its image and its modules. The OCI builder uses the
+/// same kernel and modules as the Linux guest.
+public struct LinuxKernel: Sendable {
+    public let package: DebianPackageCache.Package
+    /// Kernel release, e.g. "6.1.0-56-amd64".
+    public let release: String
+    /// The bzImage (boot/vmlinuz-RELEASE) in the cache.
+    public let image: URL
+    public let modules: KernelModuleSet
+
+    /// `release` like "6.1.0-56-amd64" (package linux-image-RELEASE); nil = what linux-image-amd64
+    /// currently depends on. Downloads and unpacks into the cache when needed.
+    public static func fetch(release: String?, cache: DebianPackageCache, progress: (String) -> Void) throws -> LinuxKernel {
+        let packageName: String
+        if let release {
+            let bare = release.hasPrefix("linux-image-") ? String(release.dropFirst("linux-image-".count)) : release
+            packageName = "linux-image-" + (bare.hasSuffix("-amd64") ? bare : bare + "-amd64")
+        } else {
+            progress("resolving linux-image-amd64")
+            packageName = try cache.dependency(of: "linux-image-amd64", prefix: "linux-image-")
+        }
+        let package = try cache.fetch(packageName, progress: progress)
+        let unpacked = try cache.unpack(package, progress: progress)
         let boot = unpacked.appendingPathComponent("boot")
         let images = ((try? FileManager.default.contentsOfDirectory(atPath: boot.path)) ?? []).filter { $0.hasPrefix("vmlinuz-") }.sorted()
         guard let image = images.first else { throw GuestImageError.packageNotFound("no boot/vmlinuz-* in \(unpacked.path)") }
-        return (String(image.dropFirst("vmlinuz-".count)), boot.appendingPathComponent(image))
+        let release = String(image.dropFirst("vmlinuz-".count))
+        let modules = try KernelModuleSet(directory: unpacked.appendingPathComponent("lib/modules/\(release)"))
+        return LinuxKernel(package: package, release: release, image: boot.appendingPathComponent(image), modules: modules)
+    }
+
+    /// Adds `modules` under /lib/modules/RELEASE and returns their absolute guest paths in load order,
+    /// as `GuestInit.install` wants them.
+    public func install(_ modules: [KernelModuleSet.Module], into tree: inout InitramfsTree) throws -> [String] {
+        try modules.map { module in
+            let archivePath = "lib/modules/\(release)/\(module.relativePath)"
+            try tree.addFile(archivePath, .file(self.modules.directory.appendingPathComponent(module.relativePath)))
+            return "/" + archivePath
+        }
     }
 }
