@@ -102,5 +102,5 @@ echo "| unikernel, OVMF -kernel, TCG ($ovmf_runs runs) | $(size "$bundle/kernel.
 echo "| Linux $(basename "$linux_kernel" | sed 's/vmlinuz-//') + cvm-workloads initramfs, TCG ($runs runs) | $(size "$linux_kernel") + $(size "$out/initrd") | $linux |"
 echo "| unikernel, PVH, KVM (-cpu host,-arch-capabilities, 1 run) | $(size "$bundle/kernel") | $kvm_note |"
 echo
-echo "PVH speed-up over Linux: $(echo "scale=1; $linux / $pvh" | bc)x; runs exiting through isa-debug-exit with success: $ok_pvh"
+echo "PVH speed-up over Linux: $(echo "scale=1; $linux / $pvh" | bc)x; unikernel runs that exited with guest status 0: $ok_pvh"
 echo "QEMU: $($qemu --version | head -1); host: $(nproc) CPUs, $(uname -r); raw times: $out/raw.txt"
