@@ -143,6 +143,27 @@ struct SplitMix: RandomNumberGenerator {
         #expect(step12)
     }
 
+    @Test func growingAsksForWholePagesOnlyWhenNothingFits() throws {
+        var heap = Heap()
+        var arenas: [UnsafeMutableRawPointer] = []
+        defer { for arena in arenas { arena.deallocate() } }
+        var requests: [Int] = []
+        let grow = { (bytes: Int) -> UnsafeMutableRawPointer? in
+            requests.append(bytes)
+            let arena = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: 4096)
+            arenas.append(arena)
+            return arena
+        }
+        let small = heap.allocate(bytes: 100, alignment: 16, growth: 65536, grow: grow)
+        let fits = heap.allocate(bytes: 200, alignment: 16, growth: 65536, grow: grow)
+        let large = heap.allocate(bytes: 100_000, alignment: 4096, growth: 65536, grow: grow)
+        #expect(small != nil && fits != nil && large != nil)
+        #expect(requests.count == 2, "the second request fits the first arena")
+        #expect(requests.first == 65536)
+        #expect(requests.allSatisfy { $0 % 4096 == 0 } && (requests.last ?? 0) >= 100_000 + 4096)
+        #expect(heap.checkInvariants())
+    }
+
     @Test func pointersTheHeapDidNotHandOutAreRefused() throws {
         let arena = UnsafeMutableRawPointer.allocate(byteCount: 65536, alignment: 16)
         defer { arena.deallocate() }
