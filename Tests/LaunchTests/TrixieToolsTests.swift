@@ -219,7 +219,9 @@ struct TrixieToolsTests {
         #expect(capabilities.supportsSNPGuest, "\(capabilities.versionLine) lacks sev-snp-guest")
         let scratch = try ChrootScratch(root: root)
         defer { scratch.remove() }
-        let kernel = try scratch.write("kernel", TrixieSpecs.random(4096))
+        // 4 KiB of zeros: no "HdrS" signature, so QEMU's loader takes it as a protocol-0 kernel whose
+        // setup (header byte 0x1f1 = 0, so 4 sectors) fits; random bytes fail that check about 97% of the time.
+        let kernel = try scratch.write("kernel", Data(count: 4096))
         let bios = ["/usr/share/ovmf/OVMF.amdsev.fd", "/usr/share/ovmf/OVMF.fd"].first { FileManager.default.fileExists(atPath: root + $0) }
         let vars = try scratch.copy(from: "/usr/share/OVMF/OVMF_VARS_4M.fd", to: "OVMF_VARS.fd")
         let spec = try TrixieSpecs.spec(testCase, kernel: kernel, ovmfBios: try #require(bios, "no OVMF image in \(root)"),
@@ -245,18 +247,24 @@ struct TrixieToolsTests {
     }
 
     /// QEMU creates the confidential-guest object before the accelerator and the memory backend, CPU,
-    /// firmware and kernel after it. Swapping in TCG (which the renderer itself never does for these
-    /// modes) lets QEMU 10 parse the rest of the argv too: SNP stops when it must give the memfd backend
-    /// private memory, which needs KVM; SEV and SEV-ES get as far as loading the kernel, which is no bzImage.
-    @Test("QEMU 10 parses the rest of the argv when TCG stands in for KVM", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
+    /// firmware, kernel and devices after it. Swapping in TCG (which the renderer itself never does for
+    /// these modes) lets QEMU 10 go through the rest of the argv: SNP stops when the memfd backend needs
+    /// private memory, which only KVM gives; SEV and SEV-ES build the whole machine and stop when the
+    /// confidential guest is not ready; with kernel hashes they stop earlier, because Debian's OVMF is
+    /// not the OvmfPkg/AmdSev build and has no hashes table.
+    @Test("QEMU 10 goes through the rest of the argv when TCG stands in for KVM", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
           arguments: TrixieSpecs.snpCases + TrixieSpecs.sevCases)
-    func qemu10ParsesTheWholeArgv(testCase: TrixieSpecs.Case) throws {
+    func qemu10BuildsTheMachineUnderTCG(testCase: TrixieSpecs.Case) throws {
         let root = try TrixieRoot.path()
         let (output, argv) = try Self.runInRoot(testCase, root: root, accelerator: "tcg")
         let errors = output.stderr.split(separator: "\n").map(String.init).filter { !$0.contains("warning: TCG doesn't support") }
-        let expected = testCase.mode == .sevSNP ? "cannot set up private guest memory for sev-snp-guest: KVM required" : "invalid kernel header"
+        let expected = switch (testCase.mode, testCase.kernelHashes) {
+        case (.sevSNP, _): "cannot set up private guest memory for sev-snp-guest: KVM required"
+        case (_, true): "SEV: guest firmware hashes table area is invalid (base=0x0 size=0x0)"
+        default: "accelerator does not support confidential guest sev-guest"
+        }
         #expect(output.status != 0 && !output.timedOut)
-        #expect(errors.count == 1 && errors.first?.hasSuffix(expected) == true,
+        #expect(errors == ["qemu-system-x86_64: " + expected],
                 "expected only '\(expected)', got:\n\(output.stderr)\n\(QEMUCommandLine.shellQuoted(argv))")
     }
 
