@@ -127,3 +127,31 @@ private let builtBundle: Result<GuestBundle, any Error> = Result {
         #expect(first.manifest.modules.contains("sev_guest"))
     }
 }
+
+/// The container-style configuration issue 6 uses: argv, Env, WorkingDir (created), User, app console.
+@Suite struct InitConfigBootTests {
+    @Test func configuredCommandRunsWithEnvWorkdirAndUser() throws {
+        let scratch = try TestSupport.temporaryDirectory("config-boot")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let kernel = try LinuxKernel.fetch(release: nil, cache: DebianPackageCache(root: DebianPackageCache.defaultRoot()), progress: { _ in })
+        let initBinary = scratch.appendingPathComponent("init")
+        try InitProgram.compile(source: try InitProgram.locateSource(), to: initBinary)
+        var tree = InitramfsTree()
+        try tree.addFile(".cvm/bin/busybox", .file(URL(fileURLWithPath: "/bin/busybox")), permissions: 0o755)
+        try tree.addFile("etc/passwd", .bytes(Array("root:x:0:0::/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n".utf8)))
+        let config = InitConfig(arguments: ["busybox", "sh", "-c", "echo \"greeting=$GREETING\"; echo \"cwd=$(pwd)\"; echo \"uid=$(busybox id -u) home=$HOME\"; exit 4"],
+                                environment: ["GREETING=hello world", "PATH=/.cvm/bin"], workingDirectory: "/app/data", user: "app")
+        try GuestInit.install(into: &tree, initBinary: initBinary, config: config, modulePaths: [])
+        try GuestInit.seal(&tree)
+        let initrd = scratch.appendingPathComponent("initrd")
+        try tree.write(to: try GzipFileSink(url: initrd))
+        let arguments = ["qemu-system-x86_64", "-accel", "tcg", "-m", "256", "-no-reboot", "-nographic",
+                         "-kernel", kernel.image.path, "-initrd", initrd.path, "-append", "console=ttyS0 panic=-1",
+                         "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
+        let result = try TestSupport.shell(arguments.map(TestSupport.quote).joined(separator: " ") + " </dev/null", timeout: 300)
+        #expect(result.status == (4 << 1) | 1, "\(result.output.suffix(2000))")
+        #expect(result.output.contains("greeting=hello world"))
+        #expect(result.output.contains("cwd=/app/data"))
+        #expect(result.output.contains("uid=1000 home=/home/app"))
+    }
+}
