@@ -51,25 +51,6 @@ public struct PlatformInfo: Sendable, Hashable {
     public var tsmeEnabled: Bool { raw & 2 != 0 }
 }
 
-/// Firmware version triple at 0x1E8 / 0x1EC: build, minor, major, reserved.
-public struct FirmwareVersion: Sendable, Hashable, Comparable, CustomStringConvertible {
-    public let major: UInt8
-    public let minor: UInt8
-    public let build: UInt8
-
-    public init(major: UInt8, minor: UInt8, build: UInt8) {
-        self.major = major
-        self.minor = minor
-        self.build = build
-    }
-
-    public static func < (lhs: Self, rhs: Self) -> Bool {
-        (lhs.major, lhs.minor, lhs.build) < (rhs.major, rhs.minor, rhs.build)
-    }
-
-    public var description: String { "\(major).\(minor) build \(build)" }
-}
-
 public enum ReportError: Error, Equatable, CustomStringConvertible, Sendable {
     case wrongSize(found: Int)
     case unsupportedVersion(UInt32)
@@ -166,8 +147,9 @@ public struct AttestationReport: Sendable {
         }
         chipID = try reader.slice(at: 0x1A0, count: 64)
         committedTCBRaw = try reader.peekLE(at: 0x1E0)
-        currentVersion = FirmwareVersion(major: bytes[0x1EA], minor: bytes[0x1E9], build: bytes[0x1E8])
-        committedVersion = FirmwareVersion(major: bytes[0x1EE], minor: bytes[0x1ED], build: bytes[0x1EC])
+        // Firmware version triples at 0x1E8 / 0x1EC: build, minor, major, reserved.
+        currentVersion = FirmwareVersion(major: bytes[0x1EA], minor: bytes[0x1E9], build: UInt32(bytes[0x1E8]))
+        committedVersion = FirmwareVersion(major: bytes[0x1EE], minor: bytes[0x1ED], build: UInt32(bytes[0x1EC]))
         launchTCBRaw = try reader.peekLE(at: 0x1F0)
         if version >= 5 {
             launchMitigationVector = try reader.peekLE(at: 0x1F8)

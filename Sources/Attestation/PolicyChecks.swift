@@ -52,12 +52,12 @@ enum PolicyChecks {
         }
         if let minimum = policy.minimumBuild {
             let build = report.currentVersion.build
-            checks.append(build >= minimum ? .pass("firmware-build", "firmware build \(build) ≥ \(minimum)")
+            checks.append(build >= UInt32(minimum) ? .pass("firmware-build", "firmware build \(build) ≥ \(minimum)")
                                            : .fail("firmware-build", "firmware build \(build) < \(minimum)"))
         }
         if let text = policy.minimumVersion, let (major, minor) = ValidationPolicy.parseVersion(text) {
             let have = report.currentVersion
-            let ok = (have.major, have.minor) >= (major, minor)
+            let ok = have >= FirmwareVersion(major: major, minor: minor)
             checks.append(ok ? .pass("firmware-version", "firmware \(have.major).\(have.minor) ≥ \(text)")
                              : .fail("firmware-version", "firmware \(have.major).\(have.minor) < \(text)"))
         }
