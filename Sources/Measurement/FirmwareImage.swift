@@ -36,7 +36,8 @@ public struct FirmwareImage: Sendable {
 
     /// The AP reset EIP from the SEV-ES reset block entry.
     public func sevESResetEIP() throws -> UInt32 {
-        try footer.u32(OVMFFooterTable.sevESResetBlockGUID, name: "SEV-ES reset block")
+        guard !footer.isEmpty else { throw MeasurementError.noFooterTable }
+        return try footer.u32(OVMFFooterTable.sevESResetBlockGUID, name: "SEV-ES reset block")
     }
 
     /// GPA of the SEV hashes table QEMU fills for measured direct kernel boot, or nil if the image has none.

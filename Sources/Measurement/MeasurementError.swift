@@ -39,7 +39,7 @@ public enum MeasurementError: Error, Equatable, CustomStringConvertible, Sendabl
         case .noFooterTable:
             return "firmware has no OVMF footer GUID table (96b582de-...); it is not an SEV-capable OVMF build"
         case let .missingFooterEntry(name, guid):
-            return "firmware footer table has no \(name) entry (\(guid)); this OVMF was not built for SEV-ES/SNP"
+            return "firmware footer table has no \(name) entry (\(guid))"
         case .noSEVMetadata:
             return "firmware has no SEV metadata (ASEV); SEV-SNP needs an OVMF built with SNP support"
         case let .corruptSEVMetadata(what):
