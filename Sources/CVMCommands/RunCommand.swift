@@ -54,9 +54,13 @@ struct RunCommand: ParsableCommand {
     enum Backend: String, ExpressibleByArgument, CaseIterable { case qemu, libvirt }
 
     func run() throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-run-\(UUID().uuidString)")
+        // A dry run prints a command meant to be run later: its per-VM OVMF variable store must outlive
+        // this process, so it goes to the cache instead of a temporary directory.
+        let scratch = dryRun
+            ? Self.cacheDirectory.appendingPathComponent("dry-run/\(UUID().uuidString)")
+            : FileManager.default.temporaryDirectory.appendingPathComponent("cvm-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer { try? FileManager.default.removeItem(at: scratch) }
+        defer { if !dryRun { try? FileManager.default.removeItem(at: scratch) } }
 
         var spec = try launchSpec(scratch: scratch)
         if dryRun {
@@ -75,6 +79,9 @@ struct RunCommand: ParsableCommand {
                 }
             } catch let error as LaunchError {
                 throw CLIFailure.badInput(error.description)
+            }
+            if (try? FileManager.default.contentsOfDirectory(atPath: scratch.path))?.isEmpty == true {
+                try? FileManager.default.removeItem(at: scratch)
             }
             return
         }
@@ -143,8 +150,18 @@ struct RunCommand: ParsableCommand {
                 throw CLIFailure.badInput("\(error)")
             }
             minimumMemory = bundle.manifest.boot.minimumMemoryMiB
-            let hasInitrd = FileManager.default.fileExists(atPath: bundle.initrdURL.path) && (bundle.manifest.parts["initrd"]?.size ?? 0) > 0
-            boot = .kernel(path: bundle.kernelURL.path, initrd: hasInitrd ? bundle.initrdURL.path : nil, cmdline: bundle.cmdline)
+            var kernelPath = bundle.kernelURL.path
+            if bundle.manifest.boot.protocolName == "pvh" {
+                // A PVH kernel has no firmware to carry SEV; through OVMF the bundle's EFI application boots instead.
+                let throughOVMF = mode.isConfidential || firmware != "auto" && firmware != "seabios"
+                if throughOVMF {
+                    guard let efi = bundle.efiKernelURL else {
+                        throw CLIFailure.badInput("this PVH bundle has no EFI application: it cannot boot through OVMF or in a confidential mode")
+                    }
+                    kernelPath = efi.path
+                }
+            }
+            boot = .kernel(path: kernelPath, initrd: bundle.hasInitrd ? bundle.initrdURL.path : nil, cmdline: bundle.cmdline)
         } else if firmware.hasPrefix("bios:") {
             boot = .firmwareOnly
         } else {
@@ -175,6 +192,11 @@ struct RunCommand: ParsableCommand {
             extraKernelArguments: extraArgs.map { [$0] } ?? [])
         do { try spec.validate() } catch let error as LaunchError { throw CLIFailure.badInput(error.description) }
         return spec
+    }
+
+    static var cacheDirectory: URL {
+        if let cache = ProcessInfo.processInfo.environment["CVM_CACHE"] { return URL(fileURLWithPath: cache) }
+        return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/cvmkit")
     }
 
     /// Dry runs print commands meant to be run elsewhere: paths are made absolute.

@@ -16,6 +16,12 @@ public struct GuestBundle: Sendable {
 
     public var kernelURL: URL { directory.appendingPathComponent(Self.kernelFile) }
     public var initrdURL: URL { directory.appendingPathComponent(Self.initrdFile) }
+    /// Whether the bundle carries an initial ramdisk.
+    public var hasInitrd: Bool { manifest.parts[Self.initrdFile] != nil }
+    /// The bundle's EFI application, for booting through OVMF (unikernel bundles carry one).
+    public var efiKernelURL: URL? {
+        manifest.parts["kernel.efi"] == nil ? nil : directory.appendingPathComponent("kernel.efi")
+    }
     public var cmdlineURL: URL { directory.appendingPathComponent(Self.cmdlineFile) }
     public var manifestURL: URL { directory.appendingPathComponent(Self.manifestFile) }
     /// The kernel command line the bundle was built with (what `-append` gets unless extended).
@@ -39,7 +45,8 @@ public struct GuestBundle: Sendable {
         guard manifest.formatVersion <= BundleManifest.currentFormatVersion else {
             throw GuestImageError.invalidBundle("format version \(manifest.formatVersion) is newer than this cvm understands (\(BundleManifest.currentFormatVersion))")
         }
-        for name in [kernelFile, initrdFile, cmdlineFile] where manifest.parts[name] == nil {
+        // A unikernel bundle is a kernel and its command line; an initrd is optional.
+        for name in [kernelFile, cmdlineFile] where manifest.parts[name] == nil {
             throw GuestImageError.invalidBundle("the manifest lists no '\(name)' part")
         }
         let bundle = GuestBundle(directory: directory, manifest: manifest)
