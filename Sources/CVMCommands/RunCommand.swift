@@ -101,7 +101,8 @@ struct RunCommand: ParsableCommand {
         let result: RunResult
         switch backend {
         case .qemu:
-            let capabilities = QEMUCapabilities.detect(using: ProcessRunner(), binary: qemu)
+            // Asking QEMU about itself costs four QEMU starts; only confidential launches need the answers.
+            let capabilities = mode.isConfidential ? QEMUCapabilities.detect(using: ProcessRunner(), binary: qemu) : nil
             let arguments: [String]
             do { arguments = try QEMUCommandLine.render(spec, binary: qemu, capabilities: capabilities) } catch let error as LaunchError {
                 throw CLIFailure.unsupportedHere(error.description)
