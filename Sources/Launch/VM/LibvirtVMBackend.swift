@@ -29,6 +29,11 @@ struct LibvirtVMBackend: VMBackend {
         }
         // A persistent VM comes back after a guest reboot; one-shot runs (the renderer's default) end.
         xml = xml.replacingOccurrences(of: "<on_reboot>destroy</on_reboot>", with: "<on_reboot>restart</on_reboot>")
+        // Redefining keeps the domain's identity: libvirt refuses a second definition of a name under a new UUID.
+        if let uuid = try? virsh(["domuuid", record.name.rawValue], timeout: 30).trimmingCharacters(in: .whitespacesAndNewlines), !uuid.isEmpty {
+            let nameElement = "<name>\(XMLWriter.escape(record.name.rawValue))</name>"
+            xml = xml.replacingOccurrences(of: nameElement, with: nameElement + "\n  <uuid>\(uuid)</uuid>")
+        }
         try AtomicFile.write(Data(xml.utf8), to: vm.domainXML, mode: 0o600)
         try virsh(["define", vm.domainXML.path])
     }

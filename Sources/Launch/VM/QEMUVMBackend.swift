@@ -25,10 +25,10 @@ struct QEMUVMBackend: VMBackend {
         let arguments = Self.withConsoleLog(rendered, log: vm.serialLog.path)
             + ["-name", record.name.rawValue, "-daemonize", "-pidfile", vm.pidFile.path]
         try AtomicFile.write(Data((QEMUCommandLine.shellQuoted(arguments) + "\n").utf8), to: vm.file("qemu.cmdline"))
-        let output = try tool.capture(arguments, timeout: 120)
-        try? AtomicFile.write(Data((output.stderr + output.stdout).utf8), to: vm.qemuLog)
-        guard output.status == 0, !output.timedOut else {
-            throw VMError.toolFailed(tool: binary, status: output.status, message: output.timedOut ? "did not daemonize within 120 s" : output.stderr)
+        let status = try VMDaemonSpawn.run(arguments, log: vm.qemuLog, timeout: 120)
+        guard status == 0 else {
+            let message = (try? String(contentsOf: vm.qemuLog, encoding: .utf8)) ?? ""
+            throw VMError.toolFailed(tool: binary, status: status, message: message)
         }
         guard let pid = Self.readPID(vm) else { throw VMError.io("QEMU started but wrote no pid file at \(vm.pidFile.path)") }
         return pid
