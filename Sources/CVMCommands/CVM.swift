@@ -15,6 +15,7 @@ public struct CVM: AsyncParsableCommand {
             HostCommand.self,
             PolicyCommand.self,
             RunCommand.self,
+            VMCommand.self,
             ImageCommand.self,
             AttestCommand.self,
             MeasureCommand.self, IDBlockCommand.self,
