@@ -53,7 +53,8 @@ public struct VMStatusReport: Sendable, Codable {
     public var firmware: VMFirmware
     public var directory: String
     public var serialLog: String
-    public var createdAt: Date
-    public var startedAt: Date?
-    public var stoppedAt: Date?
+    /// ISO 8601 times.
+    public var createdAt: String
+    public var startedAt: String?
+    public var stoppedAt: String?
 }

@@ -213,11 +213,12 @@ public struct VMManager: Sendable {
         let needle = Array(text.utf8)
         while true {
             if let data = FileManager.default.contents(atPath: vm.serialLog.path), data.count > offset,
-               Array(data[offset...]).firstRange(of: needle) != nil {
+               needle.isEmpty || Array(data[offset...]).firstRange(of: needle) != nil {
                 return
             }
             guard Date() < deadline else {
-                throw VMError.wrongState("VM '\(vm.name)' started, but '\(text)' did not appear on its console within \(Int(timeout)) s")
+                let what = text.isEmpty ? "nothing appeared" : "'\(text)' did not appear"
+                throw VMError.wrongState("VM '\(vm.name)' started, but \(what) on its console within \(Int(timeout)) s")
             }
             guard running() else { throw VMError.wrongState("VM '\(vm.name)' stopped before '\(text)' appeared on its console") }
             usleep(100_000)
@@ -269,7 +270,12 @@ public struct VMManager: Sendable {
                        vcpus: record.vcpus, memoryMiB: record.memoryMiB, accelerator: record.accelerator,
                        activeAccelerator: live.running ? record.activeAccelerator : nil, pid: live.pid, source: record.source,
                        firmware: record.firmware, directory: vm.url.path, serialLog: vm.serialLog.path,
-                       createdAt: record.createdAt, startedAt: record.startedAt, stoppedAt: record.stoppedAt)
+                       createdAt: Self.timestamp(record.createdAt), startedAt: record.startedAt.map(Self.timestamp),
+                       stoppedAt: record.stoppedAt.map(Self.timestamp))
+    }
+
+    static func timestamp(_ date: Date) -> String {
+        ISO8601DateFormatter().string(from: date)
     }
 
     /// Stops the VM hard if it runs, removes it from the hypervisor, then removes its directory.
