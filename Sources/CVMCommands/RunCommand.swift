@@ -63,12 +63,13 @@ struct RunCommand: ParsableCommand {
         defer { if !dryRun { try? FileManager.default.removeItem(at: scratch) } }
 
         var spec = try launchSpec(scratch: scratch)
+        // The C-bit position and address reduction come from this host's CPUID when it has SEV; a dry
+        // run for another host falls back to the usual values of the CPU model (or --cbitpos).
+        if mode.isConfidential, spec.cbitpos == nil, let leaf = CPUInfo(cpuid: NativeCPUID()).memoryEncryption, leaf.sev {
+            spec.cbitpos = leaf.cBitPosition
+            spec.reducedPhysBits = spec.reducedPhysBits ?? leaf.physicalAddressReduction
+        }
         if dryRun {
-            let cpuInfo = CPUInfo(cpuid: NativeCPUID())
-            if mode.isConfidential, spec.cbitpos == nil, let leaf = cpuInfo.memoryEncryption, leaf.sev {
-                spec.cbitpos = leaf.cBitPosition
-                spec.reducedPhysBits = spec.reducedPhysBits ?? leaf.physicalAddressReduction
-            }
             if mode.isConfidential { spec.accelerator = .kvm }
             do {
                 switch backend {
