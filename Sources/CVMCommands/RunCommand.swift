@@ -90,7 +90,7 @@ struct RunCommand: ParsableCommand {
         do {
             try LaunchPlanner.requireHostSupport(for: mode)
         } catch let error as LaunchError {
-            throw CLIFailure.unsupportedHere(error.description)
+            throw CLIFailure.unsupportedHere(error.description + ". Use --dry-run to prepare the launch for another host.")
         }
         if !mode.isConfidential {
             printError("notice: --mode none: this guest is not protected (no memory encryption)")

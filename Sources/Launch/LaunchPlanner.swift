@@ -117,7 +117,7 @@ public enum LaunchPlanner {
         options.probeQEMUGuests = false
         let verdict = HostChecker(sources: sources, options: options).run().verdict(for: sevMode)
         guard verdict.ready else {
-            throw LaunchError.unsupportedHere("\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : ""). Use --dry-run to prepare the launch for another host.")
+            throw LaunchError.unsupportedHere("\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : "")")
         }
     }
 }
