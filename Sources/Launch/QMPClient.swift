@@ -40,30 +40,15 @@ public final class QMPClient: @unchecked Sendable {
         var lastError = "socket never appeared"
         var connected: Int32 = -1
         while Date() < deadline {
-            let candidate = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-            guard candidate >= 0 else { throw Error.connect("socket(): errno \(errno)") }
-            var address = sockaddr_un()
-            address.sun_family = sa_family_t(AF_UNIX)
-            let pathBytes = Array(socketPath.utf8)
-            guard pathBytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-                close(candidate)
+            switch UnixSocket.connect(socketPath) {
+            case .success(let descriptor):
+                connected = descriptor
+            case .failure(.pathTooLong):
                 throw Error.connect("socket path too long: \(socketPath)")
+            case .failure(.failed(let code)):
+                lastError = "errno \(code)"
             }
-            withUnsafeMutableBytes(of: &address.sun_path) { raw in
-                raw.copyBytes(from: pathBytes)
-                raw[pathBytes.count] = 0
-            }
-            let result = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                    connect(candidate, $0, socklen_t(MemoryLayout<sockaddr_un>.size))
-                }
-            }
-            if result == 0 {
-                connected = candidate
-                break
-            }
-            lastError = "errno \(errno)"
-            close(candidate)
+            if connected >= 0 { break }
             usleep(20_000)
         }
         guard connected >= 0 else { throw Error.connect("\(socketPath): \(lastError)") }

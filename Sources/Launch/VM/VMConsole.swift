@@ -46,28 +46,14 @@ public enum VMConsole {
     }
 
     static func connect(_ path: String) throws -> Int32 {
-        let descriptor = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
-        guard descriptor >= 0 else { throw VMError.io("socket(): \(errnoText())") }
-        var address = sockaddr_un()
-        address.sun_family = sa_family_t(AF_UNIX)
-        let bytes = Array(path.utf8)
-        guard bytes.count < MemoryLayout.size(ofValue: address.sun_path) else {
-            close(descriptor)
+        switch UnixSocket.connect(path) {
+        case .success(let descriptor):
+            return descriptor
+        case .failure(.pathTooLong):
             throw VMError.io("console socket path is too long: \(path)")
+        case .failure(.failed(let code)):
+            throw VMError.wrongState("cannot attach to the console at \(path): \(String(cString: strerror(code)))")
         }
-        withUnsafeMutableBytes(of: &address.sun_path) { raw in
-            raw.copyBytes(from: bytes)
-            raw[bytes.count] = 0
-        }
-        let result = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(descriptor, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
-        }
-        guard result == 0 else {
-            let why = errnoText()
-            close(descriptor)
-            throw VMError.wrongState("cannot attach to the console at \(path): \(why)")
-        }
-        return descriptor
     }
 
     static func writeAll(_ descriptor: Int32, _ bytes: ArraySlice<UInt8>) {
