@@ -43,7 +43,7 @@ let package = Package(
         ]),
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
-            "SEVABI", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage", "Launch",
+            "SEVABI", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -55,6 +55,13 @@ let package = Package(
         .target(name: "Launch", dependencies: ["SEVABI", "HostProbe", "Measurement"]),
         // Pure logic of the Embedded Swift unikernel (Unikernel/); its kernel build compiles these files too.
         .target(name: "UnikernelCore"),
+        // Benchmark results model, statistics and reports (JSON, CSV, Markdown, HTML with SVG charts).
+        .target(name: "BenchReport"),
+        // The benchmark engine: matrix, guests, runs under QEMU, timelines, run log with resume.
+        .target(name: "Bench", dependencies: [
+            "BenchReport", "SEVABI", "HostProbe", "Measurement", "Launch", "GuestImage",
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
 
         .testTarget(name: "SEVABITests", dependencies: ["SEVABI"]),
@@ -66,6 +73,8 @@ let package = Package(
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostProbe", "SEVABI"]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
+        .testTarget(name: "BenchReportTests", dependencies: ["BenchReport"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "Launch"]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]

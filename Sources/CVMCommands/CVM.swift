@@ -19,6 +19,7 @@ public struct CVM: AsyncParsableCommand {
             ImageCommand.self,
             AttestCommand.self,
             MeasureCommand.self, IDBlockCommand.self,
+            BenchCommand.self,
         ]
     )
 
