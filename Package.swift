@@ -50,7 +50,7 @@ let package = Package(
         // Docker/OCI image archives and layouts: readers, digest checks, in-memory layer flattening.
         .target(name: "OCIImage", dependencies: ["SEVABI", .product(name: "Crypto", package: "swift-crypto")]),
         // Reproducible initramfs (cpio newc + gzip), guest bundles, the Linux guest builder.
-        .target(name: "GuestImage", dependencies: ["SEVABI", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "GuestImage", dependencies: ["SEVABI", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")]),
         // LaunchSpec → QEMU argv / libvirt XML, QMP, QEMU supervision, persistent VMs.
         .target(name: "Launch", dependencies: ["SEVABI", "HostProbe", "Measurement"]),
         // Pure logic of the Embedded Swift unikernel (Unikernel/); its kernel build compiles these files too.
@@ -69,7 +69,7 @@ let package = Package(
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "Attestation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AttestationTests", dependencies: ["Attestation", "Measurement"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
-        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostProbe", "SEVABI"]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),

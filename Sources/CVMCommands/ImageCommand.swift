@@ -12,7 +12,7 @@ struct ImageCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "build",
             abstract: "Build a guest bundle.",
-            subcommands: [Unikernel.self, Linux.self]
+            subcommands: [Unikernel.self, Linux.self, OCI.self]
         )
     }
 }

@@ -125,6 +125,7 @@ struct RunCommand: ParsableCommand {
             try printJSON(RunReport(result: result, accelerator: accelerator.rawValue, mode: mode.rawValue, backend: backend.rawValue))
         }
         printError("cvm: \(result.summary)")
+        reportContainerGuestRun(spec)
         if result.interrupted { throw ExitCode(130) }
         if result.timedOut { throw ExitCode(124) }
         guard let code = result.guestExitCode else { throw ExitCode(3) }
@@ -148,8 +149,10 @@ struct RunCommand: ParsableCommand {
             boot = .kernel(path: Self.absolute(kernel), initrd: initrd.map(Self.absolute), cmdline: append ?? "console=ttyS0")
         } else if let source {
             let bundle: GuestBundle
-            do { bundle = try GuestBundle.load(from: URL(fileURLWithPath: source)) } catch {
-                throw CLIFailure.badInput("\(error)")
+            if let image = containerImageSource { bundle = try containerImageBundle(image, scratch: scratch) } else {
+                do { bundle = try GuestBundle.load(from: URL(fileURLWithPath: source)) } catch {
+                    throw CLIFailure.badInput("\(error)")
+                }
             }
             minimumMemory = bundle.manifest.boot.minimumMemoryMiB
             var kernelPath = bundle.kernelURL.path
@@ -187,11 +190,12 @@ struct RunCommand: ParsableCommand {
         } catch let error as LaunchError {
             throw CLIFailure.unsupportedHere(error.description)
         }
-        let spec = LaunchSpec(
+        var spec = LaunchSpec(
             name: "cvm-run-\(getpid())", boot: boot, mode: mode, policy: guestPolicy, vcpus: vcpus, cpuModel: cpu,
             memoryMiB: memoryMiB, firmware: firmwareChoice, accelerator: .tcg, kernelHashes: kernelHashes,
             cbitpos: cbitpos, reducedPhysBits: reducedPhysBits, console: .stdio, debugExit: true,
             extraKernelArguments: extraArgs.map { [$0] } ?? [])
+        try prepareContainerGuestLaunch(&spec)
         do { try spec.validate() } catch let error as LaunchError { throw CLIFailure.badInput(error.description) }
         return spec
     }

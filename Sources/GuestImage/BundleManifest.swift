@@ -82,9 +82,15 @@ public struct BundleManifest: Codable, Sendable, Equatable {
     public var modulesUnavailable: [String]
     /// Free-form facts added by other builders (an image digest, measurement notes), sorted on output.
     public var annotations: [String: String]
+    /// The container image an "oci" bundle was built from; absent for other kinds and older manifests.
+    public var image: ContainerImageRecord?
+    /// Whether the launch measurement covers kernel, initrd and cmdline, and the expected digests when it
+    /// does; absent in older manifests.
+    public var launchMeasurement: LaunchMeasurementRecord?
 
     public init(kind: String, cmdline: String = "", versions: [String: String], boot: Boot, build: Build,
-                modules: [String] = [], modulesUnavailable: [String] = [], annotations: [String: String] = [:]) {
+                modules: [String] = [], modulesUnavailable: [String] = [], annotations: [String: String] = [:],
+                image: ContainerImageRecord? = nil, launchMeasurement: LaunchMeasurementRecord? = nil) {
         format = Self.formatName
         formatVersion = Self.currentFormatVersion
         self.kind = kind
@@ -96,6 +102,8 @@ public struct BundleManifest: Codable, Sendable, Equatable {
         self.modules = modules
         self.modulesUnavailable = modulesUnavailable
         self.annotations = annotations
+        self.image = image
+        self.launchMeasurement = launchMeasurement
     }
 
     /// Deterministic JSON: sorted keys, pretty-printed, trailing newline.

@@ -74,6 +74,23 @@ public final class CpioWriter {
         try pad()
     }
 
+    /// Writes one member whose data comes from `file`'s producer, which must deliver `header.fileSize` bytes.
+    public func append(name: String, header: Header, streaming file: StreamedFile) throws {
+        try writeHeader(name: name, header: header)
+        var remaining = Int(header.fileSize)
+        try file.produce { chunk in
+            guard chunk.count <= remaining else {
+                throw GuestImageError.invalidEntry(path: name, reason: "content is longer than its \(header.fileSize) bytes")
+            }
+            try emit(chunk)
+            remaining -= chunk.count
+        }
+        guard remaining == 0 else {
+            throw GuestImageError.invalidEntry(path: name, reason: "content ended \(remaining) bytes short of \(header.fileSize)")
+        }
+        try pad()
+    }
+
     /// Writes the trailer, pads to 512 bytes and finishes the sink.
     public func finish() throws {
         try writeHeader(name: Self.trailerName, header: Header(inode: 0, mode: 0, linkCount: 1))

@@ -70,12 +70,13 @@ public enum GuestInit {
         }
     }
 
-    /// Adds the init and its files to `tree`: /init, /.cvm/config, /.cvm/modules (absolute paths in load
-    /// order), /dev/console (the kernel opens it for PID 1 before anything is mounted) and the mount
-    /// points. Call `seal` after everything else has been added.
+    /// Adds the init and its files to `tree`: the init at `initPath` (/init, where the kernel looks; a
+    /// container image's root gets /.cvm/init and `rdinit=` instead), /.cvm/config, /.cvm/modules
+    /// (absolute paths in load order), /dev/console (the kernel opens it for PID 1 before anything is
+    /// mounted) and the mount points. Call `seal` after everything else has been added.
     public static func install(into tree: inout InitramfsTree, initBinary: URL, config: InitConfig,
-                               modulePaths: [String]) throws {
-        try tree.addFile("init", .file(initBinary), permissions: 0o755)
+                               modulePaths: [String], initPath: String = "init") throws {
+        try tree.addFile(initPath, .file(initBinary), permissions: 0o755)
         try tree.addDirectory(".cvm", permissions: 0o755)
         try tree.addFile(configPath, .bytes(Array(config.rendered().utf8)))
         try tree.addFile(modulesPath, .bytes(Array(modulePaths.map { $0 + "\n" }.joined().utf8)))

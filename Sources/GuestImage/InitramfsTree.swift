@@ -1,9 +1,30 @@
 import Foundation
 
-/// The bytes of a regular file: in memory or streamed from a file when the archive is written.
+/// The bytes of a regular file: in memory, or streamed from a file or a producer when the archive is written.
 public enum FileContent: Sendable, Equatable {
     case bytes([UInt8])
     case file(URL)
+    case streamed(StreamedFile)
+}
+
+/// File bytes handed over in chunks while the archive is written (for example from a container image's
+/// content store), so a large file is never held in memory.
+public struct StreamedFile: Sendable, Equatable {
+    public let size: Int
+    /// Names the bytes for equality, e.g. "image-store@OFFSET".
+    public let identity: String
+    let produce: @Sendable (_ emit: ([UInt8]) throws -> Void) throws -> Void
+
+    /// `produce` must call `emit` with exactly `size` bytes in total, in order.
+    public init(size: Int, identity: String, produce: @escaping @Sendable (_ emit: ([UInt8]) throws -> Void) throws -> Void) {
+        self.size = size
+        self.identity = identity
+        self.produce = produce
+    }
+
+    public static func == (lhs: StreamedFile, rhs: StreamedFile) -> Bool {
+        lhs.size == rhs.size && lhs.identity == rhs.identity
+    }
 }
 
 /// One path in an initramfs and what it is.
@@ -197,6 +218,9 @@ public struct InitramfsTree: Sendable {
                 let size = (attributes[.size] as? NSNumber)?.intValue ?? 0
                 header.fileSize = try Self.size32(size, name)
                 try writer.append(name: name, header: header, contentsOf: url)
+            case .streamed(let file):
+                header.fileSize = try Self.size32(file.size, name)
+                try writer.append(name: name, header: header, streaming: file)
             }
         case .symlink(let target):
             header.mode |= 0o120000

@@ -93,9 +93,7 @@ public struct LinuxGuestBuilder: Sendable {
 
         let busyboxVersion = try? Subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "busybox-static"])
         let compiler = try InitProgram.compilerVersion()
-        let kernelSize = ((try FileManager.default.attributesOfItem(atPath: kernel.image.path))[.size] as? NSNumber)?.intValue ?? 0
-        // Kernel, the compressed and the unpacked initramfs must all fit beside a working system.
-        let minimumMemory = max(128, (kernelSize + summary.bytes * 2) / (1 << 20) + 96)
+        let minimumMemory = try kernel.minimumMemoryMiB(initramfsBytes: summary.bytes)
         let manifest = BundleManifest(
             kind: "linux",
             versions: [
@@ -159,11 +157,19 @@ public struct LinuxKernel: Sendable {
         return LinuxKernel(package: package, release: release, image: boot.appendingPathComponent(image), modules: modules)
     }
 
-    /// Adds `modules` under /lib/modules/RELEASE and returns their absolute guest paths in load order,
-    /// as `GuestInit.install` wants them.
-    public func install(_ modules: [KernelModuleSet.Module], into tree: inout InitramfsTree) throws -> [String] {
+    /// Guest memory the kernel needs with an initramfs of `initramfsBytes` (uncompressed): kernel, the
+    /// compressed and the unpacked initramfs must all fit beside a working system.
+    public func minimumMemoryMiB(initramfsBytes: Int) throws -> Int {
+        let kernelSize = ((try FileManager.default.attributesOfItem(atPath: image.path))[.size] as? NSNumber)?.intValue ?? 0
+        return max(128, (kernelSize + initramfsBytes * 2) / (1 << 20) + 96)
+    }
+
+    /// Adds `modules` under PREFIX/lib/modules/RELEASE and returns their absolute guest paths in load
+    /// order, as `GuestInit.install` wants them. A container image's root takes them under /.cvm, where
+    /// they cannot meet the image's own /lib (often a symbolic link to usr/lib).
+    public func install(_ modules: [KernelModuleSet.Module], into tree: inout InitramfsTree, under prefix: String = "") throws -> [String] {
         try modules.map { module in
-            let archivePath = "lib/modules/\(release)/\(module.relativePath)"
+            let archivePath = "\(prefix.isEmpty ? "" : prefix + "/")lib/modules/\(release)/\(module.relativePath)"
             try tree.addFile(archivePath, .file(self.modules.directory.appendingPathComponent(module.relativePath)))
             return "/" + archivePath
         }

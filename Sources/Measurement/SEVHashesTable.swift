@@ -25,6 +25,17 @@ public struct SEVHashesTable: Sendable, Equatable {
         cmdlineHash = Array(SHA256.hash(data: Array((cmdline ?? "").utf8) + [0]))
     }
 
+    /// From the SHA-256 digests of kernel and initrd (computed while streaming large files) and the
+    /// command line, hashed here with its trailing NUL.
+    public init(kernelHash: [UInt8], initrdHash: [UInt8], cmdline: String?) throws {
+        for (field, hash) in [("kernel SHA-256", kernelHash), ("initrd SHA-256", initrdHash)] where hash.count != 32 {
+            throw MeasurementError.invalidLength(field: field, expected: 32, found: hash.count)
+        }
+        self.kernelHash = kernelHash
+        self.initrdHash = initrdHash
+        cmdlineHash = Array(SHA256.hash(data: Array((cmdline ?? "").utf8) + [0]))
+    }
+
     /// The padded table bytes, exactly as QEMU lays them out.
     public var table: [UInt8] {
         var out = Self.headerGUID.efiBytes + UInt16(Self.tableSize).littleEndianBytes
