@@ -125,6 +125,10 @@ public struct BenchRunRecord: Codable, Hashable, Sendable {
     public var metrics: [BenchMetric]
     /// "kvm" or "tcg".
     public var accelerator: String
+    /// Stage times the guest reported on its own clock (source "guest-clock"): seconds since the
+    /// unikernel's first instruction, or the Linux guest's CLOCK_BOOTTIME in cvm-init's markers. Not on
+    /// the host clock of `timeline`; absent when the guest reported none.
+    public var guestTimeline: [TimelineEvent]? = nil
 
     public init(runID: String, cell: BenchCell, workloads: [String], repetition: Int, warmup: Bool, startedAt: String,
                 outcome: RunOutcome, failure: String? = nil, guestExitCode: Int?, wallSeconds: Double,
@@ -200,6 +204,10 @@ public struct BenchPlan: Codable, Hashable, Sendable {
     public var skipped: [SkippedCell]
     /// Per-run timeout in seconds.
     public var timeoutSeconds: Double
+    /// Repetitions of guests that override `repetitions` (e.g. more for the fast unikernel); absent = none.
+    public var guestRepetitions: [String: Int]? = nil
+    /// The workload parameters every guest ran with (`stream.size` → `4M`); absent in older plans.
+    public var workloadParameters: [String: String]? = nil
 
     public init(guests: [BenchGuest], modes: [String], workloads: [String], vcpus: [Int], memoryMiB: [Int],
                 repetitions: Int, warmups: Int, cells: [BenchCell], skipped: [SkippedCell], timeoutSeconds: Double) {
