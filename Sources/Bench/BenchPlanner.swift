@@ -1,0 +1,193 @@
+import BenchReport
+import Foundation
+import HostProbe
+import Launch
+import Measurement
+
+/// What the host says about each mode, asked once per bench.
+public struct HostGate: Sendable {
+    /// nil = the mode can launch here; otherwise the host check's one-line reason.
+    public var refusals: [String: String]
+    public var accelerator: Accelerator
+    public var acceleratorNotice: String?
+    /// C-bit position and address reduction from this host's CPUID, when it has SEV.
+    public var cbitpos: Int?
+    public var reducedPhysBits: Int?
+
+    public init(refusals: [String: String], accelerator: Accelerator, acceleratorNotice: String? = nil, cbitpos: Int? = nil, reducedPhysBits: Int? = nil) {
+        self.refusals = refusals
+        self.accelerator = accelerator
+        self.acceleratorNotice = acceleratorNotice
+        self.cbitpos = cbitpos
+        self.reducedPhysBits = reducedPhysBits
+    }
+
+    /// Runs the host check (without its QEMU probe guests) for the confidential modes asked for, and
+    /// picks the accelerator for plain guests (a real KVM probe for `auto`).
+    public static func probe(modes: [String], accelerator request: AcceleratorRequest, qemu: String,
+                             sources: HostSources = .live()) -> HostGate {
+        var refusals: [String: String] = [:]
+        let confidential = modes.compactMap(ConfidentialMode.init(rawValue:)).filter(\.isConfidential)
+        if !confidential.isEmpty {
+            var options = HostChecker.Options()
+            options.probeQEMUGuests = false
+            options.qemuBinary = qemu
+            let report = HostChecker(sources: sources, options: options).run()
+            for mode in confidential {
+                guard let sevMode = mode.sevMode else { continue }
+                let verdict = report.verdict(for: sevMode)
+                if !verdict.ready {
+                    let more = verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : ""
+                    refusals[mode.rawValue] = "\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(more)"
+                } else if request == .tcg {
+                    refusals[mode.rawValue] = "--accel tcg: confidential guests need KVM on an SEV host; TCG cannot run them"
+                }
+            }
+        }
+        let (accelerator, notice) = LaunchPlanner.accelerator(request, mode: .none, cpuModel: nil, qemuBinary: qemu)
+        var gate = HostGate(refusals: refusals, accelerator: accelerator, acceleratorNotice: notice)
+        if let leaf = CPUInfo(cpuid: sources.cpuid).memoryEncryption, leaf.sev {
+            gate.cbitpos = leaf.cBitPosition
+            gate.reducedPhysBits = leaf.physicalAddressReduction
+        }
+        return gate
+    }
+
+    public func verdict(_ mode: String) -> String {
+        refusals[mode].map { "not ready: \($0)" } ?? "ready"
+    }
+}
+
+/// Turns guests, modes and shapes into the plan: cells to run, cells skipped with their reasons and
+/// expected launch measurements, and the launch of each run.
+public enum BenchPlanner {
+    public static func plan(options: BenchOptions, guests: [PreparedGuest], gate: HostGate) -> BenchPlan {
+        var cells: [BenchCell] = []
+        var skipped: [SkippedCell] = []
+        for guest in guests {
+            for mode in options.modes {
+                for vcpus in options.vcpus {
+                    for memory in options.memoryMiB {
+                        let cell = BenchCell(guest: guest.spec.name, mode: mode, vcpus: vcpus, memoryMiB: memory)
+                        if let reason = refusal(guest: guest, cell: cell, gate: gate) {
+                            let (measurement, note) = expectedMeasurement(guest: guest, cell: cell, options: options)
+                            skipped.append(SkippedCell(cell: cell, reason: reason, expectedMeasurement: measurement, measurementNote: note))
+                        } else {
+                            cells.append(cell)
+                        }
+                    }
+                }
+            }
+        }
+        var plan = BenchPlan(guests: guests.map(\.record), modes: options.modes, workloads: options.workloads, vcpus: options.vcpus,
+                             memoryMiB: options.memoryMiB, repetitions: options.repetitions, warmups: options.warmups,
+                             cells: cells, skipped: skipped, timeoutSeconds: options.timeoutSeconds)
+        plan.guestRepetitions = Dictionary(uniqueKeysWithValues: guests.compactMap { guest in guest.spec.repetitions.map { (guest.spec.name, $0) } })
+        if plan.guestRepetitions?.isEmpty == true { plan.guestRepetitions = nil }
+        plan.workloadParameters = WorkloadCatalog.defaultParameters.merging(options.parameters) { $1 }
+        return plan
+    }
+
+    static func refusal(guest: PreparedGuest, cell: BenchCell, gate: HostGate) -> String? {
+        if let reason = gate.refusals[cell.mode] { return reason }
+        if cell.memoryMiB < guest.minimumMemoryMiB {
+            return "\(cell.memoryMiB) MiB is below the guest's minimum of \(guest.minimumMemoryMiB) MiB"
+        }
+        if cell.mode != "none", case .unikernel = guest.spec.kind, guest.efiKernel == nil {
+            return "this unikernel bundle has no EFI application to boot through OVMF"
+        }
+        return nil
+    }
+
+    /// The workloads of one boot of `guest`: all of them for our guests, the boot alone for others.
+    public static func workloads(for guest: PreparedGuest, options: BenchOptions) -> [String] {
+        guest.spec.runsWorkloads ? options.workloads : ["boot"]
+    }
+
+    /// The firmware a confidential launch of `mode` would use here, resolved without side effects.
+    static func firmwarePath(for mode: ConfidentialMode) -> String? {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-bench-fw-\(getpid())-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        return (try? LaunchPlanner.firmware(for: mode, request: .auto, stateDirectory: scratch))?.imagePath
+    }
+
+    /// The launch measurement the cell would have on an SEV host with this system's OVMF: covering the
+    /// kernel, initrd and command line when the OVMF has the kernel-hashes table (then the launch uses
+    /// kernel-hashes=on), else the firmware and vCPUs only.
+    public static func expectedMeasurement(guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> (String?, String?) {
+        guard let mode = ConfidentialMode(rawValue: cell.mode), mode.isConfidential,
+              let launchMode = LaunchMode(parsing: mode.rawValue) else { return (nil, nil) }
+        guard let firmware = firmwarePath(for: mode) else { return (nil, "no OVMF image for \(mode.rawValue) on this system (apt-get install ovmf)") }
+        let image: FirmwareImage
+        do { image = try FirmwareImage(path: firmware) } catch { return (nil, "\(firmware): \(error)") }
+        let hashesTable = FirmwareDiscovery.inspect(firmware, files: LocalFileSystem()).supportsMeasuredKernelBoot
+        var hashes: SEVHashesTable?
+        let kernelPath = mode.isConfidential ? (guest.efiKernel ?? guest.kernel) : guest.kernel
+        let cmdline = guest.commandLine(workloads: workloads(for: guest, options: options), parameters: options.parameters)
+        if hashesTable {
+            do {
+                hashes = SEVHashesTable(kernel: try readFile(kernelPath), initrd: try guest.initrd.map(readFile), cmdline: cmdline)
+            } catch {
+                return (nil, "cannot read the guest's kernel or initrd: \(error)")
+            }
+        }
+        do {
+            let measurer = try LaunchMeasurer(mode: launchMode, firmware: image, hashes: hashes)
+            let vcpuType = try VCPUType(named: "EPYC-v4")
+            let digest = try measurer.measure(VCPUConfiguration(count: cell.vcpus, type: vcpuType))
+            let hex = digest.map { String(format: "%02x", $0) }.joined()
+            let covers = hashes != nil
+                ? "covers \(firmware), \(cell.vcpus) vCPU(s) EPYC-v4 and the kernel, initrd and command line (kernel-hashes=on)"
+                : "covers \(firmware) and \(cell.vcpus) vCPU(s) EPYC-v4 only: this OVMF has no kernel-hashes table, so the kernel, initrd and command line are not measured"
+            return (hex, covers)
+        } catch {
+            return (nil, "\(firmware): \(error)")
+        }
+    }
+
+    /// The launch of one run of `cell`.
+    public static func launchSpec(guest: PreparedGuest, cell: BenchCell, workloads: [String], options: BenchOptions,
+                                  gate: HostGate, stateDirectory: URL, qmpSocket: String) throws -> LaunchSpec {
+        guard let mode = ConfidentialMode(rawValue: cell.mode) else { throw BenchError.badInput("unknown mode \(cell.mode)") }
+        let firmware = try LaunchPlanner.firmware(for: mode, request: .auto, stateDirectory: stateDirectory)
+        let kernel = mode.isConfidential ? (guest.efiKernel ?? guest.kernel) : guest.kernel
+        let cmdline = guest.commandLine(workloads: workloads, parameters: options.parameters)
+        var spec = LaunchSpec(name: "cvm-bench-\(getpid())", boot: .kernel(path: kernel, initrd: guest.initrd, cmdline: cmdline),
+                              mode: mode, vcpus: cell.vcpus, memoryMiB: cell.memoryMiB, firmware: firmware,
+                              accelerator: mode.isConfidential ? .kvm : gate.accelerator, console: .stdio, debugExit: true,
+                              qmpSocket: qmpSocket)
+        if mode.isConfidential {
+            spec.cbitpos = gate.cbitpos
+            spec.reducedPhysBits = gate.reducedPhysBits
+            if let path = firmware.imagePath { spec.kernelHashes = FirmwareDiscovery.inspect(path, files: LocalFileSystem()).supportsMeasuredKernelBoot }
+        }
+        return spec
+    }
+}
+
+/// Facts about this host for environment.json.
+public enum BenchHostFacts {
+    public static func environment(gate: HostGate, modes: [String], qemu: String, cvmVersion: String, command: String,
+                                   startedAt: String, runner: any CommandRunner = ProcessRunner()) -> BenchEnvironment {
+        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
+        let cpuModel = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
+            .flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
+        let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
+        let memoryKiB = meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
+            .flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
+        var system = utsname()
+        uname(&system)
+        let release = withUnsafeBytes(of: system.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+        let qemuVersion = runner.run([qemu, "--version"], timeout: 20).flatMap { $0.stdout.split(separator: "\n").first.map(String.init) }
+        let libvirt = runner.run(["virsh", "--version"], timeout: 20).flatMap { $0.status == 0 ? $0.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil }
+        // The OVMF image confidential launches would use (SNP's stateless image first).
+        let ovmf = BenchPlanner.firmwarePath(for: .sevSNP) ?? BenchPlanner.firmwarePath(for: .sev)
+        let ovmfDigest = ovmf.flatMap { try? GuestProvider.sha256(URL(fileURLWithPath: $0)) }
+        var verdicts: [String: String] = [:]
+        for mode in modes { verdicts[mode] = gate.verdict(mode) }
+        return BenchEnvironment(hostname: ProcessInfo.processInfo.hostName, cpuModel: cpuModel, cpuCount: ProcessInfo.processInfo.processorCount,
+                                memoryMiB: memoryKiB / 1024, kernelRelease: release, accelerator: gate.accelerator.rawValue,
+                                qemuVersion: qemuVersion, ovmf: ovmf, ovmfSHA256: ovmfDigest, libvirtVersion: libvirt,
+                                cvmVersion: cvmVersion, command: command, startedAt: startedAt, modeVerdicts: verdicts)
+    }
+}

@@ -1,0 +1,252 @@
+import BenchReport
+import Crypto
+import Foundation
+import GuestImage
+
+/// A guest ready to boot: the files, how to form its command line, and what the plan records.
+public struct PreparedGuest: Sendable {
+    public var spec: GuestSpec
+    public var record: BenchGuest
+    /// The kernel booted without firmware (PVH ELF or bzImage).
+    public var kernel: String
+    /// The EFI application OVMF starts in confidential modes (unikernel bundles carry one).
+    public var efiKernel: String?
+    public var initrd: String?
+    public var cmdline: String
+    public var minimumMemoryMiB: Int
+
+    /// The kernel command line of a run of `workloads`: the unikernel reads the workload words itself,
+    /// the Linux guest's init runs cvm-workloads with them; other guests boot with their own.
+    public func commandLine(workloads: [String], parameters: [String: String]) -> String {
+        let words = WorkloadCatalog.guestWords(workloads, parameters: parameters)
+        switch spec.kind {
+        case .unikernel: return words
+        case .linux: return cmdline + " " + GuestInit.runArgument("\(LinuxWorkloadsBundle.guestPath) \(words)")
+        case .bundle, .kernel: return cmdline
+        }
+    }
+}
+
+/// Builds or finds each guest of the matrix. Built guests are cached under CACHE/bench (CACHE is
+/// $CVM_CACHE, else ~/.cache/cvmkit): the unikernel by a digest of its sources, the Linux guest once.
+public struct GuestProvider: Sendable {
+    public var cache: URL
+    /// The CVMKit source tree (holding Unikernel/build.sh); nil when cvm runs outside it.
+    public var sourceTree: URL?
+    public var toolchain: String
+    /// Rebuild cached guests even when present.
+    public var rebuild: Bool
+    public var busybox: String
+
+    public init(cache: URL = DebianPackageCache.defaultRoot(), sourceTree: URL?, toolchain: String = "/opt/swift/usr/bin",
+                rebuild: Bool = false, busybox: String = "/bin/busybox") {
+        self.cache = cache
+        self.sourceTree = sourceTree
+        self.toolchain = toolchain
+        self.rebuild = rebuild
+        self.busybox = busybox
+    }
+
+    var benchCache: URL { cache.appendingPathComponent("bench") }
+
+    public func prepare(_ specs: [GuestSpec], tool: String, progress: (String) -> Void) throws -> [PreparedGuest] {
+        var unikernel: GuestBundle?
+        func unikernelBundle() throws -> GuestBundle {
+            if let unikernel { return unikernel }
+            let bundle = try buildUnikernel(progress: progress)
+            unikernel = bundle
+            return bundle
+        }
+        return try specs.map { spec in
+            switch spec.kind {
+            case .unikernel:
+                let bundle = try unikernelBundle()
+                return try prepared(spec, bundle: bundle, kind: "unikernel")
+            case .linux:
+                let workloads = try unikernelBundle().directory.appendingPathComponent(LinuxWorkloadsBundle.binaryName)
+                let bundle = try buildLinux(workloads: workloads, tool: tool, progress: progress)
+                return try prepared(spec, bundle: bundle, kind: "linux")
+            case .bundle(let path):
+                let bundle: GuestBundle
+                do { bundle = try GuestBundle.load(from: URL(fileURLWithPath: path).standardizedFileURL) } catch {
+                    throw BenchError.badInput("guest \(spec.name): \(error)")
+                }
+                return try prepared(spec, bundle: bundle, kind: "bundle")
+            case let .kernel(path, initrd, cmdline):
+                let kernel = URL(fileURLWithPath: path).standardizedFileURL
+                guard FileManager.default.isReadableFile(atPath: kernel.path) else { throw BenchError.badInput("guest \(spec.name): cannot read kernel \(path)") }
+                let initrdURL = initrd.map { URL(fileURLWithPath: $0).standardizedFileURL }
+                if let initrdURL, !FileManager.default.isReadableFile(atPath: initrdURL.path) {
+                    throw BenchError.badInput("guest \(spec.name): cannot read initrd \(initrdURL.path)")
+                }
+                let line = cmdline ?? "console=ttyS0 panic=-1"
+                var digests = ["kernel": try Self.sha256(kernel), "cmdline": Self.sha256(Data(line.utf8))]
+                if let initrdURL { digests["initrd"] = try Self.sha256(initrdURL) }
+                let record = BenchGuest(name: spec.name, kind: "kernel", path: kernel.path, digests: digests,
+                                        bootProtocol: Self.isELF(kernel) ? "pvh" : "linux")
+                return PreparedGuest(spec: spec, record: record, kernel: kernel.path, efiKernel: nil, initrd: initrdURL?.path,
+                                     cmdline: line, minimumMemoryMiB: 16)
+            }
+        }
+    }
+
+    func prepared(_ spec: GuestSpec, bundle: GuestBundle, kind: String) throws -> PreparedGuest {
+        var digests: [String: String] = [:]
+        for (name, part) in bundle.manifest.parts { digests[name] = part.sha256 }
+        let record = BenchGuest(name: spec.name, kind: kind, path: bundle.directory.path, digests: digests,
+                                bootProtocol: bundle.manifest.boot.protocolName)
+        return PreparedGuest(spec: spec, record: record, kernel: bundle.kernelURL.path, efiKernel: bundle.efiKernelURL?.path,
+                             initrd: bundle.hasInitrd ? bundle.initrdURL.path : nil, cmdline: bundle.cmdline,
+                             minimumMemoryMiB: bundle.manifest.boot.minimumMemoryMiB)
+    }
+
+    // MARK: Unikernel
+
+    /// Files whose content decides the unikernel's bytes (what Unikernel/build.sh compiles).
+    static func unikernelSources(in tree: URL) -> [URL] {
+        var files: [URL] = []
+        let directories = ["Sources/UnikernelCore", "Unikernel/Kernel", "Unikernel/Boot", "Unikernel/EFI", "Unikernel/include", "Unikernel/workloads-linux"]
+        for directory in directories {
+            let url = tree.appendingPathComponent(directory)
+            let names = (try? FileManager.default.contentsOfDirectory(atPath: url.path)) ?? []
+            files += names.sorted().map { url.appendingPathComponent($0) }
+        }
+        return files + [tree.appendingPathComponent("Unikernel/build.sh")]
+    }
+
+    func buildUnikernel(progress: (String) -> Void) throws -> GuestBundle {
+        guard let tree = sourceTree, FileManager.default.isExecutableFile(atPath: tree.appendingPathComponent("Unikernel/build.sh").path) else {
+            // Outside the source tree, the newest cached build will do.
+            if !rebuild, let cached = newestCached(prefix: "unikernel-") { return cached }
+            throw BenchError.unsupportedHere("cannot find Unikernel/build.sh to build the unikernel; run cvm bench from the CVMKit source tree")
+        }
+        var hasher = SHA256()
+        for file in Self.unikernelSources(in: tree) {
+            hasher.update(data: Data(file.path.dropFirst(tree.path.count).utf8))
+            hasher.update(data: FileManager.default.contents(atPath: file.path) ?? Data())
+        }
+        let key = hasher.finalize().map { String(format: "%02x", $0) }.joined().prefix(16)
+        let target = benchCache.appendingPathComponent("unikernel-\(key)")
+        if !rebuild, let bundle = try? GuestBundle.load(from: target),
+           FileManager.default.fileExists(atPath: target.appendingPathComponent(LinuxWorkloadsBundle.binaryName).path) {
+            return bundle
+        }
+        for tool in ["swiftc", "clang", "ld.lld", "lld-link", "llvm-objcopy"] where !FileManager.default.isExecutableFile(atPath: toolchain + "/" + tool) {
+            throw BenchError.unsupportedHere("the Swift toolchain at \(toolchain) has no \(tool); it is needed to build the unikernel")
+        }
+        progress("building the unikernel and cvm-workloads (Unikernel/build.sh, about a minute)")
+        let staging = benchCache.appendingPathComponent(".unikernel-\(key).partial-\(getpid())")
+        try? FileManager.default.removeItem(at: staging)
+        try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/bin/sh")
+        process.arguments = [tree.appendingPathComponent("Unikernel/build.sh").path, "--linux-workloads", staging.path]
+        var environment = ProcessInfo.processInfo.environment
+        environment["CVM_SWIFT_TOOLCHAIN"] = toolchain
+        process.environment = environment
+        let errors = Pipe()
+        process.standardError = errors
+        process.standardOutput = FileHandle.nullDevice
+        do { try process.run() } catch { throw BenchError.unsupportedHere("cannot start /bin/sh: \(error.localizedDescription)") }
+        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            try? FileManager.default.removeItem(at: staging)
+            let reason = String(decoding: stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
+            throw BenchError.unsupportedHere("unikernel build failed: \(reason)")
+        }
+        try replace(target, with: staging)
+        do { return try GuestBundle.load(from: target) } catch { throw BenchError.unsupportedHere("the unikernel build wrote no valid bundle: \(error)") }
+    }
+
+    func newestCached(prefix: String) -> GuestBundle? {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: benchCache.path)) ?? []
+        let candidates = names.filter { $0.hasPrefix(prefix) }.map { benchCache.appendingPathComponent($0) }
+        let dated = candidates.compactMap { url -> (Date, URL)? in
+            guard let date = (try? FileManager.default.attributesOfItem(atPath: url.path))?[.modificationDate] as? Date else { return nil }
+            return (date, url)
+        }
+        return dated.sorted { $0.0 > $1.0 }.lazy.compactMap { try? GuestBundle.load(from: $0.1) }.first
+    }
+
+    func replace(_ target: URL, with staging: URL) throws {
+        let fileManager = FileManager.default
+        if fileManager.fileExists(atPath: target.path) { try fileManager.removeItem(at: target) }
+        do { try fileManager.moveItem(at: staging, to: target) } catch {
+            // Another bench finished the same build first: its result is as good as ours.
+            try? fileManager.removeItem(at: staging)
+            guard fileManager.fileExists(atPath: target.path) else { throw BenchError.io("cannot move \(staging.path) to \(target.path): \(error.localizedDescription)") }
+        }
+    }
+
+    // MARK: Linux
+
+    func buildLinux(workloads: URL, tool: String, progress: (String) -> Void) throws -> GuestBundle {
+        let base = benchCache.appendingPathComponent("linux-base")
+        let baseBundle: GuestBundle
+        if !rebuild, let cached = try? GuestBundle.load(from: base) {
+            baseBundle = cached
+        } else {
+            progress("building the Linux guest (cvm image build linux into \(base.path))")
+            let options = LinuxGuestBuilder.Options(output: base, cache: DebianPackageCache(root: cache),
+                                                    busybox: URL(fileURLWithPath: busybox),
+                                                    initSource: sourceTree?.appendingPathComponent("guest/init/\(InitProgram.sourceName)"), tool: tool)
+            do {
+                baseBundle = try LinuxGuestBuilder(options: options).build { progress("linux: \($0)") }
+            } catch let error as GuestImageError {
+                throw BenchError.unsupportedHere("cannot build the Linux guest: \(error)")
+            }
+        }
+        return try LinuxWorkloadsBundle.make(base: baseBundle, workloads: workloads, cacheDirectory: benchCache, rebuild: rebuild)
+    }
+
+    static func sha256(_ url: URL) throws -> String {
+        guard let data = FileManager.default.contents(atPath: url.path) else { throw BenchError.badInput("cannot read \(url.path)") }
+        return sha256(data)
+    }
+
+    static func sha256(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    static func isELF(_ url: URL) -> Bool {
+        guard let handle = FileHandle(forReadingAtPath: url.path) else { return false }
+        defer { try? handle.close() }
+        return (try? handle.read(upToCount: 4)) == Data([0x7f, 0x45, 0x4c, 0x46])
+    }
+}
+
+/// The Linux guest with cvm-workloads: the base bundle's initramfs followed by a second archive that
+/// adds /bin/cvm-workloads (the kernel unpacks concatenated archives in order).
+public enum LinuxWorkloadsBundle {
+    public static let binaryName = "cvm-workloads"
+    public static let guestPath = "/bin/cvm-workloads"
+
+    public static func make(base: GuestBundle, workloads: URL, cacheDirectory: URL, rebuild: Bool) throws -> GuestBundle {
+        let workloadsDigest = try GuestProvider.sha256(workloads)
+        let baseDigest = base.manifest.parts[GuestBundle.initrdFile]?.sha256 ?? ""
+        let key = GuestProvider.sha256(Data((baseDigest + workloadsDigest + (base.manifest.parts[GuestBundle.kernelFile]?.sha256 ?? "")).utf8)).prefix(16)
+        let target = cacheDirectory.appendingPathComponent("linux-workloads-\(key)")
+        if !rebuild, let cached = try? GuestBundle.load(from: target) { return cached }
+
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-bench-linux-\(getpid())-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: work) }
+        var tree = InitramfsTree()
+        try tree.addFile(String(guestPath.dropFirst()), .file(workloads), permissions: 0o755)
+        let extra = work.appendingPathComponent("workloads.cpio.gz")
+        try tree.write(to: try GzipFileSink(url: extra))
+        let combined = work.appendingPathComponent("initrd")
+        var bytes = try Data(contentsOf: base.initrdURL)
+        bytes.append(try Data(contentsOf: extra))
+        try bytes.write(to: combined)
+
+        var manifest = base.manifest
+        manifest.build.command = "cvm bench (the Linux guest of cvm image build linux, plus cvm-workloads)"
+        manifest.build.steps.append("initramfs: a second cpio newc + gzip -n archive with \(guestPath) appended to the first")
+        manifest.build.inputs.append(.init(name: binaryName, sha256: workloadsDigest, origin: "Unikernel/build.sh --linux-workloads"))
+        manifest.annotations["workloads"] = "\(guestPath) run=… (the unikernel's workloads as a static Linux process)"
+        manifest.boot.minimumMemoryMiB = base.manifest.boot.minimumMemoryMiB + 1
+        return try GuestBundle.write(to: target, kernel: base.kernelURL, initrd: combined, cmdline: base.cmdline, manifest: manifest)
+    }
+}
