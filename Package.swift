@@ -60,7 +60,7 @@ let package = Package(
         // The benchmark engine: matrix, guests, runs under QEMU, timelines, run log with resume.
         .target(name: "Bench", dependencies: [
             "BenchReport", "SEVABI", "HostProbe", "Measurement", "Launch", "GuestImage",
-            .product(name: "Yams", package: "Yams"),
+            .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
 
