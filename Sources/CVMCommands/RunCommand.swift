@@ -50,10 +50,12 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the launch instead of running it.") var dryRun = false
     @Flag(help: "Do not echo the guest console.") var quiet = false
     @Flag(help: "Print the run result as JSON at the end.") var json = false
+    @OptionGroup var kernelOptions: KernelLaunchOptions
 
     enum Backend: String, ExpressibleByArgument, CaseIterable { case qemu, libvirt }
 
     func run() throws {
+        if try listPresetsIfAsked() { return }
         // A dry run prints a command meant to be run later: its per-VM OVMF variable store must outlive
         // this process, so it goes to the cache instead of a temporary directory.
         let scratch = dryRun
@@ -71,6 +73,7 @@ struct RunCommand: ParsableCommand {
         }
         if dryRun {
             if mode.isConfidential { spec.accelerator = .kvm }
+            try finishCustomLaunch(&spec, dryRun: true)
             do {
                 switch backend {
                 case .qemu:
@@ -98,6 +101,7 @@ struct RunCommand: ParsableCommand {
         let (accelerator, notice) = LaunchPlanner.accelerator(accel, mode: mode, cpuModel: spec.effectiveCPUModel, qemuBinary: qemu)
         spec.accelerator = accelerator
         if let notice { printError("notice: \(notice)") }
+        try finishCustomLaunch(&spec, dryRun: false)
 
         let result: RunResult
         switch backend {
@@ -142,7 +146,10 @@ struct RunCommand: ParsableCommand {
     func launchSpec(scratch: URL) throws -> LaunchSpec {
         let boot: BootSource
         var minimumMemory = 16
-        if let kernel {
+        let custom = try customBoot()
+        if let custom {
+            boot = custom.boot
+        } else if let kernel {
             guard source == nil else { throw CLIFailure.badInput("give a bundle or --kernel, not both") }
             guard FileManager.default.isReadableFile(atPath: kernel) else { throw CLIFailure.badInput("cannot read kernel \(kernel)") }
             if let initrd, !FileManager.default.isReadableFile(atPath: initrd) { throw CLIFailure.badInput("cannot read initrd \(initrd)") }
@@ -172,7 +179,7 @@ struct RunCommand: ParsableCommand {
         } else {
             throw CLIFailure.badInput("nothing to run: give a bundle directory or --kernel FILE")
         }
-        guard let memoryMiB = Self.parseMemory(memory) else {
+        guard let memoryMiB = custom?.memoryMiB ?? Self.parseMemory(memory) else {
             throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)")
         }
         if memoryMiB < minimumMemory {
@@ -184,18 +191,19 @@ struct RunCommand: ParsableCommand {
         }
         let firmwareChoice: Firmware
         do {
-            firmwareChoice = try LaunchPlanner.firmware(for: mode, request: FirmwareRequest(argument: firmware), stateDirectory: scratch)
+            firmwareChoice = try LaunchPlanner.firmware(for: mode, request: custom?.firmwareRequest ?? FirmwareRequest(argument: firmware), stateDirectory: scratch)
         } catch LaunchError.invalid(let why) {
             throw CLIFailure.badInput(why)
         } catch let error as LaunchError {
             throw CLIFailure.unsupportedHere(error.description)
         }
         var spec = LaunchSpec(
-            name: "cvm-run-\(getpid())", boot: boot, mode: mode, policy: guestPolicy, vcpus: vcpus, cpuModel: cpu,
+            name: "cvm-run-\(getpid())", boot: boot, mode: mode, policy: guestPolicy, vcpus: custom?.vcpus ?? vcpus, cpuModel: cpu,
             memoryMiB: memoryMiB, firmware: firmwareChoice, accelerator: .tcg, kernelHashes: kernelHashes,
             cbitpos: cbitpos, reducedPhysBits: reducedPhysBits, console: .stdio, debugExit: true,
             extraKernelArguments: extraArgs.map { [$0] } ?? [])
         try prepareContainerGuestLaunch(&spec)
+        if let custom { applyCustomBoot(custom, to: &spec) }
         do { try spec.validate() } catch let error as LaunchError { throw CLIFailure.badInput(error.description) }
         return spec
     }

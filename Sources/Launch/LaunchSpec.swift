@@ -128,6 +128,14 @@ public struct LaunchSpec: Sendable, Hashable {
     public var cdroms: [String]
     public var userNetwork: Bool
     public var extraKernelArguments: [String]
+    /// QEMU machine type: q35 unless a preset documents another (Unikraft's kraft uses pc).
+    public var machineType = "q35"
+    /// How a disk image is attached: virtio-blk, or virtio-scsi as Nanos' ops does.
+    public var diskBus: DiskBus = .virtioBlk
+    /// The boot protocol of a direct-boot kernel (`KernelImageDetector`); nil is the Linux boot protocol.
+    public var kernelProtocol: BootProtocol?
+    /// Further QEMU arguments a preset documents (RNG, an extra exit device); libvirt gets them as qemu:arg.
+    public var extraQEMUArguments: [String] = []
 
     public init(name: String, boot: BootSource, mode: ConfidentialMode = .none, policy: GuestPolicy? = nil, vcpus: Int = 1,
                 cpuModel: String? = nil, memoryMiB: Int = 512, firmware: Firmware = .seabios, accelerator: Accelerator = .tcg,
@@ -218,6 +226,7 @@ extension LaunchSpec {
         if kernelHashes, case .disk = boot {
             throw LaunchError.invalid("kernel hashes need direct kernel boot (--kernel), not a disk")
         }
+        try validateKernelProtocol()
         if snp != SNPLaunchOptions(), mode != .sevSNP {
             throw LaunchError.invalid("ID block, ID auth and host data exist only for sev-snp")
         }

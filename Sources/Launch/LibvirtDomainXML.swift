@@ -19,7 +19,8 @@ public enum LibvirtDomainXML {
         }
         var x = XMLWriter()
         let type = spec.accelerator == .kvm ? "kvm" : "qemu"
-        x.open("domain", ["type": type, "xmlns:qemu": spec.debugExit ? "http://libvirt.org/schemas/domain/qemu/1.0" : nil])
+        let qemuArguments = (spec.debugExit ? ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] : []) + spec.extraQEMUArguments
+        x.open("domain", ["type": type, "xmlns:qemu": qemuArguments.isEmpty ? nil : "http://libvirt.org/schemas/domain/qemu/1.0"])
         x.element("name", text: spec.name)
         x.element("memory", ["unit": "MiB"], text: String(spec.memoryMiB))
         if spec.mode.isConfidential {
@@ -31,7 +32,7 @@ public enum LibvirtDomainXML {
         x.element("vcpu", text: String(spec.vcpus))
 
         x.open("os")
-        x.element("type", ["arch": "x86_64", "machine": "q35"], text: "hvm")
+        x.element("type", ["arch": "x86_64", "machine": spec.machineType], text: "hvm")
         switch spec.firmware {
         case .seabios:
             break
@@ -58,15 +59,7 @@ public enum LibvirtDomainXML {
         x.open("features")
         x.element("acpi")
         x.close("features")
-        if let model = spec.effectiveCPUModel {
-            if model == "host" || model.hasPrefix("host,") {
-                x.element("cpu", ["mode": "host-passthrough"])
-            } else {
-                x.open("cpu", ["mode": "custom", "match": "exact"])
-                x.element("model", ["fallback": "forbid"], text: model)
-                x.close("cpu")
-            }
-        }
+        if let model = spec.effectiveCPUModel { LibvirtCPU.write(model, into: &x) }
         x.element("on_poweroff", text: "destroy")
         x.element("on_reboot", text: "destroy")
         x.element("on_crash", text: "destroy")
@@ -77,8 +70,9 @@ public enum LibvirtDomainXML {
             x.open("disk", ["type": "file", "device": "disk"])
             x.element("driver", ["name": "qemu", "type": format].merging(iommu) { $1 })
             x.element("source", ["file": path])
-            x.element("target", ["dev": "vda", "bus": "virtio"])
+            x.element("target", spec.diskBus == .virtioSCSI ? ["dev": "sda", "bus": "scsi"] : ["dev": "vda", "bus": "virtio"])
             x.close("disk")
+            if spec.diskBus == .virtioSCSI { x.element("controller", ["type": "scsi", "model": "virtio-scsi"]) }
         }
         for (index, cdrom) in spec.cdroms.enumerated() {
             x.open("disk", ["type": "file", "device": "cdrom"])
@@ -131,10 +125,9 @@ public enum LibvirtDomainXML {
             x.element("label", text: dacLabel)
             x.close("seclabel")
         }
-        if spec.debugExit {
+        if !qemuArguments.isEmpty {
             x.open("qemu:commandline")
-            x.element("qemu:arg", ["value": "-device"])
-            x.element("qemu:arg", ["value": "isa-debug-exit,iobase=0xf4,iosize=0x04"])
+            for argument in qemuArguments { x.element("qemu:arg", ["value": argument]) }
             x.close("qemu:commandline")
         }
         x.close("domain")

@@ -34,7 +34,7 @@ public enum QEMUCommandLine {
         }
 
         var args = [binary]
-        var machine = "q35"
+        var machine = spec.machineType
         if spec.kernelHashes, capabilities?.needsKernelHashesMachineWorkaround == true {
             machine = "pc-q35-7.1"
         }
@@ -83,8 +83,8 @@ public enum QEMUCommandLine {
         case let .disk(path, format):
             // Confidential guests need virtio behind the IOMMU platform so DMA uses shared (unencrypted) pages.
             let iommu = spec.mode.isConfidential ? ",iommu_platform=on,disable-legacy=on" : ""
-            args += ["-drive", "if=none,id=disk0,format=\(format),file=\(escapeOption(path))",
-                     "-device", "virtio-blk-pci,drive=disk0\(iommu)"]
+            args += ["-drive", "if=none,id=disk0,format=\(format),file=\(escapeOption(path))"]
+            args += spec.diskBus.qemuDevices(iommu: iommu)
         }
         for (index, cdrom) in spec.cdroms.enumerated() {
             args += ["-drive", "if=none,id=cd\(index),media=cdrom,readonly=on,format=raw,file=\(escapeOption(cdrom))",
@@ -95,6 +95,7 @@ public enum QEMUCommandLine {
             args += ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0\(iommu)"]
         }
 
+        args += spec.extraQEMUArguments
         args += serial(spec.console, id: "console0")
         if spec.applicationSerial != .none { args += serial(spec.applicationSerial, id: "app0") }
         if spec.debugExit { args += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] }
