@@ -1,0 +1,142 @@
+import Foundation
+
+/// A summary arranged the way the Markdown and HTML reports lay it out: workloads → metrics → rows
+/// of one guest and VM shape → one value per mode.
+struct SummaryView {
+    struct Group: Hashable {
+        var guest: String
+        var vcpus: Int
+        var memoryMiB: Int
+
+        init(_ cell: BenchCell) {
+            guest = cell.guest
+            vcpus = cell.vcpus
+            memoryMiB = cell.memoryMiB
+        }
+
+        func cell(mode: String) -> BenchCell { BenchCell(guest: guest, mode: mode, vcpus: vcpus, memoryMiB: memoryMiB) }
+    }
+
+    /// What a report shows in the slot of one mode.
+    enum Slot {
+        case measured(SampleStatistics)
+        case skipped(SkippedCell)
+        /// Planned, but no ok run produced this metric.
+        case noData(BenchCellSummary)
+        case notPlanned
+    }
+
+    struct Metric {
+        var key: String
+        var name: String
+        var unit: String
+        var better: MetricDirection
+    }
+
+    let summary: BenchSummary
+    let modes: [String]
+    let groups: [Group]
+    let workloads: [String]
+    let metrics: [String: [Metric]]
+    /// True when more than one (vCPUs, memory) shape is in the matrix, so rows need a shape column.
+    let severalShapes: Bool
+    private let cellsByKey: [BenchCell: BenchCellSummary]
+    private let skippedByCell: [BenchCell: SkippedCell]
+    private let overheads: [String: BenchOverhead]
+
+    init(_ summary: BenchSummary) {
+        self.summary = summary
+        var modes = summary.plan.modes
+        var groups: [Group] = []
+        for cell in summary.cells.map(\.cell) + summary.skipped.map(\.cell) {
+            if !modes.contains(cell.mode) { modes.append(cell.mode) }
+            let group = Group(cell)
+            if !groups.contains(group) { groups.append(group) }
+        }
+        self.modes = modes.sorted { (BenchCell.modeOrder($0), $0) < (BenchCell.modeOrder($1), $1) }
+        self.groups = groups
+        var workloads: [String] = []
+        var metrics: [String: [Metric]] = [:]
+        for metric in summary.cells.flatMap(\.metrics) where metrics[metric.workload]?.contains(where: { $0.key == metric.key }) != true {
+            if !workloads.contains(metric.workload) { workloads.append(metric.workload) }
+            metrics[metric.workload, default: []].append(Metric(key: metric.key, name: metric.name, unit: metric.unit, better: metric.better))
+        }
+        self.workloads = workloads
+        self.metrics = metrics
+        severalShapes = Set(groups.map { "\($0.vcpus)/\($0.memoryMiB)" }).count > 1
+        cellsByKey = Dictionary(summary.cells.map { ($0.cell, $0) }, uniquingKeysWith: { a, _ in a })
+        skippedByCell = Dictionary(summary.skipped.map { ($0.cell, $0) }, uniquingKeysWith: { a, _ in a })
+        overheads = Dictionary(summary.overheads.map { ("\($0.cell.key)|\($0.metric)", $0) }, uniquingKeysWith: { a, _ in a })
+    }
+
+    func slot(_ group: Group, mode: String, metric: String) -> Slot {
+        let cell = group.cell(mode: mode)
+        if let summary = cellsByKey[cell] {
+            if let statistics = summary.metrics.first(where: { $0.key == metric })?.statistics { return .measured(statistics) }
+            return .noData(summary)
+        }
+        if let skipped = skippedByCell[cell] { return .skipped(skipped) }
+        return .notPlanned
+    }
+
+    func overhead(_ group: Group, mode: String, metric: String) -> BenchOverhead? {
+        overheads["\(group.cell(mode: mode).key)|\(metric)"]
+    }
+
+    /// Groups that have at least one value or a skipped cell for the metric (rows worth a line).
+    func groups(for metric: String) -> [Group] {
+        groups.filter { group in
+            modes.contains { mode in
+                if case .measured = slot(group, mode: mode, metric: metric) { return true }
+                return false
+            }
+        }
+    }
+
+    /// Modes other than the baseline that have an overhead for this metric somewhere.
+    func overheadModes(metric: String) -> [String] {
+        modes.filter { mode in summary.overheads.contains { $0.metric == metric && $0.cell.mode == mode } }
+    }
+
+    func groupLabel(_ group: Group) -> String {
+        severalShapes ? "\(group.guest) (\(group.vcpus) vCPU, \(group.memoryMiB) MiB)" : group.guest
+    }
+
+    /// Cells with a timeline, in report order.
+    var timelineCells: [BenchCellSummary] { summary.cells.filter { !$0.timeline.isEmpty } }
+
+    /// Event names over all timelines, in time order of their first appearance.
+    var timelineEvents: [String] {
+        var names: [String] = []
+        for cell in timelineCells {
+            for point in cell.timeline where !names.contains(point.event) { names.append(point.event) }
+        }
+        return names.sorted { (ReportOrder.eventRank($0), names.firstIndex(of: $0) ?? 0) < (ReportOrder.eventRank($1), names.firstIndex(of: $1) ?? 0) }
+    }
+
+    /// The environment as label/value pairs, for both reports.
+    var environmentRows: [(String, String)] {
+        let environment = summary.environment
+        var rows: [(String, String)] = [
+            ("Host", environment.hostname),
+            ("CPU", "\(environment.cpuModel) (\(environment.cpuCount) CPUs, \(environment.memoryMiB) MiB)"),
+            ("Kernel", environment.kernelRelease),
+            ("Accelerator", environment.emulated ? "\(environment.accelerator) (emulation)" : environment.accelerator),
+            ("QEMU", environment.qemuVersion ?? "unknown"),
+        ]
+        if let ovmf = environment.ovmf {
+            rows.append(("OVMF", environment.ovmfSHA256.map { "\(ovmf) (sha256 \($0))" } ?? ovmf))
+        }
+        if let libvirt = environment.libvirtVersion { rows.append(("libvirt", libvirt)) }
+        rows.append(("cvm", environment.cvmVersion))
+        rows.append(("Command", environment.command))
+        rows.append(("Started", environment.startedAt))
+        return rows
+    }
+
+    var matrixLine: String {
+        let plan = summary.plan
+        return "\(plan.repetitions) repetitions + \(plan.warmups) warm-up(s) per cell; vCPUs \(plan.vcpus.map(String.init).joined(separator: ", ")); "
+            + "memory \(plan.memoryMiB.map { "\($0) MiB" }.joined(separator: ", ")); timeout \(ReportFormat.number(plan.timeoutSeconds)) s per run"
+    }
+}
