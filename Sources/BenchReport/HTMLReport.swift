@@ -126,13 +126,14 @@ public enum HTMLReport {
     static func resultsTable(_ view: SummaryView, metrics: [SummaryView.Metric]) -> String {
         let h = ReportFormat.html
         let overheadModes = view.modes.filter { mode in metrics.contains { view.overheadModes(metric: $0.key).contains(mode) } }
+        let (modes, notMeasured) = view.tableModes(metrics)
         var out = [#"<table class="data"><thead><tr><th>metric</th><th>guest</th>"#
-            + view.modes.map { #"<th class="num"><span class="dot" style="background:\#(SVGChart.modeColor($0))"></span>\#(h($0))</th>"# }.joined()
+            + modes.map { #"<th class="num"><span class="dot" style="background:\#(SVGChart.modeColor($0))"></span>\#(h($0))</th>"# }.joined()
             + overheadModes.map { #"<th class="num">\#(h($0)) vs none</th>"# }.joined() + "</tr></thead><tbody>"]
         for metric in metrics {
             for group in view.groups(for: metric.key) {
                 var row = "<tr><td>\(h(metric.name)) <span class=\"muted\">\(h(metric.unit))</span></td><td>\(h(view.groupLabel(group)))</td>"
-                for mode in view.modes {
+                for mode in modes {
                     switch view.slot(group, mode: mode, metric: metric.key) {
                     case .measured(let statistics):
                         row += #"<td class="num">\#(h(ReportFormat.medianWithCI(statistics)))<span class="n">n=\#(statistics.n)</span></td>"#
@@ -152,7 +153,11 @@ public enum HTMLReport {
                 out.append(row + "</tr>")
             }
         }
-        return out.joined() + "</tbody></table>"
+        out.append("</tbody></table>")
+        if !notMeasured.isEmpty {
+            out.append(##"<p class="note">Not measured on this host: \##(notMeasured.map { "<strong>\(h($0))</strong>" }.joined(separator: ", ")) (see <a href="#not-measured">Not measured</a>).</p>"##)
+        }
+        return out.joined()
     }
 
     static func guestRatiosSection(_ summary: BenchSummary) -> String {
@@ -298,6 +303,8 @@ public enum HTMLReport {
     .dot{display:inline-block;width:10px;height:10px;border-radius:2px;margin-right:6px;vertical-align:-1px}
     .two{display:grid;grid-template-columns:1fr;gap:16px}
     .empty{color:var(--muted)}
+    table.data + .note{margin-top:8px}
+    a{color:#1f5fa8}
     footer{color:var(--muted);font-size:12px;margin-top:18px}
     @media (max-width:800px){.env{grid-template-columns:110px 1fr}.env dd.full{grid-column:2}.cards{grid-template-columns:repeat(2,1fr)}.two{grid-template-columns:1fr}.charts{grid-template-columns:1fr}}
     """

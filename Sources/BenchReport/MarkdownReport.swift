@@ -62,14 +62,15 @@ public enum MarkdownReport {
             let metrics = view.metrics[workload] ?? []
             let overheadModes = Array(Set(metrics.flatMap { view.overheadModes(metric: $0.key) }))
                 .sorted { BenchCell.modeOrder($0) < BenchCell.modeOrder($1) }
-            let header = ["metric", "guest"] + view.modes + overheadModes.map { "\($0) vs none" }
+            let (modes, notMeasured) = view.tableModes(metrics)
+            let header = ["metric", "guest"] + modes + overheadModes.map { "\($0) vs none" }
             out.append("| " + header.map(md).joined(separator: " | ") + " |")
             out.append("|" + String(repeating: "---|", count: 2) + String(repeating: "---:|", count: header.count - 2))
             for metric in metrics {
                 for group in view.groups(for: metric.key) {
                     var row = ["\(md(metric.name)) (\(md(metric.unit)), \(metric.better == .lowerIsBetter ? "lower" : "higher") is better)",
                                md(view.groupLabel(group))]
-                    for mode in view.modes {
+                    for mode in modes {
                         switch view.slot(group, mode: mode, metric: metric.key) {
                         case .measured(let statistics): row.append(ReportFormat.medianWithCI(statistics) + (statistics.n < 2 ? " (n=1)" : ""))
                         case .skipped: row.append("not measured")
@@ -87,6 +88,9 @@ public enum MarkdownReport {
                     }
                     out.append("| " + row.joined(separator: " | ") + " |")
                 }
+            }
+            if !notMeasured.isEmpty {
+                out += ["", "Not measured on this host: \(notMeasured.map(md).joined(separator: ", ")) (see [Not measured](#not-measured))."]
             }
             out.append("")
         }

@@ -71,7 +71,6 @@ enum SVGChart {
         let groupWidth = plotWidth / Double(Swift.max(groups.count, 1))
         let slots = Double(Swift.max(modes.count, 1))
         let barWidth = Swift.min(56, groupWidth * 0.72 / slots)
-        let valueDecimals = labelDecimals(measured.map(\.value))
         for (index, group) in groups.enumerated() {
             let center = left + groupWidth * (Double(index) + 0.5)
             let start = center - barWidth * slots / 2
@@ -91,7 +90,7 @@ enum SVGChart {
                         svg.append(#"<path class="whisker" d="M\#(f(middle)) \#(f(y(low)))V\#(f(y(high)))M\#(f(middle - cap)) \#(f(y(low)))H\#(f(middle + cap))M\#(f(middle - cap)) \#(f(y(high)))H\#(f(middle + cap))"/>"#)
                         labelY = Swift.min(labelY, y(high) - 5)
                     }
-                    svg.append(#"<text class="value" x="\#(f(middle))" y="\#(f(Swift.max(labelY, top - 2)))" text-anchor="middle">\#(h(ReportFormat.number(bar.value, decimals: valueDecimals)))</text>"#)
+                    svg.append(#"<text class="value" x="\#(f(middle))" y="\#(f(Swift.max(labelY, top - 2)))" text-anchor="middle">\#(h(ReportFormat.number(bar.value, decimals: ReportFormat.decimals(for: bar.value, significant: 3))))</text>"#)
                 case .skipped, .noData:
                     svg.append(#"<rect class="placeholder" x="\#(f(x))" y="\#(f(yZero - 60))" width="\#(f(w))" height="60" rx="2"><title>\#(h(bar.tooltip))</title></rect>"#)
                     svg.append(#"<text class="placeholder-text" x="\#(f(middle))" y="\#(f(yZero - 66))" text-anchor="middle">\#(bar.state == .skipped ? "n/m" : "no data")</text>"#)
@@ -102,12 +101,6 @@ enum SVGChart {
         svg.append(#"<line class="axis" x1="\#(f(left))" x2="\#(f(width - right))" y1="\#(f(y(Swift.max(axis.low, 0))))" y2="\#(f(y(Swift.max(axis.low, 0))))"/>"#)
         svg.append("</svg>")
         return svg.joined(separator: "\n")
-    }
-
-    /// Decimals for bar labels: three significant digits of the smallest value, at most 4 decimals.
-    static func labelDecimals(_ values: [Double]) -> Int {
-        let smallest = values.map(abs).filter { $0 > 0 }.min() ?? 1
-        return Swift.min(4, ReportFormat.decimals(for: smallest, significant: 3))
     }
 
     struct TimelineRow {

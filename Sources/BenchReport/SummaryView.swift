@@ -98,6 +98,22 @@ struct SummaryView {
         modes.filter { mode in summary.overheads.contains { $0.metric == metric && $0.cell.mode == mode } }
     }
 
+    /// The mode columns of a workload's table: modes with a value or a failed run somewhere; modes
+    /// skipped in every row are returned apart, for one line under the table instead of empty columns.
+    func tableModes(_ metrics: [Metric]) -> (shown: [String], notMeasured: [String]) {
+        var shown: [String] = []
+        var notMeasured: [String] = []
+        for mode in modes {
+            let slots = metrics.flatMap { metric in groups(for: metric.key).map { slot($0, mode: mode, metric: metric.key) } }
+            if slots.contains(where: { if case .measured = $0 { true } else if case .noData = $0 { true } else { false } }) {
+                shown.append(mode)
+            } else if slots.contains(where: { if case .skipped = $0 { true } else { false } }) {
+                notMeasured.append(mode)
+            }
+        }
+        return (shown, notMeasured)
+    }
+
     func groupLabel(_ group: Group) -> String {
         severalShapes ? "\(group.guest) (\(group.vcpus) vCPU, \(group.memoryMiB) MiB)" : group.guest
     }
