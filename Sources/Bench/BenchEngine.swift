@@ -101,7 +101,7 @@ public struct BenchEngine: Sendable {
                 Self.estimate(durations[pendingRun.cell.guest], guest: byName[pendingRun.cell.guest])
             }.reduce(0, +)
             progress?.update(run: run, done: outcome.alreadyDone + index, total: schedule.count, eta: remaining)
-            guard let record = try execute(run, guest: guest) else {
+            guard let record = try execute(run, guest: guest, consoleDirectory: store.directory.appendingPathComponent("console")) else {
                 outcome.interrupted = true
                 break
             }
@@ -128,7 +128,8 @@ public struct BenchEngine: Sendable {
     }
 
     /// Boots the guest once; nil when the run was interrupted (nothing is recorded then).
-    func execute(_ run: ScheduledRun, guest: PreparedGuest) throws -> BenchRunRecord? {
+    /// The console of every run is kept as DIR/console/RUN-ID.log (slashes as underscores).
+    func execute(_ run: ScheduledRun, guest: PreparedGuest, consoleDirectory: URL) throws -> BenchRunRecord? {
         let scratch = URL(fileURLWithPath: "/tmp").appendingPathComponent("cvm-bench-\(getpid())-\(UUID().uuidString.prefix(8))")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(at: scratch) }
@@ -159,7 +160,9 @@ public struct BenchEngine: Sendable {
         release.start(origin: origin)
         let result: RunResult
         do {
-            result = try QEMUSupervisor.run(arguments, options: .init(timeout: options.timeoutSeconds))
+            try? FileManager.default.createDirectory(at: consoleDirectory, withIntermediateDirectories: true)
+            let log = consoleDirectory.appendingPathComponent(run.runID.replacingOccurrences(of: "/", with: "_") + ".log").path
+            result = try QEMUSupervisor.run(arguments, options: .init(timeout: options.timeoutSeconds, consoleLog: log))
         } catch {
             return record(.launchFailed, failure: "\(error)", exitCode: nil, wall: Date().timeIntervalSince(origin), analysis: RunAnalysis())
         }
@@ -171,7 +174,7 @@ public struct BenchEngine: Sendable {
             cancellation.cancel()
             return nil
         }
-        let analysis = RunAnalysis.analyze(console: result.console, firmwareStart: firmwareStart.time,
+        let analysis = RunAnalysis.analyze(console: result.console.map { ($0.time, $0.text) }, firmwareStart: firmwareStart.time,
                                            exitSeconds: result.wallSeconds, workloads: run.workloads)
         if result.timedOut {
             let why = firmwareStart.error.map { "timed out after \(Int(options.timeoutSeconds)) s (\($0))" } ?? "timed out after \(Int(options.timeoutSeconds)) s"

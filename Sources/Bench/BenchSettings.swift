@@ -123,14 +123,15 @@ public struct BenchSettings: Equatable, Sendable {
     }
 
     /// The matrix with defaults filled in. `quick` is `cvm bench --quick`: unikernel and Linux, every
-    /// mode (those the host cannot run are skipped), boot + stream + chase + sha256, 5 repetitions of
-    /// the Linux guest and 15 of the unikernel, one warm-up each: a few minutes under TCG on 2 cores.
+    /// mode (those the host cannot run are skipped), boot + stream + chase + sha256, 6 repetitions of
+    /// the Linux guest (the fewest with a 95% order-statistics interval for the median) and 20 of the
+    /// unikernel, one warm-up each: about five minutes under TCG on 2 cores.
     public func resolved(quick: Bool) throws -> BenchOptions {
         var options = BenchOptions()
         if quick {
-            options.guests = [GuestSpec(name: "unikernel", kind: .unikernel, repetitions: 15), GuestSpec(name: "linux", kind: .linux, repetitions: 5)]
+            options.guests = [GuestSpec(name: "unikernel", kind: .unikernel, repetitions: 20), GuestSpec(name: "linux", kind: .linux, repetitions: 6)]
             options.workloads = ["boot", "stream", "chase", "sha256"]
-            options.repetitions = 5
+            options.repetitions = 6
             options.warmups = 1
             options.timeoutSeconds = 180
         }

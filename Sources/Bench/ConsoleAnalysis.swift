@@ -39,7 +39,7 @@ public struct RunAnalysis: Equatable, Sendable {
     ///   - firmwareStart: when the vCPUs were released (QMP `cont`), seconds since spawn.
     ///   - exitSeconds: when QEMU was gone.
     ///   - workloads: the workloads the run asked for ("boot" adds the boot metrics).
-    public static func analyze(console: [ConsoleLine], firmwareStart: Double?, exitSeconds: Double?, workloads: [String]) -> RunAnalysis {
+    public static func analyze(console: [(time: Double, text: String)], firmwareStart: Double?, exitSeconds: Double?, workloads: [String]) -> RunAnalysis {
         var analysis = RunAnalysis()
         var kernelEntry: Double?
         var ready: Double?
@@ -55,6 +55,11 @@ public struct RunAnalysis: Equatable, Sendable {
             let result = GuestResultLine.parse(line.text)
             let marker = result == nil ? GuestInit.Marker.parse(line.text) : nil
             if kernelEntry == nil, result != nil || marker != nil || isKernelLogLine(line.text) { kernelEntry = line.time }
+            // A kernel log line stamped T seconds after boot cannot arrive before entry + T, so entry is
+            // at most arrival − T: this catches a console that registers (and flushes) late.
+            if let stamp = kernelLogTimestamp(line.text), let entry = kernelEntry {
+                kernelEntry = max(firmwareStart ?? 0, min(entry, line.time - stamp))
+            }
             if let result {
                 switch result.kind {
                 case "info":
@@ -143,10 +148,16 @@ public struct RunAnalysis: Equatable, Sendable {
 
     /// `[    0.000000] Linux version …`: a Linux kernel log line on the console.
     static func isKernelLogLine(_ text: String) -> Bool {
+        kernelLogTimestamp(text) != nil || text.hasPrefix("Linux version")
+    }
+
+    /// The seconds of a kernel log line's `[    1.234567]` prefix.
+    static func kernelLogTimestamp(_ text: String) -> Double? {
         let trimmed = text.drop { $0 == " " }
-        guard trimmed.first == "[", let close = trimmed.firstIndex(of: "]") else { return text.hasPrefix("Linux version") }
+        guard trimmed.first == "[", let close = trimmed.firstIndex(of: "]") else { return nil }
         let stamp = trimmed[trimmed.index(after: trimmed.startIndex)..<close].trimmingCharacters(in: .whitespaces)
-        return Double(stamp) != nil && stamp.contains(".")
+        guard stamp.contains("."), let seconds = Double(stamp), seconds >= 0 else { return nil }
+        return seconds
     }
 
     /// The metrics of `cvmuk result` lines: names, units and which way is better.

@@ -19,7 +19,7 @@ public final class ResultStore: @unchecked Sendable {
 
     /// Files a bench writes into its directory; `--restart` removes exactly these.
     static let ownFiles = [BenchFiles.environment, BenchFiles.plan, BenchFiles.runLog, BenchFiles.summary, BenchFiles.csv,
-                           BenchFiles.markdown, BenchFiles.html, "runs.csv"]
+                           BenchFiles.markdown, BenchFiles.html, "runs.csv", "console"]
 
     public init(directory: URL, plan: BenchPlan, environment: BenchEnvironment, restart: Bool) throws {
         self.directory = directory

@@ -13,7 +13,7 @@ struct BenchRunCommand: ParsableCommand {
         discussion: """
         Boots every guest in every mode, vCPU count and memory size, REPS times after WARMUPS warm-ups,
         under QEMU with host timestamps, and writes DIR/environment.json, DIR/plan.json and DIR/runs.jsonl
-        (one JSON record per boot, appended as it completes), then the reports (summary.json,
+        (one JSON record per boot, appended as it completes), DIR/console/RUN.log, then the reports (summary.json,
         results.csv, runs.csv, report.md, report.html). Modes this host cannot run are skipped with the
         host check's reason and, where it can be computed, the launch measurement they would have.
 
@@ -51,7 +51,7 @@ struct BenchRunCommand: ParsableCommand {
         """
     )
 
-    @Flag(help: "The quick evaluation: unikernel and Linux, the modes this host runs, boot+stream+chase+sha256, 15/5 repetitions.")
+    @Flag(help: "The quick evaluation: unikernel and Linux, the modes this host runs, boot+stream+chase+sha256, 20 unikernel / 6 Linux repetitions.")
     var quick = false
     @Option(help: "YAML file with the settings below (see the discussion).") var config: String?
     @Option(help: "Guests: unikernel, linux, bundle:NAME=DIR, kernel:NAME=FILE (comma list).") var guests: String?

@@ -1,0 +1,87 @@
+import BenchReport
+import Foundation
+import Testing
+
+/// `cvm bench` through the built executable, as a user runs it.
+@Suite(.serialized) struct BenchCLITests {
+    static var executable: URL? {
+        // The test bundle sits beside the products (.build-x/<triple>/debug/CVMKitPackageTests.xctest).
+        for start in [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()] {
+            var directory = start
+            while directory.path != "/" {
+                let cvm = directory.appendingPathComponent("cvm")
+                if FileManager.default.isExecutableFile(atPath: cvm.path) { return cvm }
+                directory.deleteLastPathComponent()
+            }
+        }
+        return nil
+    }
+
+    static func cvm(_ arguments: [String]) throws -> (status: Int32, stdout: String, stderr: String) {
+        let process = Process()
+        guard let executable else { throw CLIMissing() }
+        process.executableURL = executable
+        process.arguments = arguments
+        process.currentDirectoryURL = BenchFixture.sourceTree
+        let out = Pipe()
+        let err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let stdout = out.fileHandleForReading.readDataToEndOfFile()
+        let stderr = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: stdout, as: UTF8.self), String(decoding: stderr, as: UTF8.self))
+    }
+
+    @Test func benchWritesAResultDirectory() throws {
+        let directory = BenchFixture.temporaryDirectory("cli")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let run = try Self.cvm(["bench", "--guests", "unikernel", "--modes", "none,sev", "--workloads", "boot,stream",
+                                "--reps", "2", "--warmups", "0", "--accel", "tcg", "--param", "stream.size=1M",
+                                "--out", directory.path, "--json"])
+        #expect(run.status == 0, "\(run.stderr)")
+        for file in [BenchFiles.environment, BenchFiles.plan, BenchFiles.runLog, BenchFiles.summary, BenchFiles.csv,
+                     BenchFiles.markdown, BenchFiles.html] {
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path), "missing \(file)")
+        }
+        let json = try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any])
+        #expect(json["executed"] as? Int == 2)
+        #expect(json["interrupted"] as? Bool == false)
+        #expect(json["emulated"] as? Bool == true)
+        // Progress goes to standard error, plain lines when it is not a terminal.
+        #expect(run.stderr.contains("[1/2] unikernel/none/1vcpu/256M boot+stream rep 1"))
+        let records = try BenchFixture.logLines(directory).map { try JSONDecoder().decode(BenchRunRecord.self, from: $0) }
+        #expect(records.count == 2)
+        #expect(records.allSatisfy { $0.outcome == .ok && $0.metrics.contains { $0.key == "stream.triad" } })
+        let plan = try JSONDecoder().decode(BenchPlan.self, from: Data(contentsOf: directory.appendingPathComponent(BenchFiles.plan)))
+        #expect(plan.workloadParameters?["stream.size"] == "1M")
+
+        // The same command again resumes and finds nothing to do; another plan is refused (exit 2).
+        let again = try Self.cvm(["bench", "--guests", "unikernel", "--modes", "none,sev", "--workloads", "boot,stream",
+                                  "--reps", "2", "--warmups", "0", "--accel", "tcg", "--param", "stream.size=1M", "--out", directory.path])
+        #expect(again.status == 0, "\(again.stderr)")
+        #expect(again.stdout.contains("0 runs now"))
+        let other = try Self.cvm(["bench", "--guests", "unikernel", "--modes", "none", "--workloads", "boot", "--reps", "3",
+                                  "--accel", "tcg", "--out", directory.path])
+        #expect(other.status == 2)
+        #expect(other.stderr.contains("holds results of another plan"))
+        #expect(other.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test func badFlagsAreOneLineExitTwo() throws {
+        let run = try Self.cvm(["bench", "--modes", "none,sev-xx", "--out", "/nonexistent/never"])
+        #expect(run.status == 2)
+        #expect(run.stderr == "cvm: unknown mode 'sev-xx' (expected none, sev, sev-es, sev-snp)\n")
+        let config = BenchFixture.temporaryDirectory("config.yaml")
+        try Data("reps: 3\nwarp: 9\n".utf8).write(to: config)
+        defer { try? FileManager.default.removeItem(at: config) }
+        let bad = try Self.cvm(["bench", "--config", config.path])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.hasPrefix("cvm: \(config.lastPathComponent):2: unknown key 'warp'"))
+    }
+}
+
+struct CLIMissing: Error, CustomStringConvertible {
+    var description: String { "the cvm executable is not built next to the tests" }
+}

@@ -1,0 +1,102 @@
+import Foundation
+import Launch
+import Testing
+@testable import Bench
+
+@Suite struct SettingsTests {
+    @Test func yamlWithEveryKey() throws {
+        let settings = try BenchSettings.parse(yaml: """
+        guests:
+          - unikernel
+          - "bundle:web=out/web"
+          - {name: vm, kernel: /boot/vmlinuz, initrd: /boot/initrd.img, cmdline: "console=ttyS0", reps: 3}
+        modes: none,sev-snp
+        workloads: [boot, stream]
+        vcpus: [1, 2]
+        memory: [256M, 1G]
+        reps: 12
+        warmups: 2
+        timeout: 90
+        accel: tcg
+        out: results/one
+        params: {stream.size: 8M}
+        """)
+        let options = try settings.resolved(quick: false)
+        #expect(options.guests.map(\.name) == ["unikernel", "web", "vm"])
+        #expect(options.guests[1].kind == .bundle(path: "out/web"))
+        #expect(options.guests[2].kind == .kernel(path: "/boot/vmlinuz", initrd: "/boot/initrd.img", cmdline: "console=ttyS0"))
+        #expect(options.repetitions(for: options.guests[2]) == 3)
+        #expect(options.repetitions(for: options.guests[0]) == 12)
+        #expect(options.modes == ["none", "sev-snp"])
+        #expect(options.workloads == ["boot", "stream"])
+        #expect(options.vcpus == [1, 2])
+        #expect(options.memoryMiB == [256, 1024])
+        #expect(options.warmups == 2)
+        #expect(options.timeoutSeconds == 90)
+        #expect(options.accelerator == .tcg)
+        #expect(options.out == "results/one")
+        #expect(options.parameters == ["stream.size": "8M"])
+    }
+
+    @Test func flagsOverrideTheFile() throws {
+        var file = BenchSettings()
+        file.repetitions = 10
+        file.modes = ["none"]
+        var flags = BenchSettings()
+        flags.repetitions = 3
+        let options = try file.overriding(with: flags).resolved(quick: false)
+        #expect(options.repetitions == 3)
+        #expect(options.modes == ["none"])
+    }
+
+    @Test func quickDefaultsAndExplicitReps() throws {
+        let quick = try BenchSettings().resolved(quick: true)
+        #expect(quick.guests.map(\.name) == ["unikernel", "linux"])
+        #expect(quick.workloads == ["boot", "stream", "chase", "sha256"])
+        #expect(quick.modes == ["none", "sev", "sev-es", "sev-snp"])
+        #expect(quick.repetitions(for: quick.guests[0]) > quick.repetitions(for: quick.guests[1]))
+        var flags = BenchSettings()
+        flags.repetitions = 2
+        let two = try flags.resolved(quick: true)
+        #expect(two.guests.allSatisfy { two.repetitions(for: $0) == 2 })
+    }
+
+    /// Each bad input gives one line naming what is wrong.
+    @Test(arguments: [
+        ("modes: [none, sev-xx]", "unknown mode 'sev-xx'"),
+        ("reps: many", "config:1: reps: 'many' is not a whole number"),
+        ("colour: blue", "config:1: unknown key 'colour'"),
+        ("guests: [windows]", "unknown guest 'windows'"),
+        ("guests: [\"bundle:=x\"]", "expected bundle:NAME=DIR"),
+        ("guests:\n  - {name: a, bogus: 1}", "unknown guest key 'bogus'"),
+        ("memory: 12Q", "memory '12Q' is not a size"),
+        ("workloads: [boot, dhrystone]", "unknown workload 'dhrystone'"),
+        ("params: {stream.size: huge}", "workload parameter stream.size=huge"),
+        ("params: {disk.size: 1M}", "unknown workload parameter 'disk.size'"),
+        ("accel: hvf", "'hvf' is not auto, kvm or tcg"),
+        ("modes: [none\nreps: 2", "not valid YAML"),
+        ("- just\n- a list", "expected a mapping of keys"),
+        ("vcpus: [0]", "vCPU count 0 is out of range"),
+        ("guests: [unikernel, unikernel]", "guest name 'unikernel' is used twice"),
+    ])
+    func badConfigIsOneLine(yaml: String, expected: String) {
+        do {
+            _ = try BenchSettings.parse(yaml: yaml).resolved(quick: false)
+            Issue.record("accepted: \(yaml)")
+        } catch {
+            let text = "\(error)"
+            #expect(text.contains(expected), "\(text)")
+            #expect(!text.contains("\n"), "\(text)")
+        }
+    }
+
+    @Test func flagLists() throws {
+        #expect(try BenchSettings.list("none, sev-snp", what: "--modes") == ["none", "sev-snp"])
+        #expect(throws: BenchError.self) { try BenchSettings.list("none,,sev", what: "--modes") }
+        #expect(try BenchSettings.memory("2G") == 2048)
+        #expect(try BenchSettings.memory("512") == 512)
+        #expect(try GuestSpec.parse("kernel:k=/tmp/vmlinuz").kind == .kernel(path: "/tmp/vmlinuz", initrd: nil, cmdline: nil))
+        #expect(throws: BenchError.self) { try GuestSpec.parse("bundle:a b=x") }
+        #expect(try BenchSettings.parameter("ep.m=18") == ("ep.m", "18"))
+    }
+}
