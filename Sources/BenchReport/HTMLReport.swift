@@ -165,7 +165,7 @@ public enum HTMLReport {
         let h = ReportFormat.html
         var out = [#"<section id="ratios"><h2>Unikernel vs Linux</h2><p class="note">Ratio of medians (first guest / second guest) for the same mode, shape and metric, with a 95% bootstrap interval.</p><table class="data"><thead><tr><th>metric</th><th>mode</th><th>shape</th><th>guests</th><th class="num">medians</th><th class="num">ratio</th><th>better</th></tr></thead><tbody>"#]
         for ratio in summary.guestRatios {
-            let better = ratio.numeratorBetter.map { $0 ? ratio.numeratorGuest : ratio.denominatorGuest } ?? "equal"
+            let better = ReportFormat.betterGuest(ratio)
             out.append("<tr><td>\(h(ratio.metric)) <span class=\"muted\">\(h(ratio.unit))</span></td><td>\(h(ratio.mode))</td>"
                 + "<td>\(ratio.vcpus) vCPU, \(ratio.memoryMiB) MiB</td><td>\(h(ratio.numeratorGuest)) / \(h(ratio.denominatorGuest))</td>"
                 + "<td class=\"num\">\(h(ReportFormat.number(ratio.numeratorMedian))) / \(h(ReportFormat.number(ratio.denominatorMedian)))</td>"

@@ -105,7 +105,7 @@ public enum MarkdownReport {
                    "Ratio of medians (first guest / second guest) for the same mode, shape and metric, with a 95% bootstrap interval.", "",
                    "| metric | mode | shape | guests | medians | ratio [95% CI] | better |", "|---|---|---|---|---:|---:|---|"]
         for ratio in summary.guestRatios {
-            let better = ratio.numeratorBetter.map { $0 ? md(ratio.numeratorGuest) : md(ratio.denominatorGuest) } ?? "equal"
+            let better = md(ReportFormat.betterGuest(ratio))
             out.append("| \(md(ratio.metric)) (\(md(ratio.unit))) | \(md(ratio.mode)) | \(ratio.vcpus) vCPU, \(ratio.memoryMiB) MiB | "
                 + "\(md(ratio.numeratorGuest)) / \(md(ratio.denominatorGuest)) | "
                 + "\(ReportFormat.number(ratio.numeratorMedian)) / \(ReportFormat.number(ratio.denominatorMedian)) | "

@@ -83,7 +83,7 @@ enum ReportFormat {
 
     /// What each workload of the unikernel and the Linux workload binary measures, for report headings.
     static let workloadDescriptions: [String: String] = [
-        "boot": "Boot: time from QEMU start to guest-ready and exit",
+        "boot": "Time from QEMU start to guest-ready and exit",
         "stream": "Memory bandwidth (STREAM copy, scale, add, triad)",
         "chase": "Memory latency (dependent loads through a random cycle)",
         "sha256": "CPU: SHA-256 throughput over a buffer",
@@ -91,6 +91,13 @@ enum ReportFormat {
         "exits": "VM-exit cost (CPUID, port I/O, RDMSR, RDTSC)",
         "touch": "Page touch (first write to fresh pages)",
     ]
+
+    /// Which guest of a ratio is better, or that the interval cannot tell them apart.
+    static func betterGuest(_ ratio: BenchGuestRatio) -> String {
+        if let ci = ratio.ratioCI, ci.low <= 1, ci.high >= 1 { return "no clear difference" }
+        guard let numeratorBetter = ratio.numeratorBetter else { return "equal" }
+        return numeratorBetter ? ratio.numeratorGuest : ratio.denominatorGuest
+    }
 
     static func workloadTitle(_ workload: String) -> String {
         workloadDescriptions[workload] ?? workload
