@@ -3,8 +3,9 @@
 #
 #   testkernels/build.sh OUT_DIR KIND MESSAGE EXIT_CODE
 #
-# KIND is multiboot (32-bit ELF), pvh (64-bit ELF with a PVH note) or efi (PE/COFF EFI application).
-# Writes OUT_DIR/KIND.elf (or OUT_DIR/efi.efi). Exit 77 when the toolchain is missing.
+# KIND is multiboot (32-bit ELF), pvh (64-bit ELF with a PVH note), efi (PE/COFF EFI application) or
+# bootsector (a raw disk whose MBR does the same). Writes OUT_DIR/KIND.elf, OUT_DIR/efi.efi or
+# OUT_DIR/disk.img. Exit 77 when the toolchain is missing.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=$1 kind=$2 message=$3 code=$4
@@ -31,5 +32,12 @@ efi)
         -DEXIT_CODE="$code" "-DMESSAGE=\"$message\"" "$here/efi.c" -o "$out/efi.obj"
     "$lldlink" -subsystem:efi_application -entry:efi_main -nodefaultlib -Brepro -debug:none \
         -out:"$out/efi.efi" "$out/efi.obj" >/dev/null ;;
+bootsector)
+    "$clang" --target=i386-unknown-none-elf -ffreestanding -c -DEXIT_CODE="$code" "-DMESSAGE=\"$message\"" \
+        "$here/bootsector.S" -o "$out/bootsector.o"
+    "$lld" -m elf_i386 -Ttext=0x7c00 --image-base=0 --oformat binary -nostdlib -static -o "$out/bootsector.bin" "$out/bootsector.o"
+    # A 1 MiB raw disk: the boot sector, then zeros.
+    dd if=/dev/zero of="$out/disk.img" bs=1024 count=1024 2>/dev/null
+    dd if="$out/bootsector.bin" of="$out/disk.img" conv=notrunc 2>/dev/null ;;
 *) echo "build.sh: unknown kind $kind" >&2; exit 2 ;;
 esac

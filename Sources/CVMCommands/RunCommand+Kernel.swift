@@ -55,9 +55,11 @@ extension RunCommand {
         var info: KernelImageInfo?
         if !options.isSet {
             guard let kernel, source == nil, FileManager.default.isReadableFile(atPath: kernel) else { return nil }
-            do { info = try KernelImageDetector.inspect(path: kernel) } catch {
-                printError("notice: \(kernel): \(error); booting it with the Linux boot protocol")
+            do { info = try KernelImageDetector.inspect(path: kernel) } catch KernelImageError.noKnownHeader {
+                printError("notice: \(kernel): \(KernelImageError.noKnownHeader); booting it with the Linux boot protocol as given")
                 return nil
+            } catch {
+                throw CLIFailure.badInput("\(kernel): \(error)")
             }
             guard info?.detected != .linux else { return nil }
         }

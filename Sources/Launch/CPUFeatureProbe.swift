@@ -25,13 +25,14 @@ public enum CPUFeatureProbe {
             commands.append(#"{"execute":"qom-get","arguments":{"path":"/machine/unattached/device[0]","property":"\#(feature)"}}"#)
         }
         commands.append(#"{"execute":"quit"}"#)
-        let output = try runQMP(commands: commands, arguments: [
+        let (output, errors) = try runQMP(commands: commands, arguments: [
             "-machine", machine, "-accel", accelerator.rawValue, "-cpu", cpuModel, "-m", "32M",
             "-nodefaults", "-display", "none", "-no-user-config", "-S", "-qmp", "stdio",
         ], qemuBinary: qemuBinary, timeout: timeout)
         let answers = parseAnswers(output)
         guard answers.count >= features.count + 1 else {
-            throw Failure.noAnswer("\(answers.count) of \(features.count + 1) replies")
+            let last = errors.split(whereSeparator: \.isNewline).last.map(String.init) ?? "no output"
+            throw Failure.noAnswer("\(answers.count) of \(features.count + 1) replies (\(last))")
         }
         var result: [String: Bool?] = [:]
         for (index, feature) in features.enumerated() {
@@ -43,7 +44,7 @@ public enum CPUFeatureProbe {
     /// The replies in command order: the Bool a qom-get returned, nil for an error or a non-Bool value.
     static func parseAnswers(_ output: String) -> [Bool?] {
         var answers: [Bool?] = []
-        for line in output.split(separator: "\n") {
+        for line in output.split(whereSeparator: \.isNewline) {  // QMP ends lines with \r\n, one Character
             guard let object = try? JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { continue }
             if object["error"] != nil {
                 answers.append(nil)
@@ -54,12 +55,14 @@ public enum CPUFeatureProbe {
         return answers
     }
 
-    static func runQMP(commands: [String], arguments: [String], qemuBinary: String, timeout: Double) throws -> String {
+    static func runQMP(commands: [String], arguments: [String], qemuBinary: String, timeout: Double) throws -> (String, String) {
         let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-cpuprobe-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let input = scratch.appendingPathComponent("in")
         let output = scratch.appendingPathComponent("out")
+        let errors = scratch.appendingPathComponent("err")
+        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         try Data((commands.joined(separator: "\n") + "\n").utf8).write(to: input)
         _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         guard let executable = ProcessRunner.which(qemuBinary) else { throw Failure.cannotStart("\(qemuBinary) not found") }
@@ -68,10 +71,11 @@ public enum CPUFeatureProbe {
         process.arguments = arguments
         let inHandle = try FileHandle(forReadingFrom: input)
         let outHandle = try FileHandle(forWritingTo: output)
-        defer { try? inHandle.close(); try? outHandle.close() }
+        let errHandle = try FileHandle(forWritingTo: errors)
+        defer { try? inHandle.close(); try? outHandle.close(); try? errHandle.close() }
         process.standardInput = inHandle
         process.standardOutput = outHandle
-        process.standardError = FileHandle.nullDevice
+        process.standardError = errHandle
         do { try process.run() } catch { throw Failure.cannotStart("\(error)") }
         let deadline = Date().addingTimeInterval(timeout)
         while process.isRunning && Date() < deadline { usleep(10_000) }
@@ -81,6 +85,7 @@ public enum CPUFeatureProbe {
             throw Failure.noAnswer("timed out after \(Int(timeout)) s")
         }
         process.waitUntilExit()
-        return String(decoding: (try? Data(contentsOf: output)) ?? Data(), as: UTF8.self)
+        func text(_ url: URL) -> String { String(decoding: (try? Data(contentsOf: url)) ?? Data(), as: UTF8.self) }
+        return (text(output), text(errors))
     }
 }

@@ -68,6 +68,8 @@ enum LibvirtCPU {
             return ("require", part)
         }
         switch name {
+        case "host" where features.isEmpty: x.element("cpu", ["mode": "host-passthrough"]); return
+        case "max" where features.isEmpty: x.element("cpu", ["mode": "maximum"]); return
         case "host": x.open("cpu", ["mode": "host-passthrough"])
         case "max": x.open("cpu", ["mode": "maximum"])
         default:

@@ -60,12 +60,15 @@ public enum KernelImageError: Error, Equatable, Sendable, CustomStringConvertibl
     case empty
     case unrecognised(String)
     case malformed(String)
+    /// No marker of any protocol: not a kernel image at all (a firmware image, random bytes).
+    case noKnownHeader
 
     public var description: String {
         switch self {
         case .unreadable(let path): return "cannot read kernel \(path)"
         case .empty: return "the kernel file is empty"
         case .unrecognised(let why), .malformed(let why): return why
+        case .noKnownHeader: return "not a kernel QEMU can boot: no Linux setup header, PE/COFF EFI application, multiboot header or ELF PVH note"
         }
     }
 }
@@ -150,7 +153,7 @@ public enum KernelImageDetector {
         if containsMultiboot2(reader) {
             throw KernelImageError.unrecognised("multiboot2 header found: QEMU's -kernel supports only multiboot version 1")
         }
-        throw KernelImageError.unrecognised("not a kernel QEMU can boot: no Linux setup header, PE/COFF EFI application, multiboot header or ELF PVH note")
+        throw KernelImageError.noKnownHeader
     }
 
     static func parsePE(_ reader: ByteReader, into info: inout KernelImageInfo) throws {
