@@ -1,4 +1,5 @@
 import Foundation
+import Launch
 import Testing
 
 /// Test kernels from testkernels/ (a few lines of assembly or C), built with the toolchain's clang,
@@ -106,21 +107,8 @@ struct KernelPresetCLITests {
     @Test func unikraftUnderTCGWarnsAboutRDSEEDWhenThisQEMUsTCGLacksIt() throws {
         let (dir, kernel) = try TestKernels.build("multiboot", message: "unikraft stand-in", code: 4)
         defer { try? FileManager.default.removeItem(at: dir) }
-        // The oracle: QEMU's own warning for an explicit +rdseed under TCG.
-        let qemu = Process()
-        qemu.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        qemu.arguments = ["qemu-system-x86_64", "-machine", "pc", "-accel", "tcg", "-cpu", "max,+rdseed", "-nodefaults", "-display", "none",
-                          "-S", "-qmp", "stdio"]
-        let input = Pipe(), errors = Pipe()
-        qemu.standardInput = input
-        qemu.standardOutput = FileHandle.nullDevice
-        qemu.standardError = errors
-        try qemu.run()
-        input.fileHandleForWriting.write(Data(#"{"execute":"qmp_capabilities"}{"execute":"quit"}"#.utf8))
-        try input.fileHandleForWriting.close()
-        let warning = String(decoding: errors.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-        qemu.waitUntilExit()
-        let lacksRDSEED = warning.contains("rdseed")
+        // Whether this QEMU's TCG lacks RDSEED, from the probe LaunchTests checks against QEMU's own warning.
+        let lacksRDSEED = try CPUFeatureProbe.offered(["rdseed"], cpuModel: "max", accelerator: .tcg, machine: "pc")["rdseed"] == .some(false)
 
         let dry = try CLIRun.cvm("run", "--preset", "unikraft", "--kernel", kernel, "--accel", "tcg", "--dry-run")
         #expect(dry.status == 0, "\(dry.stderr)")
