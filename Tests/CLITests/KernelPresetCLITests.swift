@@ -45,6 +45,26 @@ struct KernelPresetCLITests {
         #expect(!run.stderr.contains("not entered by the expected loader"))
     }
 
+    /// The detector (Launch) on the files the toolchain really produced.
+    @Test func theBuiltTestKernelsAreDetectedAsTheirProtocols() throws {
+        var cleanup: [URL] = []
+        defer { cleanup.forEach { try? FileManager.default.removeItem(at: $0) } }
+        var paths: [String: String] = [:]
+        for kind in ["multiboot", "pvh", "efi"] {
+            let (dir, file) = try TestKernels.build(kind, message: "x", code: 1)
+            cleanup.append(dir)
+            paths[kind] = file
+        }
+        let multiboot = try KernelImageDetector.inspect(path: paths["multiboot"] ?? "")
+        #expect(multiboot.detected == .multiboot && multiboot.elfClass == 32)
+        let pvh = try KernelImageDetector.inspect(path: paths["pvh"] ?? "")
+        // pvh.S points the note at its ELF entry symbol: e_entry (bytes 24-31 of an ELF64 header).
+        let header = try #require(FileManager.default.contents(atPath: paths["pvh"] ?? ""))
+        let entry = header[24..<32].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        #expect(pvh.detected == .pvh && pvh.elfClass == 64 && UInt64(pvh.pvhEntry ?? 0) == entry)
+        #expect(try KernelImageDetector.inspect(path: paths["efi"] ?? "").detected == .efi)
+    }
+
     @Test func anEFIApplicationBootsThroughOVMFUnderTCG() throws {
         let (dir, kernel) = try TestKernels.build("efi", message: "hello from the efi test kernel", code: 3)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -234,41 +234,6 @@ struct KernelImageDetectorTests {
         SpecImages.put(UInt16(0xFFFF), at: 0x2C, in: &phnum)
         #expect(throws: KernelImageError.self) { try KernelImageDetector.inspect(phnum) }
     }
-
-    /// The test kernels the CLI tests boot, built here from testkernels/ with the toolchain.
-    @Test(.enabled(if: TestKernelFiles.toolchainPresent, "clang and ld.lld (from /opt/swift/usr/bin or $CVM_SWIFT_TOOLCHAIN) are needed to build the test kernels; skipped"))
-    func theBuiltTestKernelsAreDetectedAsTheirProtocols() throws {
-        let dir = try TestGuest.scratch()
-        defer { try? FileManager.default.removeItem(at: dir) }
-        for kind in ["multiboot", "pvh", "efi"] { try TestKernelFiles.build(kind, into: dir) }
-        let multiboot = try KernelImageDetector.inspect(path: dir.appendingPathComponent("multiboot.elf").path)
-        #expect(multiboot.detected == .multiboot && multiboot.elfClass == 32)
-        let pvhPath = dir.appendingPathComponent("pvh.elf").path
-        let pvh = try KernelImageDetector.inspect(path: pvhPath)
-        // pvh.S points the note at its ELF entry symbol: e_entry (bytes 24-31 of an ELF64 header).
-        let header = try #require(FileManager.default.contents(atPath: pvhPath))
-        let entry = header[24..<32].reversed().reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
-        #expect(pvh.detected == .pvh && pvh.elfClass == 64 && UInt64(pvh.pvhEntry ?? 0) == entry)
-        #expect(try KernelImageDetector.inspect(path: dir.appendingPathComponent("efi.efi").path).detected == .efi)
-    }
-}
-
-/// testkernels/build.sh, run from the repository this file sits in.
-enum TestKernelFiles {
-    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
-    static var toolchainPresent: Bool {
-        let toolchain = ProcessInfo.processInfo.environment["CVM_SWIFT_TOOLCHAIN"] ?? "/opt/swift/usr/bin"
-        return ["clang", "ld.lld", "lld-link"].allSatisfy { FileManager.default.isExecutableFile(atPath: "\(toolchain)/\($0)") }
-    }
-
-    static func build(_ kind: String, into directory: URL, message: String = "test kernel", code: Int = 5) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = [repository.appendingPathComponent("testkernels/build.sh").path, directory.path, kind, message, String(code)]
-        try process.run()
-        process.waitUntilExit()
-        try #require(process.terminationStatus == 0, "testkernels/build.sh \(kind) failed")
-    }
 }
 
 struct KernelPresetRenderingTests {
