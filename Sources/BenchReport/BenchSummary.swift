@@ -96,7 +96,7 @@ public struct BenchCellSummary: Codable, Sendable {
     public var metrics: [BenchMetricSummary]
     /// Median time of each boot timeline event, in time order.
     public var timeline: [BenchTimelinePoint]
-    /// Measured runs that were not ok, with their one-line reason.
+    /// Runs that were not ok (warm-ups included: their run ID ends in /w<n>), with their one-line reason.
     public var failures: [BenchFailure]
 }
 

@@ -156,24 +156,22 @@ struct Samples {
         for record in records {
             var cell = cells[record.cell] ?? Cell()
             cell.counts.count(record)
-            if !record.warmup {
-                if record.outcome == .ok {
-                    for metric in record.metrics where metric.value.isFinite {
-                        if metricInfo[metric.key] == nil {
-                            metricInfo[metric.key] = MetricInfo(workload: metric.workload, name: metric.name,
-                                                                unit: metric.unit, better: metric.better)
-                            metricOrder.append(metric.key)
-                        }
-                        cell.metrics[metric.key, default: []].append(metric.value)
+            if record.outcome != .ok {
+                cell.failures.append(BenchFailure(runID: record.runID, outcome: record.outcome, failure: record.failure))
+            } else if !record.warmup {
+                for metric in record.metrics where metric.value.isFinite {
+                    if metricInfo[metric.key] == nil {
+                        metricInfo[metric.key] = MetricInfo(workload: metric.workload, name: metric.name,
+                                                            unit: metric.unit, better: metric.better)
+                        metricOrder.append(metric.key)
                     }
-                    // Boots that ran only the boot workload give the cleanest timeline; keep them apart.
-                    let bootOnly = record.workloads.allSatisfy { $0 == "boot" }
-                    for event in record.timeline where event.seconds.isFinite {
-                        cell.timeline[event.name, default: []].append(event.seconds)
-                        if bootOnly { cell.bootOnlyTimeline[event.name, default: []].append(event.seconds) }
-                    }
-                } else {
-                    cell.failures.append(BenchFailure(runID: record.runID, outcome: record.outcome, failure: record.failure))
+                    cell.metrics[metric.key, default: []].append(metric.value)
+                }
+                // Boots that ran only the boot workload give the cleanest timeline; keep them apart.
+                let bootOnly = record.workloads.allSatisfy { $0 == "boot" }
+                for event in record.timeline where event.seconds.isFinite {
+                    cell.timeline[event.name, default: []].append(event.seconds)
+                    if bootOnly { cell.bootOnlyTimeline[event.name, default: []].append(event.seconds) }
                 }
             }
             cells[record.cell] = cell

@@ -51,6 +51,30 @@ import Testing
         #expect(timeline.map { $0["event"] as? String } == ["qemu-start", "firmware", "kernel-entry", "ready", "workload-done", "exit"])
     }
 
+    @Test func timelinePhasesAreDifferencesOfEventMedians() throws {
+        let results = SyntheticResults()
+        let (_, summary) = try generated(results, name: "timeline")
+        let cell = try #require(summary.cells.first { $0.key == "linux/none/1vcpu/256M" })
+        let runs = results.records.filter { $0.cell.key == cell.key && !$0.warmup }
+        func median(_ event: String) -> Double {
+            let values = runs.compactMap { $0.timeline.first { $0.name == event }?.seconds }.sorted()
+            return (values[values.count / 2 - 1] + values[values.count / 2]) / 2
+        }
+        let ready = try #require(cell.timeline.first { $0.event == "ready" })
+        #expect(ready.n == results.repetitions && ready.after == "kernel-entry")
+        #expect(abs(ready.medianSeconds - median("ready")) < 1e-12)
+        #expect(abs(ready.phaseSeconds - (median("ready") - median("kernel-entry"))) < 1e-12)
+        #expect(cell.timeline.first?.after == nil && cell.timeline.first?.phaseSeconds == 0)
+    }
+
+    @Test func summaryDecodesBackFromItsJSON() throws {
+        let (directory, summary) = try generated(name: "roundtrip")
+        let decoded = try JSONDecoder().decode(BenchSummary.self, from: Data(contentsOf: directory.appendingPathComponent(BenchFiles.summary)))
+        #expect(decoded.cells.map(\.key) == summary.cells.map(\.key))
+        #expect(decoded.overheads.count == summary.overheads.count && decoded.skipped == summary.skipped)
+        #expect(decoded.plan == summary.plan && decoded.environment == summary.environment)
+    }
+
     @Test func overheadsAreSignAwareAgainstModeNone() throws {
         let (_, summary) = try generated(name: "overhead")
         let boot = try #require(summary.overheads.first { $0.cell.guest == "unikernel" && $0.metric == "boot.to-ready" })
@@ -176,13 +200,18 @@ import Testing
         let index = try #require(records.firstIndex { !$0.warmup && $0.cell.key == "linux/sev/1vcpu/256M" })
         records[index].outcome = .timedOut
         records[index].failure = "no ready marker within 120 s"
+        let warmup = try #require(records.firstIndex { $0.warmup && $0.cell.key == "linux/sev/1vcpu/256M" })
+        records[warmup].outcome = .failed
+        records[warmup].failure = "guest exited with status 3"
         let directory = try temporaryDirectory("failed")
         try results.write(to: directory, records: records)
         let summary = try BenchReportWriter.write(directory: directory)
         let cell = try #require(summary.cells.first { $0.key == "linux/sev/1vcpu/256M" })
         #expect(cell.runs.ok == results.repetitions - 1 && cell.runs.timedOut == 1)
+        // A failed warm-up is listed (its ID says so) but counted as a warm-up, not as a failed measurement.
+        #expect(cell.runs.failed == 0 && cell.runs.warmups == results.warmups)
         #expect(cell.metrics.allSatisfy { $0.statistics.n == results.repetitions - 1 })
-        #expect(cell.failures.first?.failure == "no ready marker within 120 s")
+        #expect(Set(cell.failures.compactMap(\.failure)) == ["no ready marker within 120 s", "guest exited with status 3"])
         let markdown = try String(contentsOf: directory.appendingPathComponent(BenchFiles.markdown), encoding: .utf8)
         #expect(markdown.contains("timed-out: no ready marker within 120 s"))
     }
