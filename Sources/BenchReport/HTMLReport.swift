@@ -44,7 +44,7 @@ public enum HTMLReport {
             ("\(summary.runs.notOK)", "runs not ok", summary.runs.notOK > 0 ? "bad" : ""),
             ("\(measured)/\(summary.cells.count)", "cells measured", ""),
             ("\(summary.skipped.count)", "cells not measured", summary.skipped.isEmpty ? "" : "warn"),
-            ("\(summary.plan.repetitions)+\(summary.plan.warmups)", "repetitions + warm-ups", ""),
+            ("\(view.repetitions)+\(summary.plan.warmups)", "repetitions + warm-ups", ""),
             (summary.environment.accelerator, "accelerator", summary.emulated ? "warn" : "good"),
         ]
         return #"<section class="cards">"# + items.map { value, label, tone in
@@ -208,11 +208,19 @@ public enum HTMLReport {
         var out = [#"<section id="not-measured"><h2>Not measured</h2><p class="note">Cells of the matrix this host cannot run, with the host check's reason and, where it can be computed, the launch measurement the guest would have.</p><table class="data"><thead><tr><th>mode</th><th>guests</th><th>reason</th><th>expected measurement</th></tr></thead><tbody>"#]
         for group in groups {
             let guests = group.cells.map { "<div>\(h($0.cell.guest)) <span class=\"muted\">\(h(ReportFormat.shape($0.cell)))</span></div>" }.joined()
-            let measurements = group.cells.compactMap { skipped in
-                skipped.expectedMeasurement.map {
-                    "<div><span class=\"muted\">\(h(skipped.cell.guest)):</span> <code class=\"digest\">\(h($0))</code>"
-                        + (skipped.measurementNote.map { " <span class=\"muted\">(\(h($0)))</span>" } ?? "") + "</div>"
+            // Guests with the same expected measurement (e.g. firmware-only) share one line.
+            var measured: [(measurement: String, note: String?, guests: [String])] = []
+            for skipped in group.cells {
+                guard let measurement = skipped.expectedMeasurement else { continue }
+                if let index = measured.firstIndex(where: { $0.measurement == measurement && $0.note == skipped.measurementNote }) {
+                    measured[index].guests.append(skipped.cell.guest)
+                } else {
+                    measured.append((measurement, skipped.measurementNote, [skipped.cell.guest]))
                 }
+            }
+            let measurements = measured.map { item in
+                "<div><span class=\"muted\">\(h(item.guests.joined(separator: ", "))):</span> <code class=\"digest\">\(h(item.measurement))</code>"
+                    + (item.note.map { " <span class=\"muted\">(\(h($0)))</span>" } ?? "") + "</div>"
             }.joined()
             out.append(#"<tr><td class="nowrap"><span class="dot" style="background:\#(SVGChart.modeColor(group.mode))"></span><strong>\#(h(group.mode))</strong></td><td class="nowrap">\#(guests)</td><td>\#(h(group.reason))</td><td>\#(measurements.isEmpty ? #"<span class="muted">–</span>"# : measurements)</td></tr>"#)
         }

@@ -150,9 +150,16 @@ struct SummaryView {
         return rows
     }
 
+    /// Measured runs per cell as they happened ("6–20" when guests had different counts), else as planned.
+    var repetitions: String {
+        let counts = summary.cells.map { $0.runs.ok + $0.runs.notOK }.filter { $0 > 0 }
+        guard let low = counts.min(), let high = counts.max() else { return String(summary.plan.repetitions) }
+        return low == high ? String(low) : "\(low)–\(high)"
+    }
+
     var matrixLine: String {
         let plan = summary.plan
-        return "\(plan.repetitions) repetitions + \(plan.warmups) warm-up(s) per cell; vCPUs \(plan.vcpus.map(String.init).joined(separator: ", ")); "
+        return "\(repetitions) repetitions + \(plan.warmups) warm-up(s) per cell; vCPUs \(plan.vcpus.map(String.init).joined(separator: ", ")); "
             + "memory \(plan.memoryMiB.map { "\($0) MiB" }.joined(separator: ", ")); timeout \(ReportFormat.number(plan.timeoutSeconds)) s per run"
     }
 }
