@@ -155,7 +155,7 @@ public struct BenchEngine: Sendable {
             return record(.launchFailed, failure: "\(error)", exitCode: nil, wall: 0, analysis: RunAnalysis())
         }
 
-        let release = VCPURelease(socketPath: qmpPath)
+        let release = VCPURelease(socketPath: qmpPath, cancellation: cancellation)
         let origin = Date()
         release.start(origin: origin)
         let result: RunResult
@@ -168,9 +168,9 @@ public struct BenchEngine: Sendable {
         }
         // The supervisor restores the default SIGINT action when it returns; the bench's own handler goes back.
         SignalTrap.reinstall()
-        let firmwareStart = release.wait()
+        let firmwareStart = release.finish()
         // A Ctrl-C on the terminal reaches QEMU too, which may exit before the supervisor notices.
-        if result.interrupted || result.qemuStderr.contains("terminating on signal") {
+        if result.interrupted || firmwareStart.quit || cancellation.isCancelled || result.qemuStderr.contains("terminating on signal") {
             cancellation.cancel()
             return nil
         }
@@ -194,35 +194,62 @@ public struct BenchEngine: Sendable {
     }
 }
 
-/// Releases the vCPUs of a QEMU started with `-S` through QMP `cont`, and notes when that happened.
+/// Releases the vCPUs of a QEMU started with `-S` through QMP `cont` and notes when that happened;
+/// then watches for cancellation while the guest runs and ends QEMU with QMP `quit` when it comes.
+/// (QEMUSupervisor's own signal handling ignores SIGINT and SIGTERM while QEMU runs, so a signal sent to
+/// this process alone would otherwise wait for the timeout.)
 final class VCPURelease: @unchecked Sendable {
     let socketPath: String
+    let cancellation: CancellationFlag
     private let lock = NSLock()
-    private let done = DispatchSemaphore(value: 0)
+    private let released = DispatchSemaphore(value: 0)
+    private let finished = DispatchSemaphore(value: 0)
     private var time: Double?
     private var error: String?
+    private var runOver = false
+    private var quitSent = false
 
-    init(socketPath: String) { self.socketPath = socketPath }
+    init(socketPath: String, cancellation: CancellationFlag) {
+        self.socketPath = socketPath
+        self.cancellation = cancellation
+    }
 
     func start(origin: Date) {
         DispatchQueue.global().async { [self] in
+            defer { finished.signal() }
+            let client: QMPClient
             do {
-                let client = try QMPClient(socketPath: socketPath, timeout: 15)
+                client = try QMPClient(socketPath: socketPath, timeout: 15)
                 try client.execute("cont")
                 let now = Date().timeIntervalSince(origin)
                 lock.withLock { time = now }
             } catch {
                 let text = "\(error)"
                 lock.withLock { self.error = text }
+                released.signal()
+                return
             }
-            done.signal()
+            released.signal()
+            // The supervisor has replaced the bench's signal handler by now; put it back.
+            SignalTrap.reinstall()
+            while !lock.withLock({ runOver }) {
+                if cancellation.isCancelled {
+                    lock.withLock { quitSent = true }
+                    _ = try? client.execute("quit")
+                    return
+                }
+                usleep(50_000)
+            }
         }
     }
 
-    /// The release time (seconds since `origin`) or why there is none.
-    func wait() -> (time: Double?, error: String?) {
-        _ = done.wait(timeout: .now() + 2)
-        return lock.withLock { (time, error) }
+    /// Called when QEMU is gone: the release time (seconds since `origin`) or why there is none, and
+    /// whether this object stopped QEMU because the bench was cancelled.
+    func finish() -> (time: Double?, error: String?, quit: Bool) {
+        lock.withLock { runOver = true }
+        _ = released.wait(timeout: .now() + 2)
+        _ = finished.wait(timeout: .now() + 2)
+        return lock.withLock { (time, error, quitSent) }
     }
 }
 

@@ -53,6 +53,23 @@ public struct HostGate: Sendable {
         return gate
     }
 
+    /// A KVM that answers the planner's probe can still be unusable for real guests (nested or
+    /// paravirtual KVM where a long-mode boot takes tens of seconds). With `auto`, the unikernel boots
+    /// once under KVM; if that does not finish within `limit` seconds the plain cells run under TCG.
+    public mutating func confirmKVM(request: AcceleratorRequest, pvhKernel: String?, qemu: String, limit: Double = 5) {
+        guard request == .auto, accelerator == .kvm, let pvhKernel else { return }
+        let spec = LaunchSpec(name: "cvm-bench-kvm-check", boot: .kernel(path: pvhKernel, initrd: nil, cmdline: "run=noop"),
+                              memoryMiB: 64, accelerator: .kvm, console: .stdio, debugExit: true)
+        let arguments: [String]
+        do { arguments = try QEMUCommandLine.render(spec, binary: qemu) } catch { return }
+        let result = try? QEMUSupervisor.run(arguments, options: .init(timeout: limit))
+        SignalTrap.reinstall()
+        if result?.guestExitCode == 0 && result?.timedOut == false { return }
+        accelerator = .tcg
+        let why = result.map { $0.timedOut ? "did not finish in \(Int(limit)) s" : $0.summary } ?? "could not start"
+        acceleratorNotice = "accelerator: TCG (software emulation; KVM answers its probe but a unikernel boot under KVM \(why): nested or paravirtual KVM?): timings are emulated, not native"
+    }
+
     public func verdict(_ mode: String) -> String {
         refusals[mode].map { "not ready: \($0)" } ?? "ready"
     }

@@ -37,7 +37,10 @@ public struct BenchSession: Sendable {
 
     public func run() throws -> Result {
         let guests = try provider.prepare(options.guests, tool: "cvm \(cvmVersion)") { progress?.note($0) }
-        let gate = HostGate.probe(modes: options.modes, accelerator: options.accelerator, qemu: qemu, sources: hostSources ?? .live())
+        var gate = HostGate.probe(modes: options.modes, accelerator: options.accelerator, qemu: qemu, sources: hostSources ?? .live())
+        let pvh = guests.first { $0.spec.kind == .unikernel }?.kernel ?? provider.cachedUnikernelKernel()
+        gate.confirmKVM(request: options.accelerator, pvhKernel: pvh, qemu: qemu)
+        if let notice = gate.acceleratorNotice { progress?.note(notice) }
         let plan = BenchPlanner.plan(options: options, guests: guests, gate: gate)
         let environment = BenchHostFacts.environment(gate: gate, modes: options.modes, qemu: qemu, cvmVersion: cvmVersion,
                                                      command: command, startedAt: ISO8601DateFormatter().string(from: Date()))

@@ -100,6 +100,11 @@ public struct GuestProvider: Sendable {
                              minimumMemoryMiB: bundle.manifest.boot.minimumMemoryMiB)
     }
 
+    /// The cached unikernel's PVH kernel, for the KVM check; nil before anything built it.
+    public func cachedUnikernelKernel() -> String? {
+        newestCached(prefix: "unikernel-")?.kernelURL.path
+    }
+
     // MARK: Unikernel
 
     /// Files whose content decides the unikernel's bytes (what Unikernel/build.sh compiles).

@@ -135,9 +135,17 @@ struct BenchRunCommand: ParsableCommand {
         if result.outcome.alreadyDone > 0 { line += ", \(result.outcome.alreadyDone) already in the log" }
         line += ", \(result.outcome.total) planned"
         print(line + (result.outcome.interrupted ? "; interrupted" : ""))
-        var seen = Set<String>()
-        for skipped in result.plan.skipped where seen.insert("\(skipped.cell.guest)/\(skipped.cell.mode)").inserted {
-            print("  not measured: \(skipped.cell.guest) \(skipped.cell.mode): \(skipped.reason)")
+        // One line per reason: the host check's reason is usually the same for every guest of a mode.
+        var byReason: [(reason: String, mode: String, guests: [String])] = []
+        for skipped in result.plan.skipped {
+            if let index = byReason.firstIndex(where: { $0.reason == skipped.reason }) {
+                if !byReason[index].guests.contains(skipped.cell.guest) { byReason[index].guests.append(skipped.cell.guest) }
+            } else {
+                byReason.append((skipped.reason, skipped.cell.mode, [skipped.cell.guest]))
+            }
+        }
+        for entry in byReason {
+            print("  not measured: \(entry.mode) (\(entry.guests.joined(separator: ", "))): \(entry.reason)")
         }
         if let summary = result.summary {
             let keys = ["boot.to-ready", "boot.to-exit", "stream.triad", "chase.latency", "sha256.throughput", "ep.throughput",
