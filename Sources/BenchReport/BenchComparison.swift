@@ -175,7 +175,7 @@ public struct BenchComparison: Codable, Sendable {
         if emulatedA || emulatedB { lines.append("\(BenchSummary.emulationText) (\(emulatedA ? "A" : "")\(emulatedA && emulatedB ? " and " : "")\(emulatedB ? "B" : ""))") }
         lines.append("A: \(a)")
         lines.append("B: \(b)")
-        lines.append("significant: Welch's t-test p < \(ReportFormat.number(alpha)) (Mann-Whitney U p shown beside)")
+        lines.append("significant: Welch's t-test p < \(alpha) (Mann-Whitney U p shown beside)")
         lines.append("")
         let header = ["cell", "metric", "median A", "median B", "change", "p (Welch)", "p (MWU)", "verdict"]
         var rows: [[String]] = [header]
