@@ -15,9 +15,11 @@ enum OCIFixtures {
         return url.path
     }
 
-    static func build(firmware: String? = nil, label: String) throws -> GuestBundle {
-        let out = try TestSupport.temporaryDirectory("oci-\(label)").appendingPathComponent("bundle")
-        var options = OCIGuestBuilder.Options(output: out, source: try ImageSource(parsing: "docker-archive:" + path("hello-docker-archive.tar")))
+    /// Builds into a fresh temporary directory, or into `out` (replaced).
+    static func build(_ source: String = "docker-archive:hello-docker-archive.tar", firmware: String? = nil, label: String, out fixed: URL? = nil) throws -> GuestBundle {
+        let out = try fixed ?? TestSupport.temporaryDirectory("oci-\(label)").appendingPathComponent("bundle")
+        let (transport, name) = (source.prefix { $0 != ":" }, source.drop { $0 != ":" }.dropFirst())
+        var options = OCIGuestBuilder.Options(output: out, source: try ImageSource(parsing: "\(transport):" + path(String(name))))
         options.firmware = firmware.map { URL(fileURLWithPath: $0) }
         options.vcpuCounts = [1, 2]
         options.vcpuTypes = [try VCPUType(named: "EPYC-v4"), try VCPUType(named: "EPYC-Milan")]
@@ -32,7 +34,10 @@ enum OCIFixtures {
     }()
 }
 
-private let helloBundle = Result { try OCIFixtures.build(label: "hello") }
+// One fixed place, replaced on each run, so repeated runs leave nothing behind.
+private let helloBundle = Result {
+    try OCIFixtures.build(label: "hello", out: FileManager.default.temporaryDirectory.appendingPathComponent("cvm-guestimage-oci-hello-bundle"))
+}
 
 @Suite(.serialized) struct OCIGuestBuilderTests {
     static func bundle() throws -> GuestBundle { try helloBundle.get() }
@@ -77,6 +82,17 @@ private let helloBundle = Result { try OCIFixtures.build(label: "hello") }
         for file in [GuestBundle.kernelFile, GuestBundle.initrdFile, GuestBundle.cmdlineFile, GuestBundle.manifestFile] {
             #expect(try TestSupport.sha256(first.directory.appendingPathComponent(file)) == TestSupport.sha256(second.directory.appendingPathComponent(file)), "\(file) differs")
         }
+    }
+
+    /// podman wrote the same image as a docker archive (plain layers) and as an OCI archive (gzip
+    /// layers, another image digest): the root file systems, and so the initrds, are the same bytes.
+    @Test func theSameImageInBothArchiveFormatsGivesTheSameInitrd() throws {
+        let docker = try Self.bundle()
+        let oci = try OCIFixtures.build("oci-archive:hello-oci-archive.tar", label: "hello-oci")
+        defer { try? FileManager.default.removeItem(at: oci.directory.deletingLastPathComponent()) }
+        #expect(oci.manifest.image?.format == "oci-archive")
+        #expect(oci.manifest.image?.digest != docker.manifest.image?.digest)
+        #expect(try TestSupport.sha256(oci.initrdURL) == TestSupport.sha256(docker.initrdURL))
     }
 
     /// The image digest of a legacy docker archive is its config digest: sha256sum of the config file.
