@@ -49,7 +49,6 @@ public enum StudentT {
 
 /// The standard normal distribution, for the large-sample Mann-Whitney approximation.
 public enum StandardNormal {
-    public static func cdf(_ z: Double) -> Double { 0.5 * erfc(-z / 2.0.squareRoot()) }
     /// P(|Z| ≥ |z|).
     public static func twoSidedPValue(_ z: Double) -> Double { min(1, erfc(abs(z) / 2.0.squareRoot())) }
 }

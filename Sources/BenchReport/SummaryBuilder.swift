@@ -187,8 +187,6 @@ struct Samples {
 struct ReportOrder {
     var cells: [BenchCell]
     var metrics: [String]
-    var workloads: [String]
-    var modes: [String]
 
     static let events = ["qemu-start", "launch-start", "launch-finish", "firmware", "kernel-entry", "ready", "workload-done", "exit"]
 
@@ -209,13 +207,8 @@ struct ReportOrder {
         for key in samples.metricOrder {
             if let workload = samples.metricInfo[key]?.workload, !workloads.contains(workload) { workloads.append(workload) }
         }
-        let measured = Set(samples.metricOrder.compactMap { samples.metricInfo[$0]?.workload })
-        self.workloads = workloads.filter { measured.contains($0) }
-        metrics = self.workloads.flatMap { workload in
+        metrics = workloads.flatMap { workload in
             samples.metricOrder.filter { samples.metricInfo[$0]?.workload == workload }
         }
-        var modes = plan.modes
-        for cell in cells + plan.skipped.map(\.cell) where !modes.contains(cell.mode) { modes.append(cell.mode) }
-        self.modes = modes.sorted { (BenchCell.modeOrder($0), $0) < (BenchCell.modeOrder($1), $1) }
     }
 }
