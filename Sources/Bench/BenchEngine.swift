@@ -215,6 +215,14 @@ final class VCPURelease: @unchecked Sendable {
     }
 
     func start(origin: Date) {
+        // QEMUSupervisor sets SIGINT and SIGTERM to "ignore" for its own signal source, which never sees
+        // a signal sent to this process alone; the bench's handler goes back every 10 ms while QEMU runs.
+        DispatchQueue.global().async { [self] in
+            while !lock.withLock({ runOver }) {
+                SignalTrap.reinstall()
+                usleep(10_000)
+            }
+        }
         DispatchQueue.global().async { [self] in
             defer { finished.signal() }
             let client: QMPClient
@@ -230,8 +238,6 @@ final class VCPURelease: @unchecked Sendable {
                 return
             }
             released.signal()
-            // The supervisor has replaced the bench's signal handler by now; put it back.
-            SignalTrap.reinstall()
             while !lock.withLock({ runOver }) {
                 if cancellation.isCancelled {
                     lock.withLock { quitSent = true }

@@ -66,7 +66,58 @@ import Testing
                                   "--accel", "tcg", "--out", directory.path])
         #expect(other.status == 2)
         #expect(other.stderr.contains("holds results of another plan"))
-        #expect(other.stderr.split(separator: "\n").count == 1)
+        #expect(other.stderr.split(separator: "\n").filter { $0.hasPrefix("cvm: ") }.count == 1)
+    }
+
+    /// QEMU processes whose QMP socket path names this cvm process (`/tmp/cvm-bench-PID-…`).
+    static func guests(of pid: Int32) -> [Int32] {
+        let entries = (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []
+        return entries.compactMap(Int32.init).filter { candidate in
+            guard let data = FileManager.default.contents(atPath: "/proc/\(candidate)/cmdline") else { return false }
+            let text = String(decoding: data.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+            return text.contains("qemu-system") && text.contains("/tmp/cvm-bench-\(pid)-")
+        }
+    }
+
+    @Test func sigintWhileAGuestRunsStopsCleanly() throws {
+        let directory = BenchFixture.temporaryDirectory("sigint")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let process = Process()
+        guard let executable = Self.executable else { throw CLIMissing() }
+        process.executableURL = executable
+        process.arguments = ["bench", "--guests", "unikernel", "--modes", "none", "--workloads", "boot,stream,chase",
+                             "--reps", "50", "--warmups", "0", "--accel", "tcg", "--out", directory.path]
+        process.currentDirectoryURL = BenchFixture.sourceTree
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        // Wait for one finished run and a guest running now, then interrupt cvm alone (not its QEMU).
+        let deadline = Date().addingTimeInterval(120)
+        var signalled = false
+        while Date() < deadline && process.isRunning {
+            let lines = (try? BenchFixture.logLines(directory).count) ?? 0
+            if lines >= 1 && !Self.guests(of: process.processIdentifier).isEmpty {
+                kill(process.processIdentifier, SIGINT)
+                signalled = true
+                break
+            }
+            usleep(50_000)
+        }
+        #expect(signalled)
+        let stopDeadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < stopDeadline { usleep(50_000) }
+        #expect(!process.isRunning)
+        if process.isRunning { process.terminate() }
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        #expect(Self.guests(of: process.processIdentifier).isEmpty)
+        // The log keeps the finished runs, every line whole; the reports were written from them.
+        let records = try BenchFixture.logLines(directory).map { try JSONDecoder().decode(BenchRunRecord.self, from: $0) }
+        #expect(!records.isEmpty && records.count < 50)
+        #expect(records.allSatisfy { $0.outcome == .ok })
+        for file in [BenchFiles.summary, BenchFiles.markdown, BenchFiles.html] {
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path), "missing \(file)")
+        }
     }
 
     @Test func badFlagsAreOneLineExitTwo() throws {
