@@ -11,27 +11,34 @@ struct BenchRunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run the benchmark matrix (the default of `cvm bench`).",
         discussion: """
-        Boots every guest in every mode, vCPU count and memory size, REPS times after WARMUPS warm-ups,
-        under QEMU with host timestamps, and writes DIR/environment.json, DIR/plan.json and DIR/runs.jsonl
-        (one JSON record per boot, appended as it completes), DIR/console/RUN.log, then the reports (summary.json,
-        results.csv, runs.csv, report.md, report.html). Modes this host cannot run are skipped with the
-        host check's reason and, where it can be computed, the launch measurement they would have.
+        Boots every guest in every mode, vCPU count and memory size, REPS times after
+        WARMUPS warm-ups, under QEMU with host timestamps, and writes
+        DIR/environment.json, DIR/plan.json and DIR/runs.jsonl (one JSON record per
+        boot, appended as it completes), DIR/console/RUN.log, then the reports
+        (summary.json, results.csv, runs.csv, report.md, report.html). Modes this host
+        cannot run are skipped with the host check's reason and, where it can be
+        computed, the launch measurement they would have.
 
-        Guests: unikernel (our Embedded Swift unikernel, built on demand and cached), linux (the minimal
-        Linux guest running the same workloads with cvm-workloads), bundle:NAME=DIR (any guest bundle,
-        e.g. from `cvm image build oci`; boot only), kernel:NAME=FILE (an external kernel; boot only).
-        Workloads: boot (time to ready and to exit), stream (memory bandwidth), chase (memory latency),
-        sha256 and ep (CPU), exits (VM-exit cost of cpuid, port I/O, rdmsr, rdtsc), touch (first touch of
-        pages). One boot runs all the workloads of a guest; boot times leave the workload time out.
+        Guests: unikernel (our Embedded Swift unikernel, built on demand and cached),
+        linux (the minimal Linux guest running the same workloads with cvm-workloads),
+        bundle:NAME=DIR (any guest bundle, e.g. from `cvm image build oci`; boot
+        only), kernel:NAME=FILE (an external kernel; boot only). Workloads: boot (time
+        to ready and to exit), stream (memory bandwidth), chase (memory latency),
+        sha256 and ep (CPU), exits (VM-exit cost of cpuid, port I/O, rdmsr, rdtsc),
+        touch (first touch of pages). One boot runs all the workloads of a guest; boot
+        times leave the workload time out.
 
-        Resume: running again with the same --out skips the runs already in runs.jsonl; a different
-        plan or host is refused unless --restart discards the old results. Ctrl-C stops after tearing
-        QEMU down, keeps the log, writes the reports from what exists and exits 130.
+        Resume: running again with the same --out skips the runs already in
+        runs.jsonl; a different plan or host is refused unless --restart discards the
+        old results. Ctrl-C stops after tearing QEMU down, keeps the log, writes the
+        reports from what exists and exits 130.
 
-        --config FILE reads the same settings from YAML (flags given on the command line win):
+        --config FILE reads the same settings from YAML (flags given on the command
+        line win):
           guests: [unikernel, linux, "bundle:web=out/web"]   # or mappings:
           #  - {name: web, bundle: out/web, reps: 3}
-          #  - {name: vm, kernel: vmlinuz, initrd: initrd.img, cmdline: "console=ttyS0"}
+          #  - {name: vm, kernel: vmlinuz, initrd: initrd.img,
+          #     cmdline: "console=ttyS0"}
           modes: [none, sev-snp]        # or "none,sev-snp"
           workloads: [boot, stream, chase]
           vcpus: [1, 2]
@@ -45,9 +52,10 @@ struct BenchRunCommand: ParsableCommand {
 
         Examples:
           cvm bench --quick --out bench-results
-          cvm bench --guests unikernel,linux --modes none,sev-snp --workloads boot,stream --reps 10 --out r1
+          cvm bench --guests unikernel,linux --modes none,sev-snp \\
+              --workloads boot,stream --reps 10 --out r1
           cvm bench --config bench.yaml --reps 20
-          cvm bench --out r1            # resume r1 after an interruption
+          cvm bench --quick --out bench-results   # again: resumes where it stopped
         """
     )
 
