@@ -125,23 +125,41 @@ public enum RatioBootstrap {
                                         key: String) -> ConfidenceInterval? {
         guard numerator.count >= minimumSampleSize, denominator.count >= minimumSampleSize else { return nil }
         var generator = SplitMix64(seed: seed ^ fnv1a(key))
+        let top = numerator.sorted(), bottom = denominator.sorted()
+        var topCounts = [Int](repeating: 0, count: top.count), bottomCounts = [Int](repeating: 0, count: bottom.count)
         var ratios: [Double] = []
         ratios.reserveCapacity(resamples)
-        var top = numerator
-        var bottom = denominator
         for _ in 0..<resamples {
-            for index in top.indices { top[index] = numerator[generator.index(below: numerator.count)] }
-            for index in bottom.indices { bottom[index] = denominator[generator.index(below: denominator.count)] }
-            top.sort()
-            bottom.sort()
-            let base = SampleStatistics.median(sorted: bottom)
+            let base = resampledMedian(sorted: bottom, counts: &bottomCounts, generator: &generator)
+            let value = resampledMedian(sorted: top, counts: &topCounts, generator: &generator)
             guard base != 0 else { continue }
-            ratios.append(SampleStatistics.median(sorted: top) / base)
+            ratios.append(value / base)
         }
         guard ratios.count >= resamples / 2 else { return nil }
         ratios.sort()
         let alpha = 1 - level
         return ConfidenceInterval(low: percentile(sorted: ratios, alpha / 2), high: percentile(sorted: ratios, 1 - alpha / 2))
+    }
+
+    /// The median of a resample (n draws with replacement) of `sorted`, without sorting the resample:
+    /// the draws are counted per index, and walking the counts in order finds the middle order statistics.
+    static func resampledMedian(sorted: [Double], counts: inout [Int], generator: inout SplitMix64) -> Double {
+        let n = sorted.count
+        return counts.withUnsafeMutableBufferPointer { counts in
+            sorted.withUnsafeBufferPointer { values in
+                counts.update(repeating: 0)
+                for _ in 0..<n { counts[generator.index(below: n)] += 1 }
+                let lowRank = (n - 1) / 2, highRank = n / 2
+                var seen = 0
+                var low: Double?
+                for index in 0..<n {
+                    seen += counts[index]
+                    if low == nil && seen > lowRank { low = values[index] }
+                    if seen > highRank { return ((low ?? values[index]) + values[index]) / 2 }
+                }
+                return values[n - 1]
+            }
+        }
     }
 
     static func percentile(sorted: [Double], _ p: Double) -> Double {

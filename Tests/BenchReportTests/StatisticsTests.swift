@@ -141,6 +141,20 @@ def quantile(p, v):
         #expect(SampleStatistics([]) == nil)
     }
 
+    @Test func resampledMedianByCountingEqualsTheMedianOfTheSortedResample() {
+        for n in [3, 4, 7, 10, 21] {
+            let values = (0..<n).map { Double($0 * $0) / 7 }
+            var counting = SplitMix64(seed: UInt64(n))
+            var explicit = counting
+            var counts = [Int](repeating: 0, count: n)
+            for _ in 0..<50 {
+                let resample = (0..<n).map { _ in values[explicit.index(below: n)] }.sorted()
+                let expected = n % 2 == 1 ? resample[n / 2] : (resample[n / 2 - 1] + resample[n / 2]) / 2
+                #expect(RatioBootstrap.resampledMedian(sorted: values, counts: &counts, generator: &counting) == expected, "n=\(n)")
+            }
+        }
+    }
+
     @Test func bootstrapRatioIntervalIsReproducibleAndCoversAPlantedRatio() throws {
         var noise = TestNoise(seed: 99)
         let base = (0..<10).map { _ in 100 * (1 + 0.01 * noise.normal()) }
