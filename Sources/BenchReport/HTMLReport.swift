@@ -86,11 +86,13 @@ public enum HTMLReport {
                     !chartModes.contains(mode) && modeSlots.contains { if case .skipped = $0 { true } else { false } }
                 }.map(\.0)
                 let barGroups = groups.map { group in
-                    SVGChart.BarGroup(label: view.groupLabel(group), bars: chartModes.compactMap { mode in
+                    SVGChart.BarGroup(label: group.guest, sublabel: view.severalShapes ? "\(group.vcpus) vCPU · \(group.memoryMiB) MiB" : nil,
+                                      bars: chartModes.compactMap { mode in
                         bar(view, group: group, mode: mode, metric: metric)
                     })
                 }
-                let wide = metrics.count == 1
+                // A lone metric, or many bars, gets the whole width.
+                let wide = metrics.count == 1 || groups.count * chartModes.count > 12
                 out.append(#"<figure class="chart-card\#(wide ? " wide" : "")"><figcaption><strong>\#(h(metric.name))</strong> <span class="muted">\#(h(metric.unit)), \#(ReportFormat.direction(metric.better)) · bar: median, whisker: 95% CI</span></figcaption>"#)
                 out.append(SVGChart.bars(groups: barGroups, modes: chartModes, notMeasured: notMeasured, unit: metric.unit,
                                          width: wide ? 1080 : 560))

@@ -17,6 +17,8 @@ enum SVGChart {
 
     struct BarGroup {
         var label: String
+        /// A second, smaller line under the label (the VM shape when the matrix has several).
+        var sublabel: String?
         var bars: [Bar]
     }
 
@@ -41,7 +43,7 @@ enum SVGChart {
     static func bars(groups: [BarGroup], modes: [String], notMeasured: [String], unit: String, width: Double = 560) -> String {
         let h = ReportFormat.html
         let height = 290.0
-        let left = 62.0, right = 14.0, top = 34.0, bottom = 40.0
+        let left = 62.0, right = 14.0, top = 34.0, bottom = groups.contains { $0.sublabel != nil } ? 52.0 : 40.0
         let plotWidth = width - left - right, plotHeight = height - top - bottom
         let measured = groups.flatMap(\.bars).filter { $0.state == .measured }
         let highest = measured.map { Swift.max($0.value, $0.high ?? $0.value) }.max() ?? 1
@@ -71,6 +73,8 @@ enum SVGChart {
         let groupWidth = plotWidth / Double(Swift.max(groups.count, 1))
         let slots = Double(Swift.max(modes.count, 1))
         let barWidth = Swift.min(56, groupWidth * 0.72 / slots)
+        // Narrow bars get no value label (it would collide with its neighbours); the tooltip keeps it.
+        let labelled = barWidth >= 30
         for (index, group) in groups.enumerated() {
             let center = left + groupWidth * (Double(index) + 0.5)
             let start = center - barWidth * slots / 2
@@ -90,13 +94,18 @@ enum SVGChart {
                         svg.append(#"<path class="whisker" d="M\#(f(middle)) \#(f(y(low)))V\#(f(y(high)))M\#(f(middle - cap)) \#(f(y(low)))H\#(f(middle + cap))M\#(f(middle - cap)) \#(f(y(high)))H\#(f(middle + cap))"/>"#)
                         labelY = Swift.min(labelY, y(high) - 5)
                     }
-                    svg.append(#"<text class="value" x="\#(f(middle))" y="\#(f(Swift.max(labelY, top - 2)))" text-anchor="middle">\#(h(ReportFormat.number(bar.value, decimals: ReportFormat.decimals(for: bar.value, significant: 3))))</text>"#)
+                    if labelled {
+                        svg.append(#"<text class="value" x="\#(f(middle))" y="\#(f(Swift.max(labelY, top - 2)))" text-anchor="middle">\#(h(ReportFormat.number(bar.value, decimals: ReportFormat.decimals(for: bar.value, significant: 3))))</text>"#)
+                    }
                 case .skipped, .noData:
                     svg.append(#"<rect class="placeholder" x="\#(f(x))" y="\#(f(yZero - 60))" width="\#(f(w))" height="60" rx="2"><title>\#(h(bar.tooltip))</title></rect>"#)
                     svg.append(#"<text class="placeholder-text" x="\#(f(middle))" y="\#(f(yZero - 66))" text-anchor="middle">\#(bar.state == .skipped ? "n/m" : "no data")</text>"#)
                 }
             }
             svg.append(#"<text class="group" x="\#(f(center))" y="\#(f(height - bottom + 18))" text-anchor="middle">\#(h(truncate(group.label, to: Int(groupWidth / 7.2))))<title>\#(h(group.label))</title></text>"#)
+            if let sublabel = group.sublabel {
+                svg.append(#"<text class="tick" x="\#(f(center))" y="\#(f(height - bottom + 33))" text-anchor="middle">\#(h(truncate(sublabel, to: Int(groupWidth / 6))))</text>"#)
+            }
         }
         svg.append(#"<line class="axis" x1="\#(f(left))" x2="\#(f(width - right))" y1="\#(f(y(Swift.max(axis.low, 0))))" y2="\#(f(y(Swift.max(axis.low, 0))))"/>"#)
         svg.append("</svg>")
