@@ -178,16 +178,24 @@ public enum HTMLReport {
     }
 
     static func timelineSection(_ view: SummaryView) -> String {
-        let cells = view.timelineCells
+        // The modes of one guest and shape next to each other, so their bars compare at a glance.
+        let guests = view.timelineCells.map(\.cell.guest).reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }
+        let cells = view.timelineCells.sorted { a, b in
+            ((guests.firstIndex(of: a.cell.guest) ?? 0), a.cell.vcpus, a.cell.memoryMiB, BenchCell.modeOrder(a.cell.mode))
+                < ((guests.firstIndex(of: b.cell.guest) ?? 0), b.cell.vcpus, b.cell.memoryMiB, BenchCell.modeOrder(b.cell.mode))
+        }
         guard !cells.isEmpty else { return "" }
         let h = ReportFormat.html
         let events = view.timelineEvents
-        let rows = cells.map { SVGChart.TimelineRow(label: view.groupLabel(SummaryView.Group($0.cell)), mode: $0.cell.mode, points: $0.timeline) }
+        let rows = cells.map { cell in
+            SVGChart.TimelineRow(label: view.severalShapes ? "\(cell.cell.guest) \(cell.cell.vcpus)v \(cell.cell.memoryMiB)M" : cell.cell.guest,
+                                 mode: cell.cell.mode, points: cell.timeline)
+        }
         var out = [#"<section id="timeline"><h2>Boot timeline</h2><p class="note">Median time since QEMU was spawned at which each event was seen (host clock, guest console markers, QMP events); each segment is the difference between consecutive medians and is coloured by the event that ends it.</p>"#,
                    #"<figure class="chart-card wide">"# + SVGChart.timeline(rows: rows, events: events) + "</figure>",
                    #"<table class="data"><thead><tr><th>guest</th><th>mode</th>"# + events.map { #"<th class="num">\#(h($0))</th>"# }.joined() + "</tr></thead><tbody>"]
-        for (cell, row) in zip(cells, rows) {
-            out.append("<tr><td>\(h(row.label))</td><td>\(h(cell.cell.mode))</td>" + events.map { event in
+        for cell in cells {
+            out.append("<tr><td>\(h(view.groupLabel(SummaryView.Group(cell.cell))))</td><td>\(h(cell.cell.mode))</td>" + events.map { event in
                 cell.timeline.first { $0.event == event }.map { #"<td class="num">\#(ReportFormat.number($0.medianSeconds, decimals: 3)) s</td>"# }
                     ?? #"<td class="num muted">–</td>"#
             }.joined() + "</tr>")
