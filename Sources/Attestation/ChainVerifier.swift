@@ -29,6 +29,8 @@ public struct VerifiedChain: Sendable {
     public let ark: Certificate
     public let checks: [Check]
     public var passed: Bool { checks.allSatisfy(\.passed) }
+    /// Verifies report signatures with the endorsement key; precomputes for the key from the second report on.
+    public let reportSignatures: ReportSignatureVerifier
 
     /// Checks the chain for `product` at `time`. `kind` says whether a VCEK (ASK) or VLEK (ASVK) is expected.
     public init(certificates: CertificateSet, product: SNPProduct, kind: SigningKey, at time: Date,
@@ -90,6 +92,7 @@ public struct VerifiedChain: Sendable {
         self.product = product
         self.kind = kind
         self.endorsementKey = leaf
+        self.reportSignatures = ReportSignatureVerifier(leaf.publicKey)
         self.extensions = extensions
         self.intermediate = intermediate
         self.ark = ark

@@ -11,6 +11,8 @@ public enum GuestReportError: Error, Equatable, CustomStringConvertible, Sendabl
     case wrongProvider(String)
     case raced(String)
     case firmware(String)
+    /// /dev/sev-guest: the certificate buffer was too small (the kernel said how much it needs).
+    case certificateBufferTooSmall
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum GuestReportError: Error, Equatable, CustomStringConvertible, Sendabl
         case .wrongProvider(let provider): return "configfs-tsm provider is '\(provider)', not sev_guest (not an SNP guest?)"
         case .raced(let why): return "report request raced with another user of the interface: \(why)"
         case .firmware(let why): return "the SNP firmware refused the request: \(why)"
+        case .certificateBufferTooSmall: return "the certificate buffer is too small for the host's certificate table"
         }
     }
 }
@@ -121,63 +124,143 @@ public struct ConfigfsTSM: GuestReportProvider {
     }
 }
 
-/// /dev/sev-guest SNP_GET_REPORT (Linux include/uapi/linux/sev-guest.h), for kernels without
-/// configfs-tsm. Host certificates are not requested on this path (use configfs-tsm's auxblob).
-public struct SEVGuestDevice: GuestReportProvider {
-    public static let defaultPath = "/dev/sev-guest"
+/// The ioctl boundary of /dev/sev-guest. `argument` is a `struct snp_guest_request_ioctl`
+/// (u8 msg_version; u64 req_data; u64 resp_data; u64 exitinfo2) whose pointers refer to live buffers;
+/// the kernel reads the request through them and writes the response and exitinfo2 back. Tests put a
+/// simulated kernel here; the device implementation issues the real ioctl.
+public protocol SEVGuestIoctlChannel: Sendable {
+    /// Returns the ioctl's result (0 or -1) and errno.
+    func ioctl(_ request: UInt, _ argument: UnsafeMutableRawPointer) -> (result: Int32, errno: Int32)
+}
+
+/// The real device node.
+public struct SEVGuestDeviceChannel: SEVGuestIoctlChannel {
     public let path: String
-    public var name: String { "/dev/sev-guest" }
+    public init(path: String) { self.path = path }
 
-    public init(path: String = SEVGuestDevice.defaultPath) { self.path = path }
-
-    public static var isAvailable: Bool { FileManager.default.fileExists(atPath: defaultPath) }
-
-    /// _IOWR('S', 0x0, struct snp_guest_request_ioctl) with a 32-byte argument.
-    static let getReportRequest: UInt = 0xC020_5300
-
-    public func getReport(reportData: [UInt8], vmpl: UInt32) throws -> GuestReportResult {
-        let data = try normalizedRequest(reportData, vmpl: vmpl)
+    public func ioctl(_ request: UInt, _ argument: UnsafeMutableRawPointer) -> (result: Int32, errno: Int32) {
         #if canImport(Glibc)
         let fd = open(path, O_RDWR)
-        guard fd >= 0 else { throw GuestReportError.unavailable("\(path): \(String(cString: strerror(errno)))") }
+        guard fd >= 0 else { return (-1, errno) }
         defer { close(fd) }
-        // struct snp_report_req { u8 user_data[64]; u32 vmpl; u8 rsvd[28]; }
-        var request = data + vmpl.littleEndianBytes + [UInt8](repeating: 0, count: 28)
-        // struct snp_report_resp { u8 data[4000]; }: MSG_REPORT_RSP status u32, size u32, 24 reserved, report.
-        var response = [UInt8](repeating: 0, count: 4000)
-        var exitInfo: UInt64 = 0
-        let rc: Int32 = request.withUnsafeMutableBytes { requestBuffer in
-            response.withUnsafeMutableBytes { responseBuffer in
-                // struct snp_guest_request_ioctl { u8 msg_version; u64 req_data; u64 resp_data; u64 exitinfo2; }
-                var argument = [UInt8](repeating: 0, count: 32)
-                argument[0] = 1
-                argument.replaceSubrange(8..<16, with: UInt64(UInt(bitPattern: requestBuffer.baseAddress)).littleEndianBytes)
-                argument.replaceSubrange(16..<24, with: UInt64(UInt(bitPattern: responseBuffer.baseAddress)).littleEndianBytes)
-                let result = argument.withUnsafeMutableBytes { pointer -> Int32 in
-                    guard let base = pointer.baseAddress else { return -1 }
-                    return ioctl(fd, Self.getReportRequest, base)
-                }
-                exitInfo = argument[24..<32].littleEndianInteger()
-                return result
-            }
-        }
-        guard rc == 0 else {
-            throw GuestReportError.firmware("SNP_GET_REPORT failed: \(String(cString: strerror(errno))) (exitinfo2 0x\(String(exitInfo, radix: 16)))")
-        }
-        let status: UInt32 = response[0..<4].littleEndianInteger()
-        let size: UInt32 = response[4..<8].littleEndianInteger()
-        guard status == 0 else { throw GuestReportError.firmware("MSG_REPORT_RSP status 0x\(String(status, radix: 16))") }
-        guard size >= 1184, 32 + Int(size) <= response.count else { throw GuestReportError.firmware("report size \(size)") }
-        return GuestReportResult(report: Array(response[32..<(32 + Int(size))]), certificateTable: nil)
+        let result = Glibc.ioctl(fd, request, argument)
+        return (result, result == 0 ? 0 : errno)
         #else
-        throw GuestReportError.unavailable("/dev/sev-guest needs Linux")
+        return (-1, 38 /* ENOSYS */)
         #endif
     }
 }
 
+/// /dev/sev-guest (Linux include/uapi/linux/sev-guest.h), for kernels without configfs-tsm:
+/// SNP_GET_EXT_REPORT when the host's certificates are wanted (the buffer grows once if the kernel
+/// asks for more), SNP_GET_REPORT otherwise.
+public struct SEVGuestDevice: GuestReportProvider {
+    public static let defaultPath = "/dev/sev-guest"
+    public let path: String
+    public let channel: any SEVGuestIoctlChannel
+    /// Ask for the host's certificate table too (SNP_GET_EXT_REPORT).
+    public let requestCertificates: Bool
+    public var name: String { path }
+
+    public init(path: String = SEVGuestDevice.defaultPath, requestCertificates: Bool = true, channel: (any SEVGuestIoctlChannel)? = nil) {
+        self.path = path
+        self.requestCertificates = requestCertificates
+        self.channel = channel ?? SEVGuestDeviceChannel(path: path)
+    }
+
+    public static var isAvailable: Bool { FileManager.default.fileExists(atPath: defaultPath) }
+
+    /// _IOWR('S', nr, struct snp_guest_request_ioctl), a 32-byte argument.
+    public static let getReportRequest: UInt = 0xC020_5300
+    public static let getExtendedReportRequest: UInt = 0xC020_5302
+    /// exitinfo2's upper half (the VMM's error): the certificate buffer is too small.
+    static let vmmErrorInvalidLength: UInt64 = 1
+    static let page = 4096
+    /// SEV_FW_BLOB_MAX_SIZE: the kernel refuses larger certificate buffers.
+    static let maximumCertificateBuffer = 16 * 4096
+
+    public func getReport(reportData: [UInt8], vmpl: UInt32) throws -> GuestReportResult {
+        let data = try normalizedRequest(reportData, vmpl: vmpl)
+        // struct snp_report_req { u8 user_data[64]; u32 vmpl; u8 rsvd[28]; }
+        let reportRequest = data + vmpl.littleEndianBytes + [UInt8](repeating: 0, count: 28)
+        guard requestCertificates else {
+            var request = reportRequest
+            let response = try issue(Self.getReportRequest, request: &request)
+            return GuestReportResult(report: try Self.report(fromResponse: response), certificateTable: nil)
+        }
+        var length = 4 * Self.page
+        for _ in 0..<2 {
+            // struct snp_ext_report_req { struct snp_report_req data; u64 certs_address; u32 certs_len; } (112 bytes)
+            var certificates = [UInt8](repeating: 0, count: length)
+            var outcome: Result<[UInt8], GuestReportError> = .failure(.firmware("no response"))
+            var requested = 0
+            certificates.withUnsafeMutableBytes { buffer in
+                var request = reportRequest + UInt64(UInt(bitPattern: buffer.baseAddress)).littleEndianBytes
+                    + UInt32(length).littleEndianBytes + [0, 0, 0, 0]
+                outcome = Result { try issue(Self.getExtendedReportRequest, request: &request) }.mapError {
+                    $0 as? GuestReportError ?? .firmware("\($0)")
+                }
+                requested = Int(request[104..<108].littleEndianInteger() as UInt32)
+            }
+            switch outcome {
+            case .success(let response):
+                return GuestReportResult(report: try Self.report(fromResponse: response), certificateTable: certificates)
+            case .failure(.certificateBufferTooSmall):
+                guard requested > length, requested <= Self.maximumCertificateBuffer else {
+                    throw GuestReportError.firmware("the host's certificate table needs \(requested) bytes (at most \(Self.maximumCertificateBuffer))")
+                }
+                length = (requested + Self.page - 1) / Self.page * Self.page
+            case .failure(let error):
+                throw error
+            }
+        }
+        throw GuestReportError.firmware("the host's certificate table kept growing between requests")
+    }
+
+    /// Issues one request with a 4000-byte response buffer; returns the response.
+    func issue(_ command: UInt, request: inout [UInt8]) throws -> [UInt8] {
+        var response = [UInt8](repeating: 0, count: 4000)
+        var exitInfo: UInt64 = 0
+        let (rc, error) = request.withUnsafeMutableBytes { requestBuffer in
+            response.withUnsafeMutableBytes { responseBuffer in
+                var argument = [UInt8](repeating: 0, count: 32)
+                argument[0] = 1  // msg_version
+                argument.replaceSubrange(8..<16, with: UInt64(UInt(bitPattern: requestBuffer.baseAddress)).littleEndianBytes)
+                argument.replaceSubrange(16..<24, with: UInt64(UInt(bitPattern: responseBuffer.baseAddress)).littleEndianBytes)
+                let outcome = argument.withUnsafeMutableBytes { pointer -> (Int32, Int32) in
+                    guard let base = pointer.baseAddress else { return (-1, 22) }
+                    return channel.ioctl(command, base)
+                }
+                exitInfo = argument[24..<32].littleEndianInteger()
+                return outcome
+            }
+        }
+        guard rc == 0 else {
+            if exitInfo >> 32 == Self.vmmErrorInvalidLength { throw GuestReportError.certificateBufferTooSmall }
+            #if canImport(Glibc)
+            let reason = String(cString: strerror(error))
+            #else
+            let reason = "errno \(error)"
+            #endif
+            throw GuestReportError.firmware("\(command == Self.getReportRequest ? "SNP_GET_REPORT" : "SNP_GET_EXT_REPORT") failed: \(reason) (firmware error 0x\(String(exitInfo & 0xFFFF_FFFF, radix: 16)), VMM error 0x\(String(exitInfo >> 32, radix: 16)))")
+        }
+        return response
+    }
+
+    /// MSG_REPORT_RSP: status u32, report size u32, 24 reserved bytes, then the report.
+    static func report(fromResponse response: [UInt8]) throws -> [UInt8] {
+        let status: UInt32 = response[0..<4].littleEndianInteger()
+        let size: UInt32 = response[4..<8].littleEndianInteger()
+        guard status == 0 else { throw GuestReportError.firmware("MSG_REPORT_RSP status 0x\(String(status, radix: 16))") }
+        guard size >= 1184, 32 + Int(size) <= response.count else { throw GuestReportError.firmware("report size \(size)") }
+        return Array(response[32..<(32 + Int(size))])
+    }
+}
+
 /// The preferred provider on this machine: configfs-tsm, then /dev/sev-guest.
-public func defaultGuestReportProvider() throws -> any GuestReportProvider {
+/// `certificates`: whether /dev/sev-guest should ask for the host's certificate table too.
+public func defaultGuestReportProvider(certificates: Bool = true) throws -> any GuestReportProvider {
     if ConfigfsTSM.isAvailable { return ConfigfsTSM() }
-    if SEVGuestDevice.isAvailable { return SEVGuestDevice() }
+    if SEVGuestDevice.isAvailable { return SEVGuestDevice(requestCertificates: certificates) }
     throw GuestReportError.unavailable("neither /sys/kernel/config/tsm/report nor /dev/sev-guest exists (not inside an SNP guest?)")
 }

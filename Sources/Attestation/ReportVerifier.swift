@@ -81,7 +81,7 @@ public enum ReportVerifier {
             checks.append(.fail("report-product", "report CPUID says \(reportProduct), verifying as \(chain.product)"))
         }
         checks.append(formatCheck(report))
-        checks.append(signatureCheck(report: report, key: chain.endorsementKey))
+        checks.append(signatureCheck(report: report, chain: chain))
         checks.append(tcbCheck(report: report, chain: chain))
         if chain.kind == .vcek {
             checks.append(hwIDCheck(report: report, chain: chain))
@@ -108,15 +108,16 @@ public enum ReportVerifier {
             : .fail("report-format", problems.joined(separator: "; "))
     }
 
-    static func signatureCheck(report: AttestationReport, key: Certificate) -> Check {
-        guard case .p384(let publicKey) = key.publicKey else {
+    static func signatureCheck(report: AttestationReport, chain: VerifiedChain) -> Check {
+        let key = chain.endorsementKey
+        guard case .p384 = key.publicKey else {
             return .fail("report-signature", "the endorsement key is not an EC P-384 key")
         }
-        guard let signature = try? P384.Signing.ECDSASignature(rawRepresentation: report.signatureRawBigEndian) else {
+        let raw = report.signatureRawBigEndian
+        guard raw.count == 96 else {
             return .fail("report-signature", "signature R/S are not valid P-384 scalars")
         }
-        let digest = SHA384.hash(data: report.signedBytes)
-        return publicKey.isValidSignature(signature, for: digest)
+        return chain.reportSignatures.isValid(r: Array(raw[0..<48]), s: Array(raw[48..<96]), signed: Array(report.signedBytes))
             ? .pass("report-signature", "ECDSA P-384 signature over bytes 0x000-0x29F is valid")
             : .fail("report-signature", "ECDSA P-384 signature does not match the signed bytes and the \(key.subjectCommonName ?? "certificate") key")
     }

@@ -10,7 +10,8 @@ struct AttestReport: ParsableCommand {
         discussion: """
         Uses configfs-tsm (Linux ≥ 6.7) when present, otherwise /dev/sev-guest. The report data (up to 64
         bytes, zero-padded) is usually a verifier's nonce or a hash of a public key. With --certs-out,
-        the host's certificate table (configfs-tsm auxblob) is split into ark/ask/vcek/vlek PEM files.
+        the host's certificate table (configfs-tsm auxblob, or SNP_GET_EXT_REPORT on /dev/sev-guest) is
+        split into ark/ask/vcek/vlek PEM files.
         Examples:
           cvm attest report --data 00112233 --out report.bin
           cvm attest report --data-file nonce.bin --vmpl 0 --out report.bin --certs-out certs/
@@ -31,7 +32,7 @@ struct AttestReport: ParsableCommand {
         if let dataFile { reportData = try AttestCLI.readFile(dataFile, what: "report data") }
         let provider: any GuestReportProvider
         do {
-            provider = try tsmRoot.map { ConfigfsTSM(root: URL(fileURLWithPath: $0)) } ?? defaultGuestReportProvider()
+            provider = try tsmRoot.map { ConfigfsTSM(root: URL(fileURLWithPath: $0)) } ?? defaultGuestReportProvider(certificates: certsOut != nil)
         } catch { throw CLIFailure.unsupportedHere("\(error)") }
         let result: GuestReportResult
         do { result = try provider.getReport(reportData: reportData, vmpl: vmpl) } catch let error as GuestReportError {
