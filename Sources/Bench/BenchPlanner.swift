@@ -106,6 +106,7 @@ public enum BenchPlanner {
     }
 
     static func refusal(guest: PreparedGuest, cell: BenchCell, gate: HostGate) -> String? {
+        if let unavailable = guest.unavailable { return unavailable }
         if let reason = gate.refusals[cell.mode] { return reason }
         if cell.memoryMiB < guest.minimumMemoryMiB {
             return "\(cell.memoryMiB) MiB is below the guest's minimum of \(guest.minimumMemoryMiB) MiB"
@@ -132,7 +133,7 @@ public enum BenchPlanner {
     /// kernel, initrd and command line when the OVMF has the kernel-hashes table (then the launch uses
     /// kernel-hashes=on), else the firmware and vCPUs only.
     public static func expectedMeasurement(guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> (String?, String?) {
-        guard let mode = ConfidentialMode(rawValue: cell.mode), mode.isConfidential,
+        guard let mode = ConfidentialMode(rawValue: cell.mode), mode.isConfidential, guest.unavailable == nil,
               let launchMode = LaunchMode(parsing: mode.rawValue) else { return (nil, nil) }
         guard let firmware = firmwarePath(for: mode) else { return (nil, "no OVMF image for \(mode.rawValue) on this system (apt-get install ovmf)") }
         let image: FirmwareImage

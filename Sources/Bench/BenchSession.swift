@@ -38,7 +38,7 @@ public struct BenchSession: Sendable {
     public func run() throws -> Result {
         let guests = try provider.prepare(options.guests, tool: "cvm \(cvmVersion)") { progress?.note($0) }
         var gate = HostGate.probe(modes: options.modes, accelerator: options.accelerator, qemu: qemu, sources: hostSources ?? .live())
-        let pvh = guests.first { $0.spec.kind == .unikernel }?.kernel ?? provider.cachedUnikernelKernel()
+        let pvh = guests.first { $0.spec.kind == .unikernel && $0.unavailable == nil }?.kernel ?? provider.cachedUnikernelKernel()
         gate.confirmKVM(request: options.accelerator, pvhKernel: pvh, qemu: qemu)
         if let notice = gate.acceleratorNotice { progress?.note(notice) }
         let plan = BenchPlanner.plan(options: options, guests: guests, gate: gate)

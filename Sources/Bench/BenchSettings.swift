@@ -43,6 +43,16 @@ public struct GuestSpec: Hashable, Sendable {
         self.repetitions = repetitions
     }
 
+    /// "unikernel", "linux", "bundle" or "kernel", as `BenchGuest.kind` records it.
+    public var kindName: String {
+        switch kind {
+        case .unikernel: return "unikernel"
+        case .linux: return "linux"
+        case .bundle: return "bundle"
+        case .kernel: return "kernel"
+        }
+    }
+
     public static let unikernel = GuestSpec(name: "unikernel", kind: .unikernel)
     public static let linux = GuestSpec(name: "linux", kind: .linux)
 

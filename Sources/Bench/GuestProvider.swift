@@ -14,6 +14,8 @@ public struct PreparedGuest: Sendable {
     public var initrd: String?
     public var cmdline: String
     public var minimumMemoryMiB: Int
+    /// Why this guest could not be built here (its cells are then skipped with this reason).
+    public var unavailable: String?
 
     /// The kernel command line of a run of `workloads`: the unikernel reads the workload words itself,
     /// the Linux guest's init runs cvm-workloads with them; other guests boot with their own.
@@ -57,36 +59,55 @@ public struct GuestProvider: Sendable {
             unikernel = bundle
             return bundle
         }
-        return try specs.map { spec in
-            switch spec.kind {
-            case .unikernel:
-                let bundle = try unikernelBundle()
-                return try prepared(spec, bundle: bundle, kind: "unikernel")
-            case .linux:
-                let workloads = try unikernelBundle().directory.appendingPathComponent(LinuxWorkloadsBundle.binaryName)
-                let bundle = try buildLinux(workloads: workloads, tool: tool, progress: progress)
-                return try prepared(spec, bundle: bundle, kind: "linux")
-            case .bundle(let path):
-                let bundle: GuestBundle
-                do { bundle = try GuestBundle.load(from: URL(fileURLWithPath: path).standardizedFileURL) } catch {
-                    throw BenchError.badInput("guest \(spec.name): \(error)")
-                }
-                return try prepared(spec, bundle: bundle, kind: "bundle")
-            case let .kernel(path, initrd, cmdline):
-                let kernel = URL(fileURLWithPath: path).standardizedFileURL
-                guard FileManager.default.isReadableFile(atPath: kernel.path) else { throw BenchError.badInput("guest \(spec.name): cannot read kernel \(path)") }
-                let initrdURL = initrd.map { URL(fileURLWithPath: $0).standardizedFileURL }
-                if let initrdURL, !FileManager.default.isReadableFile(atPath: initrdURL.path) {
-                    throw BenchError.badInput("guest \(spec.name): cannot read initrd \(initrdURL.path)")
-                }
-                let line = cmdline ?? "console=ttyS0 panic=-1"
-                var digests = ["kernel": try Self.sha256(kernel), "cmdline": Self.sha256(Data(line.utf8))]
-                if let initrdURL { digests["initrd"] = try Self.sha256(initrdURL) }
-                let record = BenchGuest(name: spec.name, kind: "kernel", path: kernel.path, digests: digests,
-                                        bootProtocol: Self.isELF(kernel) ? "pvh" : "linux")
-                return PreparedGuest(spec: spec, record: record, kernel: kernel.path, efiKernel: nil, initrd: initrdURL?.path,
-                                     cmdline: line, minimumMemoryMiB: 16)
+        var failures: [BenchError] = []
+        let guests = try specs.map { spec -> PreparedGuest in
+            do {
+                return try prepare(spec, unikernel: unikernelBundle, tool: tool, progress: progress)
+            } catch let error as BenchError {
+                // A guest this host cannot build is not measured; the others still are.
+                guard case .unsupportedHere(let why) = error, specs.count > 1 else { throw error }
+                failures.append(error)
+                progress("\(spec.name) is not measured: \(why)")
+                return PreparedGuest(spec: spec, record: BenchGuest(name: spec.name, kind: spec.kindName,
+                                                                    path: "", digests: [:], bootProtocol: ""),
+                                     kernel: "", efiKernel: nil, initrd: nil, cmdline: "", minimumMemoryMiB: 0,
+                                     unavailable: "the guest could not be built here: \(why)")
             }
+        }
+        if failures.count == specs.count, let first = failures.first { throw first }
+        return guests
+    }
+
+    func prepare(_ spec: GuestSpec, unikernel unikernelBundle: () throws -> GuestBundle, tool: String,
+                 progress: (String) -> Void) throws -> PreparedGuest {
+        switch spec.kind {
+        case .unikernel:
+            let bundle = try unikernelBundle()
+            return try prepared(spec, bundle: bundle, kind: "unikernel")
+        case .linux:
+            let workloads = try unikernelBundle().directory.appendingPathComponent(LinuxWorkloadsBundle.binaryName)
+            let bundle = try buildLinux(workloads: workloads, tool: tool, progress: progress)
+            return try prepared(spec, bundle: bundle, kind: "linux")
+        case .bundle(let path):
+            let bundle: GuestBundle
+            do { bundle = try GuestBundle.load(from: URL(fileURLWithPath: path).standardizedFileURL) } catch {
+                throw BenchError.badInput("guest \(spec.name): \(error)")
+            }
+            return try prepared(spec, bundle: bundle, kind: "bundle")
+        case let .kernel(path, initrd, cmdline):
+            let kernel = URL(fileURLWithPath: path).standardizedFileURL
+            guard FileManager.default.isReadableFile(atPath: kernel.path) else { throw BenchError.badInput("guest \(spec.name): cannot read kernel \(path)") }
+            let initrdURL = initrd.map { URL(fileURLWithPath: $0).standardizedFileURL }
+            if let initrdURL, !FileManager.default.isReadableFile(atPath: initrdURL.path) {
+                throw BenchError.badInput("guest \(spec.name): cannot read initrd \(initrdURL.path)")
+            }
+            let line = cmdline ?? "console=ttyS0 panic=-1"
+            var digests = ["kernel": try Self.sha256(kernel), "cmdline": Self.sha256(Data(line.utf8))]
+            if let initrdURL { digests["initrd"] = try Self.sha256(initrdURL) }
+            let record = BenchGuest(name: spec.name, kind: "kernel", path: kernel.path, digests: digests,
+                                    bootProtocol: Self.isELF(kernel) ? "pvh" : "linux")
+            return PreparedGuest(spec: spec, record: record, kernel: kernel.path, efiKernel: nil, initrd: initrdURL?.path,
+                                 cmdline: line, minimumMemoryMiB: 16)
         }
     }
 

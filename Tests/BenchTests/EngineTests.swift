@@ -159,6 +159,29 @@ enum BenchFixture {
         #expect(again.outcome.alreadyDone == 4)
     }
 
+    @Test func aGuestThatCannotBeBuiltIsSkippedWithTheReason() throws {
+        let directory = BenchFixture.temporaryDirectory("unbuildable")
+        let cache = BenchFixture.temporaryDirectory("cache")
+        defer {
+            try? FileManager.default.removeItem(at: directory)
+            try? FileManager.default.removeItem(at: cache)
+        }
+        // A cache holding the current unikernel but no Linux guest, and no busybox to build one with.
+        let current = try #require(GuestProvider(sourceTree: BenchFixture.sourceTree).prepare([.unikernel], tool: "test") { _ in }.first)
+        let unikernelDirectory = URL(fileURLWithPath: current.record.path)
+        try FileManager.default.createDirectory(at: cache.appendingPathComponent("bench"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: unikernelDirectory, to: cache.appendingPathComponent("bench/\(unikernelDirectory.lastPathComponent)"))
+        let options = BenchFixture.options(guests: [.unikernel, .linux], modes: ["none"], workloads: ["boot"], reps: 1, warmups: 0)
+        var session = BenchFixture.session(options, directory: directory)
+        session.provider = GuestProvider(cache: cache, sourceTree: BenchFixture.sourceTree, busybox: "/nonexistent/busybox")
+        let result = try session.run()
+        let skipped = try #require(result.plan.skipped.first { $0.cell.guest == "linux" })
+        #expect(skipped.reason.hasPrefix("the guest could not be built here: "))
+        #expect(skipped.reason.contains("/nonexistent/busybox"))
+        #expect(result.outcome.executed.map(\.cell.guest) == ["unikernel"])
+        #expect(result.outcome.executed.allSatisfy { $0.outcome == .ok })
+    }
+
     @Test func linuxGuestRunsTheSameWorkloads() throws {
         let directory = BenchFixture.temporaryDirectory("linux")
         defer { try? FileManager.default.removeItem(at: directory) }
