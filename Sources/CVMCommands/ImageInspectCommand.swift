@@ -107,18 +107,11 @@ struct ImageInspectCommand: ParsableCommand {
     }
 
     func run() throws {
-        do {
+        try mappingImageErrors {
             let image = try ContainerImage.open(try ImageSource(parsing: source), platform: try Platform(parsing: platform))
             let root = try image.flatten()
             let report = try Self.report(image, root: root)
             if json { try printJSON(report) } else { print(Self.render(report)) }
-        } catch let error as ImageError {
-            if case .toolMissing = error { throw CLIFailure.unsupportedHere(error.description) }
-            throw CLIFailure.badInput(error.description)
-        } catch let error as FlattenError {
-            throw CLIFailure.badInput(error.description)
-        } catch let error as TarError {
-            throw CLIFailure.badInput(error.description)
         }
     }
 }

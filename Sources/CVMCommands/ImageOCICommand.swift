@@ -49,13 +49,14 @@ extension ImageCommand.Build {
         }
 
         func run() async throws {
-            var options = try Self.builderOptions(source: source, platform: platform, firmware: firmware, vcpus: vcpus, vcpuTypes: vcpuTypes)
+            let image = try mappingImageErrors { try ImageSource(parsing: source) }
+            var options = try Self.builderOptions(source: image, platform: platform, firmware: firmware, vcpus: vcpus, vcpuTypes: vcpuTypes)
             options.output = URL(fileURLWithPath: out).standardizedFileURL
             options.kernelVersion = kernelVersion
             options.cmdline = cmdline
             if let cache { options.cache = DebianPackageCache(root: URL(fileURLWithPath: cache)) }
             if let initSource { options.initSource = URL(fileURLWithPath: initSource) }
-            let bundle = try Self.mappingBuildErrors {
+            let bundle = try mappingImageErrors {
                 try OCIGuestBuilder(options: options).build { printError("cvm image build oci: \($0)") }
             }
             if json {
@@ -66,9 +67,9 @@ extension ImageCommand.Build {
         }
 
         /// Options shared with `cvm run IMAGE`; the output directory is the caller's.
-        static func builderOptions(source: String, platform: String, firmware: String?, vcpus: String = "1,2,4,8",
+        static func builderOptions(source: ImageSource, platform: String, firmware: String?, vcpus: String = "1,2,4,8",
                                    vcpuTypes: String = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ",")) throws -> OCIGuestBuilder.Options {
-            try mappingBuildErrors {
+            try mappingImageErrors {
                 let counts = try parseIntegerList(vcpus)
                 for count in counts where !(1...LaunchMeasurer.maxVCPUs).contains(count) {
                     throw MeasurementError.vcpuCountOutOfRange(count, max: LaunchMeasurer.maxVCPUs)
@@ -78,33 +79,9 @@ extension ImageCommand.Build {
                 if let firmwareURL, !FileManager.default.isReadableFile(atPath: firmwareURL.path) {
                     throw CLIFailure.badInput("cannot read firmware \(firmwareURL.path)")
                 }
-                return OCIGuestBuilder.Options(output: URL(fileURLWithPath: "."), source: try ImageSource(parsing: source),
+                return OCIGuestBuilder.Options(output: URL(fileURLWithPath: "."), source: source,
                                                platform: try Platform(parsing: platform), firmware: firmwareURL,
                                                vcpuCounts: counts, vcpuTypes: types, tool: "cvm \(CVMVersion.string)")
-            }
-        }
-
-        /// Turns builder errors into the CLI's exit statuses: 3 for a missing tool or package (this
-        /// host cannot build), 2 for everything about the input.
-        static func mappingBuildErrors<T>(_ body: () throws -> T) throws -> T {
-            do {
-                return try body()
-            } catch let error as GuestImageError {
-                switch error {
-                case .missingTool, .packageNotFound: throw CLIFailure.unsupportedHere(error.description)
-                default: throw CLIFailure.badInput(error.description)
-                }
-            } catch let error as ImageError {
-                if case .toolMissing = error { throw CLIFailure.unsupportedHere(error.description) }
-                throw CLIFailure.badInput(error.description)
-            } catch let error as FlattenError {
-                throw CLIFailure.badInput(error.description)
-            } catch let error as TarError {
-                throw CLIFailure.badInput(error.description)
-            } catch let error as OCIGuestError {
-                throw CLIFailure.badInput(error.description)
-            } catch let error as MeasurementError {
-                throw CLIFailure.badInput(error.description)
             }
         }
 
@@ -135,5 +112,29 @@ extension ImageCommand.Build {
             }
             return lines.joined(separator: "\n") + "\n"
         }
+    }
+}
+
+/// Turns image and builder errors into the CLI's exit statuses: 3 for a missing tool or package (this
+/// host cannot do it), 2 for everything about the input.
+func mappingImageErrors<T>(_ body: () throws -> T) throws -> T {
+    do {
+        return try body()
+    } catch let error as GuestImageError {
+        switch error {
+        case .missingTool, .packageNotFound: throw CLIFailure.unsupportedHere(error.description)
+        default: throw CLIFailure.badInput(error.description)
+        }
+    } catch let error as ImageError {
+        if case .toolMissing = error { throw CLIFailure.unsupportedHere(error.description) }
+        throw CLIFailure.badInput(error.description)
+    } catch let error as FlattenError {
+        throw CLIFailure.badInput(error.description)
+    } catch let error as TarError {
+        throw CLIFailure.badInput(error.description)
+    } catch let error as OCIGuestError {
+        throw CLIFailure.badInput(error.description)
+    } catch let error as MeasurementError {
+        throw CLIFailure.badInput(error.description)
     }
 }

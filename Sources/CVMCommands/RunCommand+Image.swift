@@ -32,10 +32,10 @@ extension RunCommand {
                 throw CLIFailure.unsupportedHere(error.description + ". Use --dry-run to prepare the launch for another host.")
             }
         }
-        var options = try ImageCommand.Build.OCI.builderOptions(source: image.description, platform: "linux/amd64", firmware: nil)
+        var options = try ImageCommand.Build.OCI.builderOptions(source: image, platform: "linux/amd64", firmware: nil)
         options.firmware = measuredBootFirmware(scratch: scratch).map { URL(fileURLWithPath: $0) }
         let cache = OCIBundleCache(cacheRoot: Self.cacheDirectory)
-        let (bundle, cached) = try ImageCommand.Build.OCI.mappingBuildErrors {
+        let (bundle, cached) = try mappingImageErrors {
             try cache.bundle(for: options) { printError("cvm run: building: \($0)") }
         }
         printError("cvm run: image \(bundle.manifest.image?.digest ?? "?") → bundle \(bundle.directory.path)\(cached ? " (cached)" : "")")

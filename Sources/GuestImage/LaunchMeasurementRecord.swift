@@ -22,25 +22,6 @@ public struct ContainerImageRecord: Codable, Sendable, Equatable {
     /// Entries of the flattened root (the root itself not counted) and bytes of file content.
     public var entries: Int
     public var fileBytes: Int64
-
-    public init(digest: String, manifestDigest: String?, configDigest: String, format: String, platform: String?, source: String,
-                tags: [String], entrypoint: [String]?, cmd: [String]?, env: [String], workingDir: String?, user: String?,
-                entries: Int, fileBytes: Int64) {
-        self.digest = digest
-        self.manifestDigest = manifestDigest
-        self.configDigest = configDigest
-        self.format = format
-        self.platform = platform
-        self.source = source
-        self.tags = tags
-        self.entrypoint = entrypoint
-        self.cmd = cmd
-        self.env = env
-        self.workingDir = workingDir
-        self.user = user
-        self.entries = entries
-        self.fileBytes = fileBytes
-    }
 }
 
 /// Whether an SEV launch measurement covers the bundle's kernel, initrd and cmdline (manifest.json
