@@ -2,6 +2,7 @@ import BenchReport
 import Crypto
 import Foundation
 import GuestImage
+import HostProbe
 
 /// A guest ready to boot: the files, how to form its command line, and what the plan records.
 public struct PreparedGuest: Sendable {
@@ -164,21 +165,13 @@ public struct GuestProvider: Sendable {
         let staging = benchCache.appendingPathComponent(".unikernel-\(key).partial-\(getpid())")
         try? FileManager.default.removeItem(at: staging)
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = [tree.appendingPathComponent("Unikernel/build.sh").path, "--linux-workloads", staging.path]
         var environment = ProcessInfo.processInfo.environment
         environment["CVM_SWIFT_TOOLCHAIN"] = toolchain
-        process.environment = environment
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        do { try process.run() } catch { throw BenchError.unsupportedHere("cannot start /bin/sh: \(error.localizedDescription)") }
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        let output = ProcessRunner(environment: environment)
+            .run(["/bin/sh", tree.appendingPathComponent("Unikernel/build.sh").path, "--linux-workloads", staging.path], timeout: 1800)
+        guard let output, output.status == 0, !output.timedOut else {
             try? FileManager.default.removeItem(at: staging)
-            let reason = String(decoding: stderr, as: UTF8.self).split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
+            let reason = output.map { $0.stderr.split(separator: "\n").last.map(String.init) ?? "exit status \($0.status)" } ?? "cannot start /bin/sh"
             throw BenchError.unsupportedHere("unikernel build failed: \(reason)")
         }
         try replace(target, with: staging)
