@@ -86,7 +86,7 @@ public enum BenchPlanner {
                 for vcpus in options.vcpus {
                     for memory in options.memoryMiB {
                         let cell = BenchCell(guest: guest.spec.name, mode: mode, vcpus: vcpus, memoryMiB: memory)
-                        if let reason = refusal(guest: guest, cell: cell, gate: gate) {
+                        if let reason = refusal(guest: guest, cell: cell, gate: gate, firmware: options.firmware) {
                             let (measurement, note) = expectedMeasurement(guest: guest, cell: cell, options: options)
                             skipped.append(SkippedCell(cell: cell, reason: reason, expectedMeasurement: measurement, measurementNote: note))
                         } else {
@@ -102,16 +102,17 @@ public enum BenchPlanner {
         plan.guestRepetitions = Dictionary(uniqueKeysWithValues: guests.compactMap { guest in guest.spec.repetitions.map { (guest.spec.name, $0) } })
         if plan.guestRepetitions?.isEmpty == true { plan.guestRepetitions = nil }
         plan.workloadParameters = WorkloadCatalog.defaultParameters.merging(options.parameters) { $1 }
+        plan.firmware = options.firmware == "auto" ? nil : options.firmware
         return plan
     }
 
-    static func refusal(guest: PreparedGuest, cell: BenchCell, gate: HostGate) -> String? {
+    static func refusal(guest: PreparedGuest, cell: BenchCell, gate: HostGate, firmware: String = "auto") -> String? {
         if let unavailable = guest.unavailable { return unavailable }
         if let reason = gate.refusals[cell.mode] { return reason }
         if cell.memoryMiB < guest.minimumMemoryMiB {
             return "\(cell.memoryMiB) MiB is below the guest's minimum of \(guest.minimumMemoryMiB) MiB"
         }
-        if cell.mode != "none", case .unikernel = guest.spec.kind, guest.efiKernel == nil {
+        if cell.mode != "none" || firmware == "ovmf", case .unikernel = guest.spec.kind, guest.efiKernel == nil {
             return "this unikernel bundle has no EFI application to boot through OVMF"
         }
         return nil
@@ -167,8 +168,9 @@ public enum BenchPlanner {
     public static func launchSpec(guest: PreparedGuest, cell: BenchCell, workloads: [String], options: BenchOptions,
                                   gate: HostGate, stateDirectory: URL, qmpSocket: String) throws -> LaunchSpec {
         guard let mode = ConfidentialMode(rawValue: cell.mode) else { throw BenchError.badInput("unknown mode \(cell.mode)") }
-        let firmware = try LaunchPlanner.firmware(for: mode, request: .auto, stateDirectory: stateDirectory)
-        let kernel = mode.isConfidential ? (guest.efiKernel ?? guest.kernel) : guest.kernel
+        let firmware = try LaunchPlanner.firmware(for: mode, request: options.firmware == "ovmf" ? .ovmf : .auto, stateDirectory: stateDirectory)
+        // Through OVMF a PVH bundle boots its EFI application; a bzImage boots as it is.
+        let kernel = firmware.isOVMF ? (guest.efiKernel ?? guest.kernel) : guest.kernel
         let cmdline = guest.commandLine(workloads: workloads, parameters: options.parameters)
         var spec = LaunchSpec(name: "cvm-bench-\(getpid())", boot: .kernel(path: kernel, initrd: guest.initrd, cmdline: cmdline),
                               mode: mode, vcpus: cell.vcpus, memoryMiB: cell.memoryMiB, firmware: firmware,

@@ -107,13 +107,15 @@ public struct BenchSettings: Equatable, Sendable {
     public var timeoutSeconds: Double?
     public var out: String?
     public var accelerator: AcceleratorRequest?
+    /// "auto" or "ovmf" (every mode through OVMF, so the baseline boots the way confidential guests do).
+    public var firmware: String?
     /// Workload parameters (`stream.size` → `8M`), the same for every guest.
     public var parameters: [String: String]?
 
     public init() {}
 
     public static let modeNames = ["none", "sev", "sev-es", "sev-snp"]
-    public static let configKeys = ["guests", "modes", "workloads", "vcpus", "memory", "reps", "warmups", "timeout", "out", "accel", "params"]
+    public static let configKeys = ["guests", "modes", "workloads", "vcpus", "memory", "reps", "warmups", "timeout", "out", "accel", "firmware", "params"]
 
     /// Values of `other` replace ours where given (flags over a config file).
     public func overriding(with other: BenchSettings) -> BenchSettings {
@@ -128,6 +130,7 @@ public struct BenchSettings: Equatable, Sendable {
         merged.timeoutSeconds = other.timeoutSeconds ?? timeoutSeconds
         merged.out = other.out ?? out
         merged.accelerator = other.accelerator ?? accelerator
+        merged.firmware = other.firmware ?? firmware
         if let extra = other.parameters { merged.parameters = (parameters ?? [:]).merging(extra) { $1 } }
         return merged
     }
@@ -158,6 +161,7 @@ public struct BenchSettings: Equatable, Sendable {
         if let warmups { options.warmups = warmups }
         if let timeoutSeconds { options.timeoutSeconds = timeoutSeconds }
         if let accelerator { options.accelerator = accelerator }
+        if let firmware { options.firmware = firmware }
         if let parameters { options.parameters = parameters }
         options.out = out
         try options.validate()
@@ -177,6 +181,8 @@ public struct BenchOptions: Equatable, Sendable {
     public var timeoutSeconds: Double = 300
     public var out: String?
     public var accelerator: AcceleratorRequest = .auto
+    /// "auto": SeaBIOS (PVH for the unikernel) in mode none, OVMF in confidential modes; "ovmf": OVMF always.
+    public var firmware = "auto"
     public var parameters: [String: String] = [:]
 
     public init() {}
@@ -206,6 +212,7 @@ public struct BenchOptions: Equatable, Sendable {
         }
         guard (0...100).contains(warmups) else { throw BenchError.badInput("warm-ups \(warmups) is out of range (0-100)") }
         guard timeoutSeconds > 0, timeoutSeconds <= 86_400 else { throw BenchError.badInput("timeout \(timeoutSeconds) s is out of range") }
+        guard ["auto", "ovmf"].contains(firmware) else { throw BenchError.badInput("firmware '\(firmware)' is not auto or ovmf") }
         try WorkloadCatalog.validate(parameters)
     }
 
@@ -289,6 +296,7 @@ extension BenchSettings {
                 guard let seconds = value.scalar.flatMap({ Double($0.string) }) else { throw BenchError.badInput("\(at): expected seconds") }
                 settings.timeoutSeconds = seconds
             case "out": settings.out = try scalar(value, at: at)
+            case "firmware": settings.firmware = try scalar(value, at: at)
             case "accel":
                 let text = try scalar(value, at: at)
                 guard let accel = AcceleratorRequest(rawValue: text) else { throw BenchError.badInput("\(at): '\(text)' is not auto, kvm or tcg") }

@@ -133,6 +133,7 @@ public final class ResultStore: @unchecked Sendable {
         if old.warmups != new.warmups { return "warm-ups \(old.warmups) → \(new.warmups)" }
         if old.timeoutSeconds != new.timeoutSeconds { return "timeout \(old.timeoutSeconds) → \(new.timeoutSeconds) s" }
         if old.workloadParameters != new.workloadParameters { return "workload parameters changed" }
+        if old.firmware != new.firmware { return "firmware \(old.firmware ?? "auto") → \(new.firmware ?? "auto")" }
         if old.cells != new.cells || old.skipped.map(\.cell) != new.skipped.map(\.cell) { return "the cells this host can run changed" }
         return nil
     }

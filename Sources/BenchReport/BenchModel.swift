@@ -208,6 +208,9 @@ public struct BenchPlan: Codable, Hashable, Sendable {
     public var guestRepetitions: [String: Int]? = nil
     /// The workload parameters every guest ran with (`stream.size` → `4M`); absent in older plans.
     public var workloadParameters: [String: String]? = nil
+    /// "ovmf" when every cell, also mode none, booted through OVMF; absent = "auto" (SeaBIOS or PVH
+    /// for mode none, OVMF for the confidential modes).
+    public var firmware: String? = nil
 
     public init(guests: [BenchGuest], modes: [String], workloads: [String], vcpus: [Int], memoryMiB: [Int],
                 repetitions: Int, warmups: Int, cells: [BenchCell], skipped: [SkippedCell], timeoutSeconds: Double) {

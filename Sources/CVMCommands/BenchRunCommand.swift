@@ -47,6 +47,7 @@ struct BenchRunCommand: ParsableCommand {
           warmups: 1
           timeout: 300                  # seconds per boot
           accel: auto                   # auto, kvm or tcg
+          firmware: ovmf                # mode none through OVMF too
           out: results/run1
           params: {stream.size: 8M, chase.steps: 2M}
 
@@ -72,6 +73,7 @@ struct BenchRunCommand: ParsableCommand {
     @Option(help: "Seconds before a boot is stopped.") var timeout: Double?
     @Option(help: "Result directory (default bench-results/UTC-TIMESTAMP).") var out: String?
     @Option(help: "auto, kvm or tcg.") var accel: AcceleratorRequest?
+    @Option(help: "auto (SeaBIOS/PVH for mode none, OVMF for confidential modes) or ovmf (OVMF for every mode).") var firmware: String?
     @Option(help: "Workload parameter KEY=VALUE, e.g. stream.size=8M (repeatable).") var param: [String] = []
     @Flag(help: "Discard earlier results in --out instead of resuming.") var restart = false
     @Flag(help: "Rebuild the cached unikernel and Linux guest.") var rebuildGuests = false
@@ -93,6 +95,7 @@ struct BenchRunCommand: ParsableCommand {
         flags.timeoutSeconds = timeout
         flags.out = out
         flags.accelerator = accel
+        flags.firmware = firmware
         if !param.isEmpty {
             flags.parameters = Dictionary(try param.map(BenchSettings.parameter)) { $1 }
         }

@@ -18,6 +18,7 @@ import Testing
         warmups: 2
         timeout: 90
         accel: tcg
+        firmware: ovmf
         out: results/one
         params: {stream.size: 8M}
         """)
@@ -34,6 +35,7 @@ import Testing
         #expect(options.warmups == 2)
         #expect(options.timeoutSeconds == 90)
         #expect(options.accelerator == .tcg)
+        #expect(options.firmware == "ovmf")
         #expect(options.out == "results/one")
         #expect(options.parameters == ["stream.size": "8M"])
     }
@@ -74,6 +76,7 @@ import Testing
         ("params: {stream.size: huge}", "workload parameter stream.size=huge"),
         ("params: {disk.size: 1M}", "unknown workload parameter 'disk.size'"),
         ("accel: hvf", "'hvf' is not auto, kvm or tcg"),
+        ("firmware: coreboot", "firmware 'coreboot' is not auto or ovmf"),
         ("modes: [none\nreps: 2", "not valid YAML"),
         ("- just\n- a list", "expected a mapping of keys"),
         ("vcpus: [0]", "vCPU count 0 is out of range"),
