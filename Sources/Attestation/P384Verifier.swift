@@ -165,130 +165,45 @@ struct MontgomeryModulus: Sendable {
         return borrow ? U384.add(difference, modulus).0 : difference
     }
 
-    /// a·b·R⁻¹ mod m (coarsely integrated operand scanning, unrolled so the limbs stay in registers).
+    /// The running sum of the multiplication: six limbs and two carry words.
+    typealias Accumulator = (UInt64, UInt64, UInt64, UInt64, UInt64, UInt64, UInt64)
+
+    /// a·b·R⁻¹ mod m (coarsely integrated operand scanning; one `row` per limb of b, with the limbs in
+    /// locals so they stay in registers).
     func multiply(_ a: U384, _ b: U384) -> U384 {
-        let a0 = a.limbs[0], a1 = a.limbs[1], a2 = a.limbs[2], a3 = a.limbs[3], a4 = a.limbs[4], a5 = a.limbs[5]
-        let m0 = modulus.limbs[0], m1 = modulus.limbs[1], m2 = modulus.limbs[2], m3 = modulus.limbs[3], m4 = modulus.limbs[4], m5 = modulus.limbs[5]
-        var t0: UInt64 = 0, t1: UInt64 = 0, t2: UInt64 = 0, t3: UInt64 = 0, t4: UInt64 = 0, t5: UInt64 = 0, t6: UInt64 = 0, t7: UInt64 = 0
-        var c: UInt64 = 0, q: UInt64 = 0, bi: UInt64 = 0, o = false
-        bi = b.limbs[0]
-        c = 0
-        (c, t0) = Self.multiplyAdd(a0, bi, t0, c)
-        (c, t1) = Self.multiplyAdd(a1, bi, t1, c)
-        (c, t2) = Self.multiplyAdd(a2, bi, t2, c)
-        (c, t3) = Self.multiplyAdd(a3, bi, t3, c)
-        (c, t4) = Self.multiplyAdd(a4, bi, t4, c)
-        (c, t5) = Self.multiplyAdd(a5, bi, t5, c)
-        (t6, o) = t6.addingReportingOverflow(c)
-        t7 = o ? 1 : 0
-        q = t0 &* inverse
-        (c, _) = Self.multiplyAdd(q, m0, t0, 0)
-        (c, t0) = Self.multiplyAdd(q, m1, t1, c)
-        (c, t1) = Self.multiplyAdd(q, m2, t2, c)
-        (c, t2) = Self.multiplyAdd(q, m3, t3, c)
-        (c, t3) = Self.multiplyAdd(q, m4, t4, c)
-        (c, t4) = Self.multiplyAdd(q, m5, t5, c)
-        (t5, o) = t6.addingReportingOverflow(c)
-        t6 = t7 &+ (o ? 1 : 0)
-        bi = b.limbs[1]
-        c = 0
-        (c, t0) = Self.multiplyAdd(a0, bi, t0, c)
-        (c, t1) = Self.multiplyAdd(a1, bi, t1, c)
-        (c, t2) = Self.multiplyAdd(a2, bi, t2, c)
-        (c, t3) = Self.multiplyAdd(a3, bi, t3, c)
-        (c, t4) = Self.multiplyAdd(a4, bi, t4, c)
-        (c, t5) = Self.multiplyAdd(a5, bi, t5, c)
-        (t6, o) = t6.addingReportingOverflow(c)
-        t7 = o ? 1 : 0
-        q = t0 &* inverse
-        (c, _) = Self.multiplyAdd(q, m0, t0, 0)
-        (c, t0) = Self.multiplyAdd(q, m1, t1, c)
-        (c, t1) = Self.multiplyAdd(q, m2, t2, c)
-        (c, t2) = Self.multiplyAdd(q, m3, t3, c)
-        (c, t3) = Self.multiplyAdd(q, m4, t4, c)
-        (c, t4) = Self.multiplyAdd(q, m5, t5, c)
-        (t5, o) = t6.addingReportingOverflow(c)
-        t6 = t7 &+ (o ? 1 : 0)
-        bi = b.limbs[2]
-        c = 0
-        (c, t0) = Self.multiplyAdd(a0, bi, t0, c)
-        (c, t1) = Self.multiplyAdd(a1, bi, t1, c)
-        (c, t2) = Self.multiplyAdd(a2, bi, t2, c)
-        (c, t3) = Self.multiplyAdd(a3, bi, t3, c)
-        (c, t4) = Self.multiplyAdd(a4, bi, t4, c)
-        (c, t5) = Self.multiplyAdd(a5, bi, t5, c)
-        (t6, o) = t6.addingReportingOverflow(c)
-        t7 = o ? 1 : 0
-        q = t0 &* inverse
-        (c, _) = Self.multiplyAdd(q, m0, t0, 0)
-        (c, t0) = Self.multiplyAdd(q, m1, t1, c)
-        (c, t1) = Self.multiplyAdd(q, m2, t2, c)
-        (c, t2) = Self.multiplyAdd(q, m3, t3, c)
-        (c, t3) = Self.multiplyAdd(q, m4, t4, c)
-        (c, t4) = Self.multiplyAdd(q, m5, t5, c)
-        (t5, o) = t6.addingReportingOverflow(c)
-        t6 = t7 &+ (o ? 1 : 0)
-        bi = b.limbs[3]
-        c = 0
-        (c, t0) = Self.multiplyAdd(a0, bi, t0, c)
-        (c, t1) = Self.multiplyAdd(a1, bi, t1, c)
-        (c, t2) = Self.multiplyAdd(a2, bi, t2, c)
-        (c, t3) = Self.multiplyAdd(a3, bi, t3, c)
-        (c, t4) = Self.multiplyAdd(a4, bi, t4, c)
-        (c, t5) = Self.multiplyAdd(a5, bi, t5, c)
-        (t6, o) = t6.addingReportingOverflow(c)
-        t7 = o ? 1 : 0
-        q = t0 &* inverse
-        (c, _) = Self.multiplyAdd(q, m0, t0, 0)
-        (c, t0) = Self.multiplyAdd(q, m1, t1, c)
-        (c, t1) = Self.multiplyAdd(q, m2, t2, c)
-        (c, t2) = Self.multiplyAdd(q, m3, t3, c)
-        (c, t3) = Self.multiplyAdd(q, m4, t4, c)
-        (c, t4) = Self.multiplyAdd(q, m5, t5, c)
-        (t5, o) = t6.addingReportingOverflow(c)
-        t6 = t7 &+ (o ? 1 : 0)
-        bi = b.limbs[4]
-        c = 0
-        (c, t0) = Self.multiplyAdd(a0, bi, t0, c)
-        (c, t1) = Self.multiplyAdd(a1, bi, t1, c)
-        (c, t2) = Self.multiplyAdd(a2, bi, t2, c)
-        (c, t3) = Self.multiplyAdd(a3, bi, t3, c)
-        (c, t4) = Self.multiplyAdd(a4, bi, t4, c)
-        (c, t5) = Self.multiplyAdd(a5, bi, t5, c)
-        (t6, o) = t6.addingReportingOverflow(c)
-        t7 = o ? 1 : 0
-        q = t0 &* inverse
-        (c, _) = Self.multiplyAdd(q, m0, t0, 0)
-        (c, t0) = Self.multiplyAdd(q, m1, t1, c)
-        (c, t1) = Self.multiplyAdd(q, m2, t2, c)
-        (c, t2) = Self.multiplyAdd(q, m3, t3, c)
-        (c, t3) = Self.multiplyAdd(q, m4, t4, c)
-        (c, t4) = Self.multiplyAdd(q, m5, t5, c)
-        (t5, o) = t6.addingReportingOverflow(c)
-        t6 = t7 &+ (o ? 1 : 0)
-        bi = b.limbs[5]
-        c = 0
-        (c, t0) = Self.multiplyAdd(a0, bi, t0, c)
-        (c, t1) = Self.multiplyAdd(a1, bi, t1, c)
-        (c, t2) = Self.multiplyAdd(a2, bi, t2, c)
-        (c, t3) = Self.multiplyAdd(a3, bi, t3, c)
-        (c, t4) = Self.multiplyAdd(a4, bi, t4, c)
-        (c, t5) = Self.multiplyAdd(a5, bi, t5, c)
-        (t6, o) = t6.addingReportingOverflow(c)
-        t7 = o ? 1 : 0
-        q = t0 &* inverse
-        (c, _) = Self.multiplyAdd(q, m0, t0, 0)
-        (c, t0) = Self.multiplyAdd(q, m1, t1, c)
-        (c, t1) = Self.multiplyAdd(q, m2, t2, c)
-        (c, t2) = Self.multiplyAdd(q, m3, t3, c)
-        (c, t3) = Self.multiplyAdd(q, m4, t4, c)
-        (c, t4) = Self.multiplyAdd(q, m5, t5, c)
-        (t5, o) = t6.addingReportingOverflow(c)
-        t6 = t7 &+ (o ? 1 : 0)
-        _ = t7
-        let result = U384([t0, t1, t2, t3, t4, t5])
-        if t6 != 0 || !U384.less(result, modulus) { return U384.subtract(result, modulus).0 }
+        var t: Accumulator = (0, 0, 0, 0, 0, 0, 0)
+        row(&t, a, b.limbs[0])
+        row(&t, a, b.limbs[1])
+        row(&t, a, b.limbs[2])
+        row(&t, a, b.limbs[3])
+        row(&t, a, b.limbs[4])
+        row(&t, a, b.limbs[5])
+        let result = U384([t.0, t.1, t.2, t.3, t.4, t.5])
+        if t.6 != 0 || !U384.less(result, modulus) { return U384.subtract(result, modulus).0 }
         return result
+    }
+
+    /// t = (t + a·bi + q·m) / 2^64 with q chosen so the division is exact.
+    @inline(__always) func row(_ t: inout Accumulator, _ a: U384, _ bi: UInt64) {
+        var c: UInt64 = 0, t7: UInt64, o = false
+        (c, t.0) = Self.multiplyAdd(a.limbs[0], bi, t.0, c)
+        (c, t.1) = Self.multiplyAdd(a.limbs[1], bi, t.1, c)
+        (c, t.2) = Self.multiplyAdd(a.limbs[2], bi, t.2, c)
+        (c, t.3) = Self.multiplyAdd(a.limbs[3], bi, t.3, c)
+        (c, t.4) = Self.multiplyAdd(a.limbs[4], bi, t.4, c)
+        (c, t.5) = Self.multiplyAdd(a.limbs[5], bi, t.5, c)
+        (t.6, o) = t.6.addingReportingOverflow(c)
+        t7 = o ? 1 : 0
+        let m = modulus.limbs
+        let q = t.0 &* inverse
+        (c, _) = Self.multiplyAdd(q, m[0], t.0, 0)
+        (c, t.0) = Self.multiplyAdd(q, m[1], t.1, c)
+        (c, t.1) = Self.multiplyAdd(q, m[2], t.2, c)
+        (c, t.2) = Self.multiplyAdd(q, m[3], t.3, c)
+        (c, t.3) = Self.multiplyAdd(q, m[4], t.4, c)
+        (c, t.4) = Self.multiplyAdd(q, m[5], t.5, c)
+        (t.5, o) = t.6.addingReportingOverflow(c)
+        t.6 = t7 &+ (o ? 1 : 0)
     }
 
     @inline(__always) func square(_ a: U384) -> U384 { multiply(a, a) }
