@@ -24,6 +24,7 @@ struct RunCommand: ParsableCommand {
           cvm run out/linux --backend libvirt --accel tcg
 
         Exit status: the guest's exit code; 3 when this host cannot run the launch; 124 on timeout;
+        125 when the guest kernel panicked (QEMU is stopped at the panic instead of rebooting into it);
         130 when interrupted.
         """
     )
@@ -132,6 +133,7 @@ struct RunCommand: ParsableCommand {
         reportContainerGuestRun(spec)
         if result.interrupted { throw ExitCode(130) }
         if result.timedOut { throw ExitCode(124) }
+        if result.guestPanic != nil { throw ExitCode(125) }
         guard let code = result.guestExitCode else { throw ExitCode(3) }
         if code != 0 { throw ExitCode(Int32(truncatingIfNeeded: code)) }
     }

@@ -21,10 +21,14 @@ public struct RunResult: Sendable, Codable {
     public var console: [ConsoleLine]
     /// QEMU's own error output (empty on a clean run).
     public var qemuStderr: String
+    /// The console line of a Linux kernel panic, when the guest panicked (QEMU is then stopped instead
+    /// of letting the guest reboot into the same panic until the timeout).
+    public var guestPanic: String?
 
     /// One line saying how it ended, for people.
     public var summary: String {
         if interrupted { return "interrupted; QEMU stopped" }
+        if let guestPanic { return "guest kernel panicked (\(guestPanic)); QEMU stopped" }
         if timedOut { return "timed out after \(String(format: "%.1f", wallSeconds)) s; QEMU stopped" }
         if let code = guestExitCode { return "guest exited with code \(code) after \(String(format: "%.2f", wallSeconds)) s" }
         let reason = qemuStderr.split(separator: "\n").last.map(String.init) ?? "exit status \(qemuExitStatus)"
@@ -97,13 +101,21 @@ public enum QEMUSupervisor {
         }
 
         var timedOut = false
-        if let timeout = options.timeout {
-            let deadline = start.addingTimeInterval(timeout)
-            while process.isRunning && Date() < deadline { usleep(5_000) }
-            if process.isRunning {
+        let deadline = options.timeout.map { start.addingTimeInterval($0) } ?? .distantFuture
+        var panicSeen: Date?
+        while process.isRunning {
+            if Date() >= deadline {
                 timedOut = true
                 stopper.stop()
+                break
             }
+            // A panicking kernel prints its trace within moments, then reboots (panic=-1) or hangs.
+            if panicSeen == nil, collector.panicLine != nil { panicSeen = Date() }
+            if let panicSeen, Date().timeIntervalSince(panicSeen) > 1 {
+                stopper.stop()
+                break
+            }
+            usleep(5_000)
         }
         process.waitUntilExit()
         readers.wait()
@@ -114,10 +126,11 @@ public enum QEMUSupervisor {
         let wall = Date().timeIntervalSince(start)
         let stderrText = errors.text
         let interrupted = stopper.fired
+        let panic = timedOut || interrupted ? nil : panicSeen.flatMap { _ in collector.panicLine }
         return RunResult(qemuExitStatus: status,
-                         guestExitCode: (timedOut || interrupted) ? nil : guestExitCode(status: status, reason: process.terminationReason, stderr: stderrText),
+                         guestExitCode: (timedOut || interrupted || panic != nil) ? nil : guestExitCode(status: status, reason: process.terminationReason, stderr: stderrText),
                          timedOut: timedOut, interrupted: interrupted, wallSeconds: wall,
-                         console: collector.lines, qemuStderr: stderrText)
+                         console: collector.lines, qemuStderr: stderrText, guestPanic: panic)
     }
 
     /// isa-debug-exit makes QEMU exit with (code << 1) | 1; a power-off exits 0. Status 1 is also
@@ -135,6 +148,7 @@ final class ConsoleCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var partial: [UInt8] = []
     private var collected: [ConsoleLine] = []
+    private var panic: String?
     private let echo: Bool
     private let log: FileHandle?
     var start = Date()
@@ -151,7 +165,11 @@ final class ConsoleCollector: @unchecked Sendable {
             let now = Date().timeIntervalSince(start)
             for byte in data {
                 if byte == UInt8(ascii: "\n") {
-                    collected.append(ConsoleLine(time: now, text: Self.clean(partial)))
+                    let line = ConsoleLine(time: now, text: Self.clean(partial))
+                    if panic == nil, let range = line.text.range(of: "Kernel panic - not syncing") {
+                        panic = String(line.text[range.lowerBound...])
+                    }
+                    collected.append(line)
                     partial.removeAll(keepingCapacity: true)
                 } else {
                     partial.append(byte)
@@ -170,6 +188,8 @@ final class ConsoleCollector: @unchecked Sendable {
     }
 
     var lines: [ConsoleLine] { lock.withLock { collected } }
+    /// "Kernel panic - not syncing: …" once the guest printed it.
+    var panicLine: String? { lock.withLock { panic } }
 
     static func clean(_ bytes: [UInt8]) -> String {
         String(decoding: bytes.filter { $0 != UInt8(ascii: "\r") }, as: UTF8.self)

@@ -34,6 +34,15 @@ import Testing
         #expect(object["accelerator"] as? String == "tcg")
     }
 
+    @Test func aGuestKernelPanicExits125WithThePanicLine() throws {
+        let (dir, bios) = try Self.guest(lines: ["Kernel panic - not syncing: VFS: Unable to mount root fs"], exitCode: nil)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try CLIRun.cvm("run", "--firmware", "bios:\(bios)", "--accel", "tcg", "--timeout", "90", "--quiet")
+        #expect(run.status == 125, "\(run.stderr)")
+        #expect(run.stderr.contains("guest kernel panicked (Kernel panic - not syncing: VFS: Unable to mount root fs)"))
+        #expect(!Self.qemuRunning(with: bios))
+    }
+
     @Test func sigintStopsTheGuestAndLeavesNoQEMU() throws {
         let (dir, bios) = try Self.guest(lines: ["spinning"], exitCode: nil)
         defer { try? FileManager.default.removeItem(at: dir) }

@@ -111,3 +111,27 @@ final class ResultBox: @unchecked Sendable {
     func set(_ result: RunResult?) { lock.withLock { value = result } }
     func get() -> RunResult? { lock.withLock { value } }
 }
+
+@Suite struct GuestPanicTests {
+    @Test func aKernelPanicStopsQEMUInsteadOfWaitingForTheTimeout() throws {
+        let dir = try TestGuest.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let panic = "Kernel panic - not syncing: System is deadlocked on memory"
+        let (_, bios) = try TestGuest.spec(in: dir, lines: ["booting", "[    0.5] " + panic, "Kernel Offset: disabled"], exitCode: nil)
+        let result = try QEMUSupervisor.run(TestGuest.arguments(biosPath: bios), options: .init(timeout: 60))
+        #expect(result.guestPanic == panic)
+        #expect(!result.timedOut && result.guestExitCode == nil)
+        #expect(result.wallSeconds < 30)
+        #expect(result.summary.contains("panicked"))
+        #expect(result.console.map(\.text).contains("Kernel Offset: disabled"))
+    }
+
+    @Test func theWordPanicAloneIsNotAPanic() throws {
+        let dir = try TestGuest.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, bios) = try TestGuest.spec(in: dir, lines: ["panic=-1 on the command line"], exitCode: 4)
+        let result = try QEMUSupervisor.run(TestGuest.arguments(biosPath: bios), options: .init(timeout: 60))
+        #expect(result.guestPanic == nil)
+        #expect(result.guestExitCode == 4)
+    }
+}
