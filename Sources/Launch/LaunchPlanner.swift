@@ -95,12 +95,16 @@ public enum LaunchPlanner {
     /// otherwise TCG, with the notice to show. Confidential modes always get KVM (they cannot run under TCG).
     public static func accelerator(_ request: AcceleratorRequest, mode: ConfidentialMode, cpuModel: String?,
                                    qemuBinary: String = "qemu-system-x86_64",
-                                   runner: any CommandRunner = ProcessRunner()) -> (Accelerator, notice: String?) {
+                                   runner: any CommandRunner = ProcessRunner(),
+                                   moduleRoot: URL = URL(fileURLWithPath: "/sys/module")) -> (Accelerator, notice: String?) {
         switch request {
         case .kvm: return (.kvm, nil)
         case .tcg: return (.tcg, mode.isConfidential ? nil : "accelerator: TCG (software emulation): timings are emulated, not native")
         case .auto:
             if mode.isConfidential { return (.kvm, nil) }
+            if let provider = paravirtualKVM(moduleRoot: moduleRoot) {
+                return (.tcg, "accelerator: TCG (software emulation; /dev/kvm here is \(provider), KVM without hardware virtualization, where guests run slower than under TCG and full guests misbehave; --accel kvm forces it): timings are emulated, not native")
+            }
             let outcome = try? QEMUGuestProbe.withBIOS { bios in
                 QEMUGuestProbe.run(using: runner, binary: qemuBinary, accelerator: "kvm", cpuModel: cpuModel, biosPath: bios, timeout: 10)
             }
@@ -108,6 +112,14 @@ public enum LaunchPlanner {
             let why = outcome?.detail ?? "probe could not run"
             return (.tcg, "accelerator: TCG (software emulation; KVM probe with CPU model \(cpuModel ?? "default"): \(why)): timings are emulated, not native")
         }
+    }
+
+    /// The loaded KVM module when it is a paravirtualized one (kvm_pvm: KVM built on page tables, no
+    /// VMX/SVM) and no hardware KVM module (kvm_amd, kvm_intel) is loaded.
+    static func paravirtualKVM(moduleRoot: URL) -> String? {
+        let present = { (name: String) in FileManager.default.fileExists(atPath: moduleRoot.appendingPathComponent(name).path) }
+        guard present("kvm_pvm"), !present("kvm_amd"), !present("kvm_intel") else { return nil }
+        return "kvm_pvm"
     }
 
     /// Refuses a confidential mode the host cannot run, naming the host check's reasons.
