@@ -68,7 +68,7 @@ struct RunCommand: ParsableCommand {
         var spec = try launchSpec(scratch: scratch)
         // The C-bit position and address reduction come from this host's CPUID when it has SEV; a dry
         // run for another host falls back to the usual values of the CPU model (or --cbitpos).
-        if mode.isConfidential, spec.cbitpos == nil, let leaf = CPUInfo(cpuid: NativeCPUID()).memoryEncryption, leaf.sev {
+        if mode.isConfidential, spec.cbitpos == nil, let leaf = CPUInfo(cpuid: try Self.launchHost().cpuid).memoryEncryption, leaf.sev {
             spec.cbitpos = leaf.cBitPosition
             spec.reducedPhysBits = spec.reducedPhysBits ?? leaf.physicalAddressReduction
         }
@@ -208,6 +208,13 @@ struct RunCommand: ParsableCommand {
         if let custom { applyCustomBoot(custom, to: &spec) }
         do { try spec.validate() } catch let error as LaunchError { throw CLIFailure.badInput(error.description) }
         return spec
+    }
+
+    /// The host a launch is planned for: this machine, or the recorded host named by $CVM_HOST_RECORDING
+    /// (the tests replay recorded hosts, so a dry run's output does not depend on the test machine).
+    static func launchHost() throws -> HostSources {
+        guard let path = ProcessInfo.processInfo.environment["CVM_HOST_RECORDING"], !path.isEmpty else { return .live() }
+        do { return try RecordedHost.load(path: path).sources } catch { throw CLIFailure.badInput("\(error)") }
     }
 
     static var cacheDirectory: URL {
