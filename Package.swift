@@ -52,7 +52,7 @@ let package = Package(
         // Reproducible initramfs (cpio newc + gzip), guest bundles, the Linux guest builder.
         .target(name: "GuestImage", dependencies: ["SEVABI", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")]),
         // LaunchSpec → QEMU argv / libvirt XML, QMP, QEMU supervision, persistent VMs.
-        .target(name: "Launch", dependencies: ["SEVABI", "HostProbe", "Measurement"]),
+        .target(name: "Launch", dependencies: ["SEVABI", "HostProbe", "GuestImage"]),
         // Pure logic of the Embedded Swift unikernel (Unikernel/); its kernel build compiles these files too.
         .target(name: "UnikernelCore"),
         // Benchmark results model, statistics and reports (JSON, CSV, Markdown, HTML with SVG charts).

@@ -125,9 +125,13 @@ public enum BenchPlanner {
 
     /// The firmware a confidential launch of `mode` would use here, resolved without side effects.
     static func firmwarePath(for mode: ConfidentialMode) -> String? {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-bench-fw-\(getpid())-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        return (try? LaunchPlanner.firmware(for: mode, request: .auto, stateDirectory: scratch))?.imagePath
+        (try? LaunchPlanner.resolveFirmware(for: mode, request: .auto))?.imagePath
+    }
+
+    /// The guest's boot parts as the launch builder takes them; the command line carries `workloads`.
+    static func boot(_ guest: PreparedGuest, cmdline: String) -> BundleBoot {
+        BundleBoot(kernel: guest.kernel, efiKernel: guest.efiKernel, initrd: guest.initrd, cmdline: cmdline,
+                   pvh: guest.efiKernel != nil, minimumMemoryMiB: guest.minimumMemoryMiB)
     }
 
     /// The launch measurement the cell would have on an SEV host with this system's OVMF: covering the
@@ -141,11 +145,10 @@ public enum BenchPlanner {
         do { image = try FirmwareImage(path: firmware) } catch { return (nil, "\(firmware): \(error)") }
         let hashesTable = FirmwareDiscovery.inspect(firmware, files: LocalFileSystem()).supportsMeasuredKernelBoot
         var hashes: SEVHashesTable?
-        let kernelPath = mode.isConfidential ? (guest.efiKernel ?? guest.kernel) : guest.kernel
         let cmdline = guest.commandLine(workloads: workloads(for: guest, options: options), parameters: options.parameters)
         if hashesTable {
             do {
-                hashes = SEVHashesTable(kernel: try readFile(kernelPath), initrd: try guest.initrd.map(readFile), cmdline: cmdline)
+                hashes = SEVHashesTable(kernel: try readFile(try boot(guest, cmdline: cmdline).kernel(throughOVMF: true)), initrd: try guest.initrd.map(readFile), cmdline: cmdline)
             } catch {
                 return (nil, "cannot read the guest's kernel or initrd: \(error)")
             }
@@ -168,19 +171,23 @@ public enum BenchPlanner {
     public static func launchSpec(guest: PreparedGuest, cell: BenchCell, workloads: [String], options: BenchOptions,
                                   gate: HostGate, stateDirectory: URL, qmpSocket: String) throws -> LaunchSpec {
         guard let mode = ConfidentialMode(rawValue: cell.mode) else { throw BenchError.badInput("unknown mode \(cell.mode)") }
-        let firmware = try LaunchPlanner.firmware(for: mode, request: options.firmware == "ovmf" ? .ovmf : .auto, stateDirectory: stateDirectory)
-        // Through OVMF a PVH bundle boots its EFI application; a bzImage boots as it is.
-        let kernel = firmware.isOVMF ? (guest.efiKernel ?? guest.kernel) : guest.kernel
+        var launch = LaunchOptions(name: "cvm-bench-\(getpid())")
+        launch.mode = mode
+        launch.vcpus = cell.vcpus
+        launch.memoryMiB = cell.memoryMiB
+        launch.firmware = options.firmware == "ovmf" ? .ovmf : .auto
+        // The bench asked the host once (HostGate); every run takes its answer.
+        launch.hostDecided = mode.isConfidential ? .kvm : gate.accelerator
+        launch.kernelHashesWhenMeasurable = true
+        launch.cbitpos = mode.isConfidential ? gate.cbitpos : nil
+        launch.reducedPhysBits = mode.isConfidential ? gate.reducedPhysBits : nil
+        launch.qmpSocket = qmpSocket
         let cmdline = guest.commandLine(workloads: workloads, parameters: options.parameters)
-        var spec = LaunchSpec(name: "cvm-bench-\(getpid())", boot: .kernel(path: kernel, initrd: guest.initrd, cmdline: cmdline),
-                              mode: mode, vcpus: cell.vcpus, memoryMiB: cell.memoryMiB, firmware: firmware,
-                              accelerator: mode.isConfidential ? .kvm : gate.accelerator, console: .stdio, debugExit: true,
-                              qmpSocket: qmpSocket)
-        if mode.isConfidential {
-            spec.cbitpos = gate.cbitpos
-            spec.reducedPhysBits = gate.reducedPhysBits
-            if let path = firmware.imagePath { spec.kernelHashes = FirmwareDiscovery.inspect(path, files: LocalFileSystem()).supportsMeasuredKernelBoot }
-        }
+        let plan = try LaunchBuilder(options: launch).plan(.bundle(boot(guest, cmdline: cmdline)))
+        var spec = plan.spec
+        spec.firmware = try plan.firmware.prepare(in: stateDirectory)
+        // vCPUs wait for the QMP `cont` that marks the timeline's firmware point.
+        spec.startPaused = true
         return spec
     }
 }

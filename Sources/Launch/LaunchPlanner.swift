@@ -21,6 +21,44 @@ public enum FirmwareRequest: Sendable, Hashable {
     }
 }
 
+/// The firmware files a launch uses, before its own variable store exists.
+public enum ResolvedFirmware: Sendable, Hashable {
+    case seabios
+    /// OVMF code for pflash and the VARS template each launch copies (nil: an AmdSev build without one).
+    case ovmfPflash(code: String, varsTemplate: String?)
+    case ovmfBios(path: String)
+    case customBIOS(path: String)
+
+    public var imagePath: String? { firmware(varsPath: "").imagePath }
+
+    /// The launch firmware with its variable store at `varsPath` (which this does not create).
+    public func firmware(varsPath: String) -> Firmware {
+        switch self {
+        case .seabios: return .seabios
+        case .ovmfPflash(let code, _): return .ovmfPflash(code: code, vars: varsPath)
+        case .ovmfBios(let path): return .ovmfBios(path: path)
+        case .customBIOS(let path): return .customBIOS(path: path)
+        }
+    }
+
+    /// The launch firmware with this launch's own copy of the variable store in `stateDirectory`
+    /// (kept when it exists: a persistent VM's variables survive its restarts).
+    public func prepare(in stateDirectory: URL) throws -> Firmware {
+        guard case let .ovmfPflash(code, template) = self else { return firmware(varsPath: "") }
+        let varsCopy = stateDirectory.appendingPathComponent("OVMF_VARS.fd")
+        if !FileManager.default.fileExists(atPath: varsCopy.path) {
+            try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
+            if let template {
+                try FileManager.default.copyItem(atPath: template, toPath: varsCopy.path)
+            } else {
+                // A code image without a vars template (an AmdSev build): an empty store of the right size.
+                try Data(count: code.contains("4M") ? 540_672 : 131_072).write(to: varsCopy)
+            }
+        }
+        return .ovmfPflash(code: code, vars: varsCopy.path)
+    }
+}
+
 public enum AcceleratorRequest: String, Sendable, CaseIterable {
     case auto, kvm, tcg
 }
@@ -36,9 +74,15 @@ public enum LaunchPlanner {
     ]
     static let statelessImages = ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.amdsev.fd", "/usr/share/edk2/ovmf/OVMF.amdsev.fd", "/usr/share/qemu/OVMF.fd"]
 
-    /// Resolves the firmware; for pflash, copies the variable store into `stateDirectory` (one per VM).
+    /// Resolves the firmware and, for pflash, copies the variable store into `stateDirectory` (one per VM).
     public static func firmware(for mode: ConfidentialMode, request: FirmwareRequest, stateDirectory: URL,
                                 files: any HostFileSystem = LocalFileSystem()) throws -> Firmware {
+        try resolveFirmware(for: mode, request: request, files: files).prepare(in: stateDirectory)
+    }
+
+    /// Which firmware files a launch of `mode` uses; reads only, writes nothing.
+    public static func resolveFirmware(for mode: ConfidentialMode, request: FirmwareRequest,
+                                       files: any HostFileSystem = LocalFileSystem()) throws -> ResolvedFirmware {
         let wantsOVMF: Bool
         var explicit: String?
         switch request {
@@ -70,18 +114,7 @@ public enum LaunchPlanner {
             pairs = pflashPairs
         }
         for pair in pairs where files.size(of: pair.code) != nil {
-            let varsCopy = stateDirectory.appendingPathComponent("OVMF_VARS.fd")
-            if !FileManager.default.fileExists(atPath: varsCopy.path) {
-                try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
-                if files.size(of: pair.vars) != nil {
-                    try FileManager.default.copyItem(atPath: pair.vars, toPath: varsCopy.path)
-                } else {
-                    // A code image without a vars template (an AmdSev build): an empty store of the right size.
-                    let size = pair.code.contains("4M") ? 540_672 : 131_072
-                    try Data(count: size).write(to: varsCopy)
-                }
-            }
-            return .ovmfPflash(code: pair.code, vars: varsCopy.path)
+            return .ovmfPflash(code: pair.code, varsTemplate: files.size(of: pair.vars) != nil ? pair.vars : nil)
         }
         throw LaunchError.unsupportedHere("no OVMF image found (apt-get install ovmf), or give --firmware PATH")
     }
@@ -129,7 +162,7 @@ public enum LaunchPlanner {
         options.probeQEMUGuests = false
         let verdict = HostChecker(sources: sources, options: options).run().verdict(for: sevMode)
         guard verdict.ready else {
-            throw LaunchError.unsupportedHere("\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : "")")
+            throw LaunchError.hostRefused("\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : "")")
         }
     }
 }

@@ -93,8 +93,9 @@ public enum SerialSink: Sendable, Hashable {
     /// The supervisor's standard input/output (streamed to the terminal and a log).
     case stdio
     case file(String)
-    /// A Unix socket a console can attach to later.
-    case socket(String)
+    /// A Unix socket a console can attach to later; with `log`, QEMU also appends every byte to that
+    /// file whether or not a client is attached.
+    case socket(String, log: String? = nil)
     case none
 }
 
@@ -136,6 +137,16 @@ public struct LaunchSpec: Sendable, Hashable {
     public var kernelProtocol: BootProtocol?
     /// Further QEMU arguments a preset documents (RNG, an extra exit device); libvirt gets them as qemu:arg.
     public var extraQEMUArguments: [String] = []
+    /// A disk is booted without writing to it: QEMU keeps the guest's writes in a temporary snapshot.
+    public var diskSnapshot = false
+    /// A reboot ends QEMU (-no-reboot): a guest that resets itself is not booted again in a loop.
+    public var noReboot = false
+    /// QEMU starts with its vCPUs stopped (-S) until a QMP `cont`: bench tells QEMU's setup from the boot.
+    public var startPaused = false
+    /// QEMU's -name: persistent VMs carry their name into ps and QMP.
+    public var namesProcess = false
+    /// QEMU detaches (-daemonize) and writes its pid to this file (-pidfile): persistent VMs.
+    public var daemonPIDFile: String?
 
     public init(name: String, boot: BootSource, mode: ConfidentialMode = .none, policy: GuestPolicy? = nil, vcpus: Int = 1,
                 cpuModel: String? = nil, memoryMiB: Int = 512, firmware: Firmware = .seabios, accelerator: Accelerator = .tcg,
@@ -191,10 +202,12 @@ public struct LaunchSpec: Sendable, Hashable {
 public enum LaunchError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalid(String)
     case unsupportedHere(String)
+    /// The host check says this host cannot run the mode (a dry run can still prepare the launch).
+    case hostRefused(String)
 
     public var description: String {
         switch self {
-        case .invalid(let why), .unsupportedHere(let why): return why
+        case .invalid(let why), .unsupportedHere(let why), .hostRefused(let why): return why
         }
     }
 }

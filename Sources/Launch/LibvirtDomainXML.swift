@@ -71,6 +71,7 @@ public enum LibvirtDomainXML {
             x.element("driver", ["name": "qemu", "type": format].merging(iommu) { $1 })
             x.element("source", ["file": path])
             x.element("target", spec.diskBus == .virtioSCSI ? ["dev": "sda", "bus": "scsi"] : ["dev": "vda", "bus": "virtio"])
+            if spec.diskSnapshot { x.element("transient") }
             x.close("disk")
             if spec.diskBus == .virtioSCSI { x.element("controller", ["type": "scsi", "model": "virtio-scsi"]) }
         }

@@ -12,18 +12,19 @@ struct QEMUVMBackend: VMBackend {
     func start(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws -> Int32? {
         for stale in [vm.pidFile, vm.qmpSocket, vm.consoleSocket] { try? FileManager.default.removeItem(at: stale) }
         var spec = spec
-        spec.console = .socket(vm.consoleSocket.path)
+        // Everything the guest prints also lands in serial.log, whether or not a console client is attached.
+        spec.console = .socket(vm.consoleSocket.path, log: vm.serialLog.path)
         spec.qmpSocket = vm.qmpSocket.path
+        spec.namesProcess = true
+        spec.daemonPIDFile = vm.pidFile.path
         let capabilities = QEMUCapabilities.detect(using: tool.runner, binary: binary)
         guard capabilities != nil else { throw VMError.unsupportedHere("\(binary) is not installed (apt-get install qemu-system-x86)") }
-        let rendered: [String]
+        let arguments: [String]
         do {
-            rendered = try QEMUCommandLine.render(spec, binary: binary, capabilities: capabilities)
+            arguments = try QEMUCommandLine.render(spec, binary: binary, capabilities: capabilities)
         } catch let error as LaunchError {
             throw VMError(error)
         }
-        let arguments = Self.withConsoleLog(rendered, log: vm.serialLog.path)
-            + ["-name", record.name.rawValue, "-daemonize", "-pidfile", vm.pidFile.path]
         try AtomicFile.write(Data((QEMUCommandLine.shellQuoted(arguments) + "\n").utf8), to: vm.file("qemu.cmdline"))
         let status = try VMDaemonSpawn.run(arguments, log: vm.qemuLog, timeout: 120)
         guard status == 0 else {
@@ -32,16 +33,6 @@ struct QEMUVMBackend: VMBackend {
         }
         guard let pid = Self.readPID(vm) else { throw VMError.io("QEMU started but wrote no pid file at \(vm.pidFile.path)") }
         return pid
-    }
-
-    /// Adds `logfile=` to the console chardev so everything the guest prints also lands in serial.log,
-    /// whether or not a console client is attached.
-    static func withConsoleLog(_ arguments: [String], log: String) -> [String] {
-        arguments.map { argument in
-            argument.hasPrefix("socket,id=console0,")
-                ? argument + ",logfile=\(QEMUCommandLine.escapeOption(log)),logappend=on"
-                : argument
-        }
     }
 
     static func readPID(_ vm: VMDirectory) -> Int32? {
