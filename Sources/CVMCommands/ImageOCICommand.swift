@@ -26,7 +26,7 @@ extension ImageCommand.Build {
 
             Examples:
               cvm image build oci docker-archive:app.tar --out app-guest
-              cvm image build oci oci:./layout:1.0 --firmware OVMF.amdsev.fd --vcpus 1,2,4 --vcpu-types EPYC-Milan
+              cvm image build oci oci:./layout:1.0 --firmware OVMF.amdsev.fd --vcpus 1,2,4 --cpu EPYC-Milan
               cvm run app-guest --accel tcg        (or directly: cvm run docker-archive:app.tar)
             """
         )
@@ -38,7 +38,8 @@ extension ImageCommand.Build {
         @Option(help: "Kernel command line (rdinit=/.cvm/init is added unless given).") var cmdline: String = OCIGuestBuilder.defaultCmdline
         @Option(help: "OVMF image to predict launch measurements for (needs the SEV kernel-hashes table).") var firmware: String?
         @Option(help: "vCPU counts for the measurement table: a number, list or range.") var vcpus = "1,2,4,8"
-        @Option(help: "vCPU types for the measurement table, comma separated.") var vcpuTypes = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ",")
+        @Option(help: "vCPU models (QEMU -cpu names) for the measurement table, comma separated.") var cpu = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ",")
+        @Option(help: .hidden) var vcpuTypes: String?
         @Option(help: "Package cache directory (default: $CVM_CACHE or ~/.cache/cvmkit).") var cache: String?
         @Option(help: "The init's C source (default: guest/init/cvm-init.c of this checkout).") var initSource: String?
         @Flag(help: "Print the bundle path and manifest as JSON; progress goes to stderr.") var json = false
@@ -50,7 +51,7 @@ extension ImageCommand.Build {
 
         func run() async throws {
             let image = try mappingImageErrors { try ImageSource(parsing: source) }
-            var options = try Self.builderOptions(source: image, platform: platform, firmware: firmware, vcpus: vcpus, vcpuTypes: vcpuTypes)
+            var options = try Self.builderOptions(source: image, platform: platform, firmware: firmware, vcpus: vcpus, vcpuTypes: vcpuTypes ?? cpu)
             options.output = URL(fileURLWithPath: out).standardizedFileURL
             options.kernelVersion = kernelVersion
             options.cmdline = cmdline

@@ -72,7 +72,7 @@ public enum Firmware: Sendable, Hashable {
 }
 
 /// SEV-SNP launch inputs beyond the policy.
-public struct SNPLaunchOptions: Sendable, Hashable {
+public struct SNPLaunchOptions: Sendable, Hashable, Codable {
     /// Base64 of the 96-byte ID block and the 4096-byte ID authentication info.
     public var idBlock: String?
     public var idAuth: String?
@@ -141,6 +141,10 @@ public struct LaunchSpec: Sendable, Hashable {
     public var diskSnapshot = false
     /// A reboot ends QEMU (-no-reboot): a guest that resets itself is not booted again in a loop.
     public var noReboot = false
+    /// libvirt: a guest reboot restarts the domain (persistent VMs) instead of ending it (one-shot runs).
+    public var rebootRestarts = false
+    /// libvirt: the domain's UUID, so redefining a persistent VM keeps its identity.
+    public var domainUUID: String?
     /// QEMU starts with its vCPUs stopped (-S) until a QMP `cont`: bench tells QEMU's setup from the boot.
     public var startPaused = false
     /// QEMU's -name: persistent VMs carry their name into ps and QMP.

@@ -22,6 +22,7 @@ public enum LibvirtDomainXML {
         let qemuArguments = (spec.debugExit ? ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] : []) + spec.extraQEMUArguments
         x.open("domain", ["type": type, "xmlns:qemu": qemuArguments.isEmpty ? nil : "http://libvirt.org/schemas/domain/qemu/1.0"])
         x.element("name", text: spec.name)
+        if let uuid = spec.domainUUID { x.element("uuid", text: uuid) }
         x.element("memory", ["unit": "MiB"], text: String(spec.memoryMiB))
         if spec.mode.isConfidential {
             // SEV guest memory must stay in place: libvirt then raises the memlock limit for QEMU.
@@ -61,7 +62,7 @@ public enum LibvirtDomainXML {
         x.close("features")
         if let model = spec.effectiveCPUModel { LibvirtCPU.write(model, into: &x) }
         x.element("on_poweroff", text: "destroy")
-        x.element("on_reboot", text: "destroy")
+        x.element("on_reboot", text: spec.rebootRestarts ? "restart" : "destroy")
         x.element("on_crash", text: "destroy")
 
         x.open("devices")

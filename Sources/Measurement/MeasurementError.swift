@@ -55,7 +55,7 @@ public enum MeasurementError: Error, Equatable, CustomStringConvertible, Sendabl
         case let .unknownVCPUType(name, known):
             return "unknown vCPU type '\(name)'; known: \(known.joined(separator: ", "))"
         case let .vcpuSignatureRequired(mode):
-            return "mode \(mode) with the QEMU VMM needs a vCPU type (--vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping)"
+            return "mode \(mode) with the QEMU VMM needs a vCPU type (--cpu, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping)"
         case let .vcpuCountOutOfRange(count, max):
             return "vCPU count \(count) is out of range (1...\(max))"
         case let .invalidRange(text):

@@ -237,3 +237,57 @@ import Testing
         #expect(short.stderr.contains("--id-block: not 96 bytes"), "\(short.stderr)")
     }
 }
+
+/// 13.7: one flag name per concept; old spellings still work, hidden.
+@Suite struct CLIDialectTests {
+    static let ovmf = "/usr/share/ovmf/OVMF.fd"
+
+    @Test func measureTakesFirmwareAndCPUAndKeepsTheOldSpellingsHidden() throws {
+        let new = try CLIRun.cvm("measure", "--mode", "sev-snp", "--firmware", Self.ovmf, "--vcpus", "2", "--cpu", "EPYC-Milan", "--digest-encoding", "base64")
+        #expect(new.status == 0, "\(new.stderr)")
+        let old = try CLIRun.cvm("measure", "--mode", "sev-snp", "--ovmf", Self.ovmf, "--vcpus", "2", "--vcpu-type", "EPYC-Milan", "--output-format", "base64")
+        #expect(old.status == 0, "\(old.stderr)")
+        #expect(new.stdout == old.stdout)
+        #expect(Data(base64Encoded: new.stdout.trimmingCharacters(in: .whitespacesAndNewlines))?.count == 48)
+        let help = try CLIRun.cvm("measure", "--help")
+        #expect(help.stdout.contains("--firmware") && help.stdout.contains("--cpu") && help.stdout.contains("--digest-encoding"))
+        #expect(!help.stdout.contains("--ovmf") && !help.stdout.contains("--vcpu-type") && !help.stdout.contains("--output-format"))
+    }
+
+    @Test func runAndVMCreateDefaultToTheSameMemory() throws {
+        let dir = try LaunchBuilderCLITests.scratch("memory")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let kernel = try RunCLITests.linuxKernel(in: dir)
+        let run = try CLIRun.cvm(["run", "--kernel", kernel, "--dry-run"])
+        var environment = ProcessInfo.processInfo.environment
+        environment["CVM_HOME"] = dir.appendingPathComponent("home").path
+        let disk = dir.appendingPathComponent("disk.raw")
+        try Data(count: 65_536).write(to: disk)
+        let vm = try CLIRun.cvm(["vm", "create", "memtest", "--disk", disk.path, "--dry-run"], environment: environment)
+        #expect(run.status == 0 && vm.status == 0, "\(run.stderr)\(vm.stderr)")
+        #expect(run.stdout.contains(" -m 512M ") && vm.stdout.contains(" -m 512M "), "\(vm.stdout)")
+    }
+
+    /// `vm create --dry-run` prints the first start's launch (with the SNP ID block and HOST_DATA) and creates nothing.
+    @Test func vmCreateDryRunPrintsTheLaunchAndCreatesNothing() throws {
+        let dir = try LaunchBuilderCLITests.scratch("vmdry")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var environment = ProcessInfo.processInfo.environment
+        let home = dir.appendingPathComponent("home")
+        environment["CVM_HOME"] = home.path
+        let disk = dir.appendingPathComponent("disk.raw")
+        try Data(count: 65_536).write(to: disk)
+        let idBlock = Data(count: 96).base64EncodedString()
+        let idAuth = Data(count: 4096).base64EncodedString()
+        let common = ["vm", "create", "snpvm", "--disk", disk.path, "--mode", "sev-snp", "--id-block", idBlock, "--id-auth", idAuth,
+                      "--host-data", String(repeating: "11", count: 32), "--dry-run"]
+        let qemu = try CLIRun.cvm(common, environment: environment)
+        #expect(qemu.status == 0, "\(qemu.stderr)")
+        #expect(qemu.stdout.contains("sev-snp-guest") && qemu.stdout.contains("id-block=\(idBlock),id-auth=\(idAuth)"), "\(qemu.stdout)")
+        #expect(qemu.stdout.contains("-daemonize -pidfile") && qemu.stdout.contains("-name snpvm"))
+        let libvirt = try CLIRun.cvm(common + ["--backend", "libvirt"], environment: environment)
+        #expect(libvirt.status == 0, "\(libvirt.stderr)")
+        #expect(libvirt.stdout.contains("<idBlock>\(idBlock)</idBlock>") && libvirt.stdout.contains("<on_reboot>restart</on_reboot>"))
+        #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent("vms/snpvm").path))
+    }
+}

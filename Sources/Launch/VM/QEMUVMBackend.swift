@@ -11,12 +11,7 @@ struct QEMUVMBackend: VMBackend {
 
     func start(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws -> Int32? {
         for stale in [vm.pidFile, vm.qmpSocket, vm.consoleSocket] { try? FileManager.default.removeItem(at: stale) }
-        var spec = spec
-        // Everything the guest prints also lands in serial.log, whether or not a console client is attached.
-        spec.console = .socket(vm.consoleSocket.path, log: vm.serialLog.path)
-        spec.qmpSocket = vm.qmpSocket.path
-        spec.namesProcess = true
-        spec.daemonPIDFile = vm.pidFile.path
+        let spec = Self.daemonSpec(spec, in: vm)
         let capabilities = QEMUCapabilities.detect(using: tool.runner, binary: binary)
         guard capabilities != nil else { throw VMError.unsupportedHere("\(binary) is not installed (apt-get install qemu-system-x86)") }
         let arguments: [String]
@@ -33,6 +28,17 @@ struct QEMUVMBackend: VMBackend {
         }
         guard let pid = Self.readPID(vm) else { throw VMError.io("QEMU started but wrote no pid file at \(vm.pidFile.path)") }
         return pid
+    }
+
+    /// The VM's launch as a daemon: QMP and the console on sockets in its directory, everything the
+    /// guest prints also in serial.log (whether or not a console client is attached), its pid in qemu.pid.
+    static func daemonSpec(_ spec: LaunchSpec, in vm: VMDirectory) -> LaunchSpec {
+        var spec = spec
+        spec.console = .socket(vm.consoleSocket.path, log: vm.serialLog.path)
+        spec.qmpSocket = vm.qmpSocket.path
+        spec.namesProcess = true
+        spec.daemonPIDFile = vm.pidFile.path
+        return spec
     }
 
     static func readPID(_ vm: VMDirectory) -> Int32? {
