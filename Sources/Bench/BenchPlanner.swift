@@ -3,6 +3,7 @@ import Foundation
 import HostProbe
 import Launch
 import Measurement
+import SEVABI
 
 /// What the host says about each mode, asked once per bench.
 public struct HostGate: Sendable {
@@ -34,13 +35,10 @@ public struct HostGate: Sendable {
             options.qemuBinary = qemu
             let report = HostChecker(sources: sources, options: options).run()
             for mode in confidential {
-                guard let sevMode = mode.sevMode else { continue }
-                let verdict = report.verdict(for: sevMode)
-                if !verdict.ready {
-                    let more = verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : ""
-                    refusals[mode.rawValue] = "\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(more)"
+                if let why = LaunchPlanner.hostRefusal(for: mode, report: report) {
+                    refusals[mode.rawValue] = why
                 } else if request == .tcg {
-                    refusals[mode.rawValue] = "--accel tcg: confidential guests need KVM on an SEV host; TCG cannot run them"
+                    refusals[mode.rawValue] = "--accel tcg: \(LaunchError.needsKVM(mode))"
                 }
             }
         }
@@ -139,7 +137,7 @@ public enum BenchPlanner {
     /// kernel-hashes=on), else the firmware and vCPUs only.
     public static func expectedMeasurement(guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> (String?, String?) {
         guard let mode = ConfidentialMode(rawValue: cell.mode), mode.isConfidential, guest.unavailable == nil,
-              let launchMode = LaunchMode(parsing: mode.rawValue) else { return (nil, nil) }
+              let launchMode = LaunchMode(mode) else { return (nil, nil) }
         guard let firmware = firmwarePath(for: mode) else { return (nil, "no OVMF image for \(mode.rawValue) on this system (apt-get install ovmf)") }
         let image: FirmwareImage
         do { image = try FirmwareImage(path: firmware) } catch { return (nil, "\(firmware): \(error)") }

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GuestImage
 import Launch
+import SEVABI
 
 struct VMCreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

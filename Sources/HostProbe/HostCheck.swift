@@ -1,22 +1,4 @@
-/// A confidential-guest flavour the host check judges.
-public enum SEVMode: String, Sendable, Codable, CaseIterable, Comparable {
-    case sev, sevES = "sev-es", sevSNP = "sev-snp"
-
-    public var displayName: String {
-        switch self {
-        case .sev: return "SEV"
-        case .sevES: return "SEV-ES"
-        case .sevSNP: return "SEV-SNP"
-        }
-    }
-
-    public static func < (lhs: SEVMode, rhs: SEVMode) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-    }
-
-    /// This mode and every richer one.
-    public var andAbove: Set<SEVMode> { Set(Self.allCases.filter { $0 >= self }) }
-}
+import SEVABI
 
 /// One line of the host check.
 public struct CheckResult: Sendable, Hashable, Codable {
@@ -40,9 +22,9 @@ public struct CheckResult: Sendable, Hashable, Codable {
     /// One line: how to fix it, when a fix exists.
     public var hint: String?
     /// The modes that cannot launch unless this check passes.
-    public var requiredFor: [SEVMode]
+    public var requiredFor: [ConfidentialMode]
 
-    public init(id: String, title: String, status: Status, reason: String, hint: String? = nil, requiredFor: Set<SEVMode> = []) {
+    public init(id: String, title: String, status: Status, reason: String, hint: String? = nil, requiredFor: Set<ConfidentialMode> = []) {
         self.id = id
         self.title = title
         self.status = status
@@ -54,7 +36,7 @@ public struct CheckResult: Sendable, Hashable, Codable {
 
 /// Whether one mode can launch here, and if not, the checks that stand in the way.
 public struct ModeVerdict: Sendable, Hashable, Codable {
-    public var mode: SEVMode
+    public var mode: ConfidentialMode
     public var ready: Bool
     /// `id: reason` of every required check that did not pass.
     public var blockers: [String]
@@ -74,14 +56,15 @@ public struct HostReport: Sendable, Codable {
         self.kernel = kernel
         self.cpu = cpu
         self.checks = checks
-        verdicts = SEVMode.allCases.map { mode in
+        verdicts = ConfidentialMode.confidential.map { mode in
             let blocking = checks.filter { $0.requiredFor.contains(mode) && $0.status != .pass }
             return ModeVerdict(mode: mode, ready: blocking.isEmpty, blockers: blocking.map { "\($0.id): \($0.reason)" })
         }
     }
 
-    public func verdict(for mode: SEVMode) -> ModeVerdict {
-        verdicts.first { $0.mode == mode }!
+    /// The verdict of `mode`; a plain guest (none) needs nothing of the host's SEV support.
+    public func verdict(for mode: ConfidentialMode) -> ModeVerdict {
+        verdicts.first { $0.mode == mode } ?? ModeVerdict(mode: mode, ready: true, blockers: [])
     }
 
     public func check(_ id: String) -> CheckResult? {

@@ -1,5 +1,6 @@
 import Foundation
 import HostProbe
+import SEVABI
 
 public enum FirmwareRequest: Sendable, Hashable {
     /// SeaBIOS for plain guests, OVMF for confidential ones.
@@ -157,12 +158,19 @@ public enum LaunchPlanner {
 
     /// Refuses a confidential mode the host cannot run, naming the host check's reasons.
     public static func requireHostSupport(for mode: ConfidentialMode, sources: HostSources = .live()) throws {
-        guard let sevMode = mode.sevMode else { return }
+        guard mode.isConfidential else { return }
         var options = HostChecker.Options()
         options.probeQEMUGuests = false
-        let verdict = HostChecker(sources: sources, options: options).run().verdict(for: sevMode)
-        guard verdict.ready else {
-            throw LaunchError.hostRefused("\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : "")")
+        if let why = hostRefusal(for: mode, report: HostChecker(sources: sources, options: options).run()) {
+            throw LaunchError.hostRefused(why)
         }
+    }
+
+    /// The one wording of a host check's "no" for `mode` (run, vm and bench say the same); nil when ready.
+    public static func hostRefusal(for mode: ConfidentialMode, report: HostReport) -> String? {
+        let verdict = report.verdict(for: mode)
+        guard !verdict.ready else { return nil }
+        let more = verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : ""
+        return "\(mode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(more)"
     }
 }

@@ -1,22 +1,6 @@
 import HostProbe
 import SEVABI
 
-/// How confidential a launch is.
-public enum ConfidentialMode: String, Sendable, Codable, CaseIterable {
-    case none, sev, sevES = "sev-es", sevSNP = "sev-snp"
-
-    public var sevMode: SEVMode? {
-        switch self {
-        case .none: return nil
-        case .sev: return .sev
-        case .sevES: return .sevES
-        case .sevSNP: return .sevSNP
-        }
-    }
-
-    public var isConfidential: Bool { self != .none }
-}
-
 public enum Accelerator: String, Sendable, Codable, CaseIterable {
     case kvm, tcg
 }
@@ -208,6 +192,12 @@ public enum LaunchError: Error, Equatable, Sendable, CustomStringConvertible {
     case unsupportedHere(String)
     /// The host check says this host cannot run the mode (a dry run can still prepare the launch).
     case hostRefused(String)
+
+    /// Confidential guests under TCG: QEMU 7.2 aborts on an assertion when SEV objects meet TCG, and no
+    /// version can emulate SEV. The one wording of it.
+    public static func needsKVM(_ mode: ConfidentialMode) -> LaunchError {
+        .unsupportedHere("\(mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+    }
 
     public var description: String {
         switch self {

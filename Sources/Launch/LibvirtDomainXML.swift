@@ -15,7 +15,7 @@ public enum LibvirtDomainXML {
             throw LaunchError.unsupportedHere("libvirt \(version) has no <launchSecurity type='sev-snp'> (needs ≥ 10.5); use --backend qemu for SEV-SNP")
         }
         if spec.mode.isConfidential && spec.accelerator == .tcg {
-            throw LaunchError.unsupportedHere("\(spec.mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+            throw LaunchError.needsKVM(spec.mode)
         }
         var x = XMLWriter()
         let type = spec.accelerator == .kvm ? "kvm" : "qemu"

@@ -28,8 +28,7 @@ public enum QEMUCommandLine {
     public static func render(_ spec: LaunchSpec, binary: String = "qemu-system-x86_64", capabilities: QEMUCapabilities? = nil) throws -> [String] {
         try spec.validate()
         if spec.mode.isConfidential && spec.accelerator == .tcg {
-            // QEMU 7.2 aborts on an assertion when SEV objects meet TCG; no version can emulate SEV.
-            throw LaunchError.unsupportedHere("\(spec.mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+            throw LaunchError.needsKVM(spec.mode)
         }
         if let capabilities {
             switch spec.mode {

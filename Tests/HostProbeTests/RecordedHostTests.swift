@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 @testable import HostProbe
+import SEVABI
+import Testing
 
 /// Replays recorded hosts through the real checker and asserts the verdict per mode and the reasons.
 struct RecordedHostTests {
@@ -14,7 +15,7 @@ struct RecordedHostTests {
 
     @Test func milanWithSNPEnabledIsReadyForEveryMode() throws {
         let report = try Self.report("milan-snp-ready")
-        for mode in SEVMode.allCases {
+        for mode in ConfidentialMode.confidential {
             #expect(report.verdict(for: mode).ready, "\(mode): \(report.verdict(for: mode).blockers)")
         }
         #expect(report.check("cpu.generation")?.reason.contains("Milan") == true)
@@ -54,7 +55,7 @@ struct RecordedHostTests {
 
     @Test func intelHostFailsEveryModeAndPointsToTDX() throws {
         let report = try Self.report("intel-sapphire-rapids")
-        for mode in SEVMode.allCases { #expect(!report.verdict(for: mode).ready) }
+        for mode in ConfidentialMode.confidential { #expect(!report.verdict(for: mode).ready) }
         let vendor = try #require(report.check("cpu.vendor"))
         #expect(vendor.status == .fail)
         #expect(vendor.reason.hasPrefix("GenuineIntel"))
@@ -65,7 +66,7 @@ struct RecordedHostTests {
 
     @Test func nestedCloudVMIsHonestAboutWhatItVerified() throws {
         let report = try Self.report("nested-cloud-vm")
-        for mode in SEVMode.allCases { #expect(!report.verdict(for: mode).ready) }
+        for mode in ConfidentialMode.confidential { #expect(!report.verdict(for: mode).ready) }
         #expect(report.check("cpu.hypervisor")?.status == .info)
         #expect(report.check("cpuid.sev")?.status == .fail)
         // KVM itself answered and ran the four-instruction guest, so it is reported as usable...

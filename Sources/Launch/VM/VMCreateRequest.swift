@@ -1,4 +1,5 @@
 import Foundation
+import SEVABI
 
 /// Everything `cvm vm create` decides. Paths are as the user gave them; `VMManager.create` checks them.
 public struct VMCreateRequest: Sendable {

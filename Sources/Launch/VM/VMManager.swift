@@ -212,7 +212,7 @@ public struct VMManager: Sendable {
                                                               cpuModel: spec.effectiveCPUModel, qemuBinary: qemuBinary, runner: runner)
         if let notice { self.notice(notice) }
         if record.mode.isConfidential && accelerator == .tcg {
-            throw VMError.unsupportedHere("\(record.mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+            throw VMError(LaunchError.needsKVM(record.mode))
         }
         return accelerator
     }

@@ -1,4 +1,5 @@
 import Foundation
+import SEVABI
 
 /// Which program runs the VM: cvm's own QEMU supervision, or libvirt (define/start/destroy/undefine).
 public enum VMBackendKind: String, Sendable, Codable, CaseIterable {
