@@ -161,7 +161,7 @@ public struct BenchSettings: Equatable, Sendable {
         if let warmups { options.warmups = warmups }
         if let timeoutSeconds { options.timeoutSeconds = timeoutSeconds }
         if let accelerator { options.accelerator = accelerator }
-        if let firmware { options.firmware = firmware }
+        if let firmware { options.firmware = FirmwareRequest(argument: firmware) }
         if let parameters { options.parameters = parameters }
         options.out = out
         try options.validate()
@@ -181,8 +181,9 @@ public struct BenchOptions: Equatable, Sendable {
     public var timeoutSeconds: Double = 300
     public var out: String?
     public var accelerator: AcceleratorRequest = .auto
-    /// "auto": SeaBIOS (PVH for the unikernel) in mode none, OVMF in confidential modes; "ovmf": OVMF always.
-    public var firmware = "auto"
+    /// auto: SeaBIOS (PVH for the unikernel) in mode none, OVMF in confidential modes; ovmf: the system's
+    /// OVMF always; a path: that OVMF image always (a self-built AmdSev OVMF, say).
+    public var firmware: FirmwareRequest = .auto
     public var parameters: [String: String] = [:]
 
     public init() {}
@@ -212,7 +213,15 @@ public struct BenchOptions: Equatable, Sendable {
         }
         guard (0...100).contains(warmups) else { throw BenchError.badInput("warm-ups \(warmups) is out of range (0-100)") }
         guard timeoutSeconds > 0, timeoutSeconds <= 86_400 else { throw BenchError.badInput("timeout \(timeoutSeconds) s is out of range") }
-        guard ["auto", "ovmf"].contains(firmware) else { throw BenchError.badInput("firmware '\(firmware)' is not auto or ovmf") }
+        switch firmware {
+        case .auto, .ovmf: break
+        case .path(let path):
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw BenchError.badInput("firmware '\(path)' is not auto, ovmf or a readable OVMF image")
+            }
+        case .seabios, .customBIOS:
+            throw BenchError.badInput("firmware '\(firmware.argument)' is not auto, ovmf or an OVMF image path")
+        }
         try WorkloadCatalog.validate(parameters)
     }
 

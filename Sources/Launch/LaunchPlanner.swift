@@ -12,6 +12,17 @@ public enum FirmwareRequest: Sendable, Hashable {
     /// "bios:PATH": any image loaded with -bios, for plain guests.
     case customBIOS(String)
 
+    /// The spelling `init(argument:)` reads back.
+    public var argument: String {
+        switch self {
+        case .auto: return "auto"
+        case .seabios: return "seabios"
+        case .ovmf: return "ovmf"
+        case .path(let path): return path
+        case .customBIOS(let path): return "bios:" + path
+        }
+    }
+
     public init(argument: String) {
         switch argument.lowercased() {
         case "auto": self = .auto
