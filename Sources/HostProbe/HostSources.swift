@@ -52,6 +52,20 @@ public enum PathAccess: String, Sendable, Codable {
     case missing, noAccess = "no-access", readOnly = "read-only", readWrite = "read-write"
 }
 
+/// Owner, group and permission bits of a file (symbolic links followed).
+public struct FileOwnership: Sendable, Hashable, Codable {
+    public var uid: UInt32
+    public var gid: UInt32
+    /// The permission bits, e.g. 0o660.
+    public var mode: UInt32
+
+    public init(uid: UInt32, gid: UInt32, mode: UInt32) {
+        self.uid = uid
+        self.gid = gid
+        self.mode = mode
+    }
+}
+
 /// Read-only view of the host's files (sysfs, /dev, /proc, firmware images).
 public protocol HostFileSystem: Sendable {
     func text(at path: String) -> String?
@@ -64,10 +78,13 @@ public protocol HostFileSystem: Sendable {
     func bytes(at path: String, offset: Int, length: Int) -> [UInt8]?
     /// The same value for two paths that name one file (symbolic links resolved).
     func identity(of path: String) -> String
+    /// Owner, group and mode; nil when the path does not exist.
+    func ownership(of path: String) -> FileOwnership?
 }
 
 extension HostFileSystem {
     public func identity(of path: String) -> String { path }
+    public func ownership(of path: String) -> FileOwnership? { nil }
 }
 
 /// Why an SEV firmware command failed.

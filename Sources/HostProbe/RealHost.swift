@@ -59,6 +59,12 @@ public struct LocalFileSystem: HostFileSystem {
         return Int(info.st_size)
     }
 
+    public func ownership(of path: String) -> FileOwnership? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return FileOwnership(uid: info.st_uid, gid: info.st_gid, mode: UInt32(info.st_mode) & 0o7777)
+    }
+
     public func bytes(at path: String, offset: Int, length: Int) -> [UInt8]? {
         guard offset >= 0, length >= 0, let handle = FileHandle(forReadingAtPath: path) else { return nil }
         defer { try? handle.close() }
