@@ -77,6 +77,10 @@ enum HostReportRenderer {
         }
         lines.append("")
         let modes = mode.map { [$0] } ?? SEVMode.allCases
+        if mode == nil {
+            let none = report.noneVerdict
+            lines.append(none.ready ? "none: ready (accelerator \(none.accelerator ?? "tcg"))" : "none: not ready (\(none.blockers.joined(separator: "; ")))")
+        }
         for verdictMode in modes {
             let verdict = report.verdict(for: verdictMode)
             if verdict.ready {

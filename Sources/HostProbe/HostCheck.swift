@@ -54,10 +54,39 @@ public struct CheckResult: Sendable, Hashable, Codable {
 
 /// Whether one mode can launch here, and if not, the checks that stand in the way.
 public struct ModeVerdict: Sendable, Hashable, Codable {
-    public var mode: SEVMode
+    /// nil for mode none (no confidential computing); JSON says "none".
+    public var mode: SEVMode?
     public var ready: Bool
     /// `id: reason` of every required check that did not pass.
     public var blockers: [String]
+    /// Mode none only: the accelerator `cvm run --accel auto` uses here ("kvm" or "tcg").
+    public var accelerator: String?
+
+    enum CodingKeys: String, CodingKey { case mode, ready, blockers, accelerator }
+
+    public init(mode: SEVMode?, ready: Bool, blockers: [String], accelerator: String? = nil) {
+        self.mode = mode
+        self.ready = ready
+        self.blockers = blockers
+        self.accelerator = accelerator
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let name = try c.decode(String.self, forKey: .mode)
+        mode = name == "none" ? nil : try c.decode(SEVMode.self, forKey: .mode)
+        ready = try c.decode(Bool.self, forKey: .ready)
+        blockers = try c.decode([String].self, forKey: .blockers)
+        accelerator = try c.decodeIfPresent(String.self, forKey: .accelerator)
+    }
+
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(mode?.rawValue ?? "none", forKey: .mode)
+        try c.encode(ready, forKey: .ready)
+        try c.encode(blockers, forKey: .blockers)
+        try c.encodeIfPresent(accelerator, forKey: .accelerator)
+    }
 }
 
 /// The whole host check: every result, the verdict per mode, and where it ran.
@@ -69,16 +98,23 @@ public struct HostReport: Sendable, Codable {
     public var checks: [CheckResult]
     public var verdicts: [ModeVerdict]
 
-    public init(host: String, kernel: String, cpu: String, checks: [CheckResult]) {
+    /// `noneAccelerator`: what `cvm run --accel auto` uses for mode none here.
+    public init(host: String, kernel: String, cpu: String, checks: [CheckResult], noneAccelerator: String = "tcg") {
         self.host = host
         self.kernel = kernel
         self.cpu = cpu
         self.checks = checks
-        verdicts = SEVMode.allCases.map { mode in
-            let blocking = checks.filter { $0.requiredFor.contains(mode) && $0.status != .pass }
-            return ModeVerdict(mode: mode, ready: blocking.isEmpty, blockers: blocking.map { "\($0.id): \($0.reason)" })
-        }
+        // Mode none needs QEMU only; KVM decides the accelerator, not readiness (TCG runs anywhere).
+        let qemu = checks.filter { $0.id == "qemu.installed" && $0.status != .pass }
+        verdicts = [ModeVerdict(mode: nil, ready: qemu.isEmpty, blockers: qemu.map { "\($0.id): \($0.reason)" }, accelerator: noneAccelerator)]
+            + SEVMode.allCases.map { mode in
+                let blocking = checks.filter { $0.requiredFor.contains(mode) && $0.status != .pass }
+                return ModeVerdict(mode: mode, ready: blocking.isEmpty, blockers: blocking.map { "\($0.id): \($0.reason)" })
+            }
     }
+
+    /// Mode none: QEMU present, and the accelerator it gets.
+    public var noneVerdict: ModeVerdict { verdicts.first { $0.mode == nil }! }
 
     public func verdict(for mode: SEVMode) -> ModeVerdict {
         verdicts.first { $0.mode == mode }!
