@@ -136,24 +136,25 @@ public struct LinuxKernel: Sendable {
     public let image: URL
     public let modules: KernelModuleSet
 
-    /// `release` like "6.1.0-56-amd64" (package linux-image-RELEASE); nil = what linux-image-amd64
-    /// currently depends on. Downloads and unpacks into the cache when needed.
+    /// `release` like "6.1.0-56-amd64" or "6.8.0-151-generic" (package linux-image-RELEASE); nil = what
+    /// the first kernel metapackage apt offers depends on (`KernelPackageChoice`). Downloads and
+    /// unpacks into the cache when needed.
     public static func fetch(release: String?, cache: DebianPackageCache, progress: (String) -> Void) throws -> LinuxKernel {
-        let packageName: String
+        let choice: KernelPackageChoice
         if let release {
-            let bare = release.hasPrefix("linux-image-") ? String(release.dropFirst("linux-image-".count)) : release
-            packageName = "linux-image-" + (bare.hasSuffix("-amd64") ? bare : bare + "-amd64")
+            choice = try KernelPackageChoice.given(release: release, policy: cache.policy, depends: cache.depends)
         } else {
-            progress("resolving linux-image-amd64")
-            packageName = try cache.dependency(of: "linux-image-amd64", prefix: "linux-image-")
+            progress("resolving the kernel package (\(KernelPackageChoice.metapackages.joined(separator: ", ")))")
+            choice = try KernelPackageChoice.choose(policy: cache.policy, depends: cache.depends)
         }
-        let package = try cache.fetch(packageName, progress: progress)
+        let package = try cache.fetch(choice.image, progress: progress)
         let unpacked = try cache.unpack(package, progress: progress)
+        let modulesRoot = try choice.modules.map { try cache.unpack(try cache.fetch($0, progress: progress), progress: progress) } ?? unpacked
         let boot = unpacked.appendingPathComponent("boot")
         let images = ((try? FileManager.default.contentsOfDirectory(atPath: boot.path)) ?? []).filter { $0.hasPrefix("vmlinuz-") }.sorted()
         guard let image = images.first else { throw GuestImageError.packageNotFound("no boot/vmlinuz-* in \(unpacked.path)") }
         let release = String(image.dropFirst("vmlinuz-".count))
-        let modules = try KernelModuleSet(directory: unpacked.appendingPathComponent("lib/modules/\(release)"))
+        let modules = try KernelModuleSet(directory: modulesRoot.appendingPathComponent("lib/modules/\(release)"))
         return LinuxKernel(package: package, release: release, image: boot.appendingPathComponent(image), modules: modules)
     }
 
