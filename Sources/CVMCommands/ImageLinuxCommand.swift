@@ -29,7 +29,7 @@ extension ImageCommand.Build {
         @Option(name: .long, help: "Bundle directory to write (replaced if it holds a bundle).")
         var out: String = "linux-guest"
 
-        @Option(name: .long, help: "Kernel release, e.g. 6.1.0-56-amd64 (default: what linux-image-amd64 depends on).")
+        @Option(name: .long, help: "Kernel release, e.g. 6.1.0-56-amd64 (default: what the first kernel metapackage apt offers depends on: linux-image-amd64, linux-image-virtual, linux-image-generic).")
         var kernelVersion: String?
 
         @Option(name: .long, help: "Package cache directory (default: $CVM_CACHE or ~/.cache/cvmkit).")

@@ -34,7 +34,7 @@ extension ImageCommand.Build {
         @Argument(help: "The image: docker-archive:FILE, oci-archive:FILE, oci:DIR[:TAG] or a path.") var source: String
         @Option(help: "Bundle directory to write (replaced if it holds a bundle).") var out: String = "oci-guest"
         @Option(help: "Platform to take from a multi-platform index (os/arch[/variant]).") var platform = "linux/amd64"
-        @Option(help: "Kernel release, e.g. 6.1.0-56-amd64 (default: what linux-image-amd64 depends on).") var kernelVersion: String?
+        @Option(help: "Kernel release, e.g. 6.1.0-56-amd64 (default: what the first kernel metapackage apt offers depends on: linux-image-amd64, linux-image-virtual, linux-image-generic).") var kernelVersion: String?
         @Option(help: "Kernel command line (rdinit=/.cvm/init is added unless given).") var cmdline: String = OCIGuestBuilder.defaultCmdline
         @Option(help: "OVMF image to predict launch measurements for (needs the SEV kernel-hashes table).") var firmware: String?
         @Option(help: "vCPU counts for the measurement table: a number, list or range.") var vcpus = "1,2,4,8"

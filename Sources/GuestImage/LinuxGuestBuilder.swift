@@ -6,7 +6,7 @@ public struct LinuxGuestBuilder: Sendable {
     public struct Options: Sendable {
         public var output: URL
         /// Kernel release such as "6.1.0-56-amd64" (package linux-image-RELEASE); nil = what the
-        /// linux-image-amd64 metapackage currently depends on.
+        /// first kernel metapackage apt offers depends on (`KernelPackageChoice`).
         public var kernelVersion: String?
         public var cache: DebianPackageCache
         public var busybox: URL

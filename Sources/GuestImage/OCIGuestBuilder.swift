@@ -15,7 +15,7 @@ public struct OCIGuestBuilder: Sendable {
         public var output: URL
         public var source: ImageSource
         public var platform: Platform
-        /// Kernel release such as "6.1.0-56-amd64"; nil = what linux-image-amd64 depends on.
+        /// Kernel release such as "6.1.0-56-amd64"; nil = what `KernelPackageChoice` picks.
         public var kernelVersion: String?
         public var cache: DebianPackageCache
         public var initSource: URL?
