@@ -41,8 +41,8 @@ struct VMStopCommand: ParsableCommand {
 
     func run() throws {
         let vmName = try VMCommandSupport.name(name)
-        try VMCommandSupport.failing { _ = try VMCommandSupport.manager().stop(vmName, force: force, timeout: timeout) }
-        print("stopped VM \(vmName)")
+        let report = try VMCommandSupport.failing { try VMCommandSupport.manager().stop(vmName, force: force, timeout: timeout) }
+        print(report.forced == nil ? "stopped VM \(vmName) (the guest powered off)" : "stopped VM \(vmName) hard: \(report.forced ?? "")")
     }
 }
 

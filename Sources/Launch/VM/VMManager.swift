@@ -225,8 +225,9 @@ public struct VMManager: Sendable {
         }
     }
 
+    /// Stops a running VM; the report says when it had to stop it hard, and why.
     @discardableResult
-    public func stop(_ name: VMName, force: Bool = false, timeout: Double = 60) throws -> VMRecord {
+    public func stop(_ name: VMName, force: Bool = false, timeout: Double = 60) throws -> VMStopReport {
         let (vm, lock, stored) = try store.open(name)
         defer { lock.release() }
         var record = stored
@@ -235,9 +236,9 @@ public struct VMManager: Sendable {
             if record.status == .running { try markStopped(&record, in: vm) }
             throw VMError.wrongState("VM '\(name)' is not running")
         }
-        try backend.stop(record, in: vm, force: force, timeout: timeout)
+        let forced = try backend.stop(record, in: vm, force: force, timeout: timeout)
         try markStopped(&record, in: vm)
-        return record
+        return VMStopReport(record: record, forced: forced)
     }
 
     func markStopped(_ record: inout VMRecord, in vm: VMDirectory) throws {
