@@ -61,18 +61,11 @@ public struct LinuxGuestBuilder: Sendable {
             throw GuestImageError.invalidELF("\(busybox.path) is dynamically linked; the guest needs busybox-static")
         }
 
-        let kernel = try LinuxKernel.fetch(release: options.kernelVersion, cache: options.cache, progress: progress)
-        let (modules, unavailable) = try kernel.modules.closure(of: Self.attestationModules + Self.deviceModules)
+        let base = try GuestKernelAndInit(kernelVersion: options.kernelVersion, cache: options.cache, initSource: options.initSource,
+                                          scratchPrefix: "cvm-linux", progress: progress)
+        defer { base.removeScratch() }
+        let kernel = base.kernel, modules = base.modules
         progress("kernel \(kernel.release): \(modules.count) modules (\(modules.map(\.name).joined(separator: ", ")))")
-
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-linux-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-
-        let source = try InitProgram.locateSource(explicit: options.initSource)
-        progress("compiling \(source.lastPathComponent) (gcc -static -Os)")
-        let initBinary = work.appendingPathComponent("init")
-        try InitProgram.compile(source: source, to: initBinary)
 
         var tree = InitramfsTree()
         try tree.addFile("bin/busybox", .file(busybox), permissions: 0o755)
@@ -83,43 +76,35 @@ public struct LinuxGuestBuilder: Sendable {
         try tree.addFile("etc/passwd", .bytes(Array("root:x:0:0:root:/root:/bin/sh\n".utf8)))
         try tree.addFile("etc/group", .bytes(Array("root:x:0:\n".utf8)))
         try tree.addDirectory("root", permissions: 0o700)
-        let modulePaths = try kernel.install(modules, into: &tree)
         let config = InitConfig(arguments: ["/bin/sh", "-c", Self.summaryScript], shell: "/bin/sh", hostname: "cvm-linux")
-        try GuestInit.install(into: &tree, initBinary: initBinary, config: config, modulePaths: modulePaths)
-        try GuestInit.seal(&tree)
+        try base.install(into: &tree, config: config)
 
         progress("packing initramfs: \(tree.count) members (cpio newc, gzip -n -9)")
-        let initrd = work.appendingPathComponent("initrd")
-        let summary = try tree.write(to: try GzipFileSink(url: initrd))
+        let (initrd, summary) = try base.writeInitrd(tree, level: 9)
 
         let busyboxVersion = try? Subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "busybox-static"])
-        let compiler = try InitProgram.compilerVersion()
         let minimumMemory = try kernel.minimumMemoryMiB(initramfsBytes: summary.bytes)
+        var versions = try base.versions()
+        versions["busybox"] = busyboxVersion.map { "busybox-static \($0)" } ?? "busybox (unpackaged)"
         let manifest = BundleManifest(
             kind: "linux",
-            versions: [
-                "kernel": kernel.release,
-                "kernelPackage": "\(kernel.package.name) \(kernel.package.version)",
-                "busybox": busyboxVersion.map { "busybox-static \($0)" } ?? "busybox (unpackaged)",
-                "init": GuestInit.version,
-                "compiler": compiler,
-            ],
+            versions: versions,
             boot: .init(minimumMemoryMiB: minimumMemory),
             build: .init(
                 command: "cvm image build linux",
                 tool: options.tool,
                 steps: [
-                    "apt-get download \(kernel.package.name)=\(kernel.package.version); dpkg-deb -x into the cache",
+                    base.kernelStep,
                     "gcc -static -Os -s guest/init/\(InitProgram.sourceName)",
                     "initramfs: busybox + applet symlinks, cvm-init, modules with their .modinfo dependencies; cpio newc sorted, mtime 0, sequential inodes; gzip -n -9",
                 ],
                 inputs: [
-                    .init(name: kernel.package.name, version: kernel.package.version, sha256: kernel.package.sha256, origin: "apt-get download (host apt sources)"),
+                    base.kernelInput,
                     .init(name: "busybox", version: busyboxVersion, sha256: try PartDigest.of(fileAt: busybox, file: "busybox").sha256, origin: busybox.path),
-                    .init(name: InitProgram.sourceName, version: GuestInit.version, sha256: try PartDigest.of(fileAt: source, file: InitProgram.sourceName).sha256, origin: "guest/init/\(InitProgram.sourceName)"),
+                    try base.initInput(),
                 ]),
             modules: modules.map(\.name),
-            modulesUnavailable: unavailable)
+            modulesUnavailable: base.unavailableModules)
 
         progress("writing bundle \(options.output.path)")
         return try GuestBundle.write(to: options.output, kernel: kernel.image, initrd: initrd, cmdline: options.cmdline, manifest: manifest)
