@@ -71,7 +71,7 @@ let package = Package(
         .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostProbe", "SEVABI"]),
+        .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostProbe", "SEVABI", "GuestImage"]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
         .testTarget(name: "BenchReportTests", dependencies: ["BenchReport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "Launch"]),
