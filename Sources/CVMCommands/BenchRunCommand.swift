@@ -3,6 +3,7 @@ import Bench
 import BenchReport
 import Foundation
 import GuestImage
+import HostOS
 import Launch
 
 /// `cvm bench` (and `cvm bench run`): runs the matrix and writes the result directory and its reports.
@@ -31,7 +32,7 @@ struct BenchRunCommand: ParsableCommand {
         Resume: running again with the same --out skips the runs already in
         runs.jsonl; a different plan or host is refused unless --restart discards the
         old results. Ctrl-C stops after tearing QEMU down, keeps the log, writes the
-        reports from what exists and exits 130.
+        reports from what exists and exits 130 (143 after SIGTERM).
 
         --config FILE reads the same settings from YAML (flags given on the command
         line win):
@@ -119,8 +120,10 @@ struct BenchRunCommand: ParsableCommand {
         session.cvmVersion = CVMVersion.string
         session.command = QEMUCommandLine.shellQuoted(["cvm"] + CommandLine.arguments.dropFirst())
         session.progress = ProgressDisplay()
-        SignalTrap.install()
-        defer { SignalTrap.uninstall() }
+        // A signal at any point of the session stops it after (or, with a guest running, during) the current run.
+        let cancellation = session.cancellation
+        let signals = SignalOwner.shared.subscribe { _ in cancellation.cancel() }
+        defer { signals.cancel() }
 
         let result: BenchSession.Result
         do { result = try session.run() } catch let error as BenchError {
@@ -135,7 +138,7 @@ struct BenchRunCommand: ParsableCommand {
             printSummary(result)
         }
         if let reportError = result.reportError { printError("cvm: reports not written: \(reportError)") }
-        if result.outcome.interrupted { throw ExitCode(130) }
+        if result.outcome.interrupted { throw ExitCode(128 + (SignalOwner.shared.received ?? SIGINT)) }
     }
 
     func printSummary(_ result: BenchSession.Result) {

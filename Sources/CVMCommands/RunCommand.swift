@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GuestImage
+import HostOS
 import HostProbe
 import Launch
 import SEVABI
@@ -25,7 +26,7 @@ struct RunCommand: ParsableCommand {
 
         Exit status: the guest's exit code; 3 when this host cannot run the launch; 124 on timeout;
         125 when the guest kernel panicked (QEMU is stopped at the panic instead of rebooting into it);
-        130 when interrupted.
+        130 when interrupted by SIGINT (Ctrl-C), 143 by SIGTERM.
         """
     )
 
@@ -131,7 +132,7 @@ struct RunCommand: ParsableCommand {
         }
         printError("cvm: \(result.summary)")
         reportContainerGuestRun(spec)
-        if result.interrupted { throw ExitCode(130) }
+        if result.interrupted { throw ExitCode(128 + (result.interruptSignal ?? SIGINT)) }
         if result.timedOut { throw ExitCode(124) }
         if result.guestPanic != nil { throw ExitCode(125) }
         guard let code = result.guestExitCode else { throw ExitCode(3) }
