@@ -9,17 +9,18 @@ extension ImageCommand.Build {
             commandName: "unikernel",
             abstract: "Build the Embedded Swift unikernel bundle (PVH kernel, EFI application, manifest).",
             discussion: """
-            The bundle directory holds `kernel` (PVH ELF for qemu -kernel without firmware), `kernel.efi`
-            (the same kernel as an EFI application for OVMF's -kernel), `cmdline` and `manifest.json`.
+            The bundle directory holds `kernel` (PVH ELF for qemu -kernel without firmware), `kernel.efi` \
+            (the same kernel as an EFI application for OVMF's -kernel), `cmdline` and `manifest.json`. \
             The same sources and toolchain always give the same bytes.
 
-            Command line words: run=noop|stream|chase|sha256|ep|exits|touch|fault|all (comma list),
-            stream.size=, stream.reps=, chase.size=, chase.steps=, sha256.size=, ep.m=, exits.iters=,
+            Command line words: run=noop|stream|chase|sha256|ep|exits|touch|fault|all (comma list), \
+            stream.size=, stream.reps=, chase.size=, chase.steps=, sha256.size=, ep.m=, exits.iters=, \
             touch.pages= (sizes take K, M or G).
 
             Examples:
               cvm image build unikernel --out uk
-              cvm image build unikernel --out uk --cmdline "run=all ep.m=20" --linux-workloads
+              cvm image build unikernel --out uk --linux-workloads \\
+                  --cmdline "run=all ep.m=20"
             """
         )
 
