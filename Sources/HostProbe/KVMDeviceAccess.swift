@@ -1,3 +1,4 @@
+import HostOS
 /// Whether libvirt's QEMU user can open /dev/kvm. Without udev (containers, minimal images) the node
 /// stays `root:root 0600`; libvirt then finds KVM "not available now" on every capabilities lookup,
 /// throws its cache away and probes QEMU again each time, so one `virsh define` takes ~48 s instead
