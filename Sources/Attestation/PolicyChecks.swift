@@ -86,21 +86,21 @@ enum PolicyChecks {
 
     static func guestPolicyCheck(report: AttestationReport, policy: ValidationPolicy) -> Check {
         let raw = report.policyRaw
-        func set(_ bit: Int) -> Bool { raw & (1 << UInt64(bit)) != 0 }
+        let flags = SNPPolicy.Flags(rawValue: raw)
         var problems: [String] = []
         if let text = policy.guestPolicy, let want = parseUnsignedInteger(text, as: UInt64.self), want != raw {
             problems.append("POLICY is 0x\(String(raw, radix: 16)), expected 0x\(String(want, radix: 16))")
         }
-        if set(19), !policy.allowDebug { problems.append("DEBUG is set and not allowed") }
-        if set(18), !policy.allowMigrateMA { problems.append("MIGRATE_MA is set and not allowed") }
-        if set(16), !policy.allowSMT { problems.append("SMT is allowed by the guest policy and the verifier forbids it") }
-        if !set(20), policy.requireSingleSocket { problems.append("SINGLE_SOCKET is required") }
-        if set(21), policy.forbidCXL { problems.append("CXL_ALLOW is set and forbidden") }
-        if !set(22), policy.requireMemAES256XTS { problems.append("MEM_AES_256_XTS is required") }
-        if !set(23), policy.requireRAPLDisabled { problems.append("RAPL_DIS is required") }
-        if !set(24), policy.requireCiphertextHiding { problems.append("CIPHERTEXT_HIDING_DRAM is required") }
-        if !set(25), policy.requirePageSwapDisabled { problems.append("PAGE_SWAP_DISABLE is required") }
-        let names = SNPPolicy.bits.filter { set($0.bit) && $0.bit != 17 }.map(\.name)
+        if flags.contains(.debug), !policy.allowDebug { problems.append("DEBUG is set and not allowed") }
+        if flags.contains(.migrateMA), !policy.allowMigrateMA { problems.append("MIGRATE_MA is set and not allowed") }
+        if flags.contains(.smt), !policy.allowSMT { problems.append("SMT is allowed by the guest policy and the verifier forbids it") }
+        if !flags.contains(.singleSocket), policy.requireSingleSocket { problems.append("SINGLE_SOCKET is required") }
+        if flags.contains(.cxlAllow), policy.forbidCXL { problems.append("CXL_ALLOW is set and forbidden") }
+        if !flags.contains(.memAES256XTS), policy.requireMemAES256XTS { problems.append("MEM_AES_256_XTS is required") }
+        if !flags.contains(.raplDisabled), policy.requireRAPLDisabled { problems.append("RAPL_DIS is required") }
+        if !flags.contains(.ciphertextHidingDRAM), policy.requireCiphertextHiding { problems.append("CIPHERTEXT_HIDING_DRAM is required") }
+        if !flags.contains(.pageSwapDisable), policy.requirePageSwapDisabled { problems.append("PAGE_SWAP_DISABLE is required") }
+        let names = flags.chosenNames
         let summary = "POLICY 0x\(String(raw, radix: 16)) [\(names.joined(separator: " "))]"
         return problems.isEmpty ? .pass("guest-policy", summary) : .fail("guest-policy", summary + ": " + problems.joined(separator: "; "))
     }
