@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "HostProbe", targets: ["HostProbe"]),
         .library(name: "Measurement", targets: ["Measurement"]),
         .library(name: "Attestation", targets: ["Attestation"]),
+        // For the fuzz package (Fuzz/), which feeds bench configs to BenchSettings.
+        .library(name: "Bench", targets: ["Bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -44,6 +46,7 @@ let package = Package(
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
             "SEVABI", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
+            "UnikernelCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// libFuzzer targets for the Attestation parsers. Built by Fuzz/run.sh with `--sanitize=fuzzer`, which
+// libFuzzer targets for the parsers of untrusted input (reports, certificates, policies, bench configs). Built by Fuzz/run.sh with `--sanitize=fuzzer`, which
 // instruments every module and links libFuzzer's main; see Fuzz/README.md.
 import PackageDescription
 
@@ -10,6 +10,10 @@ let package = Package(
         .executableTarget(name: "FuzzReport", dependencies: [.product(name: "Attestation", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(name: "FuzzCertificate", dependencies: [.product(name: "Attestation", package: "CVMKit")],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "FuzzPolicy", dependencies: [.product(name: "Attestation", package: "CVMKit")],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "FuzzBenchConfig", dependencies: [.product(name: "Bench", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
     ],
     swiftLanguageModes: [.v6]

@@ -6,9 +6,12 @@ public enum PolicyFileError: Error, Equatable, CustomStringConvertible, Sendable
     case badTCB(String)
     case badHex(field: String, reason: String)
     case unreadable(String)
+    case unknownKey(String, known: [String])
 
     public var description: String {
         switch self {
+        case let .unknownKey(key, known):
+            return "policy file: unknown key '\(key)' (known keys: \(known.joined(separator: ", ")))"
         case .badTCB(let text): return "not a TCB requirement: '\(text)' (use bl=N,tee=N,snp=N,ucode=N[,fmc=N])"
         case let .badHex(field, reason): return "\(field): \(reason)"
         case .unreadable(let why): return "policy file: \(why)"
@@ -73,7 +76,24 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
         case requirePlatformTSME, allowVLEK, requireVLEK, trustedCSPs
     }
 
+    /// The keys a policy file may use.
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    /// Any key as written, so keys this type does not know can be named.
+    private struct WrittenKey: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
     public init(from decoder: any Decoder) throws {
+        // An unknown key is refused, never ignored: a misspelt `mesurement:` would otherwise turn an
+        // expected-value check off and let a report pass that the intended policy fails.
+        let known = Set(Self.keys)
+        for key in try decoder.container(keyedBy: WrittenKey.self).allKeys where !known.contains(key.stringValue) {
+            throw PolicyFileError.unknownKey(key.stringValue, known: Self.keys)
+        }
         let c = try decoder.container(keyedBy: CodingKeys.self)
         measurement = try c.decodeIfPresent(String.self, forKey: .measurement)
         reportData = try c.decodeIfPresent(String.self, forKey: .reportData)
@@ -153,6 +173,7 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
     public static func load(contentsOf text: String) throws -> ValidationPolicy {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         do {
+            try NestingDepth.check(trimmed)
             let policy: ValidationPolicy
             if trimmed.hasPrefix("{") {
                 policy = try JSONDecoder().decode(ValidationPolicy.self, from: Data(trimmed.utf8))
@@ -163,8 +184,13 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
             return policy
         } catch let error as PolicyFileError {
             throw error
+        } catch let error as NestingDepth.TooDeep {
+            throw PolicyFileError.unreadable("\(error)")
         } catch let DecodingError.keyNotFound(key, _) {
             throw PolicyFileError.unreadable("missing key \(key.stringValue)")
+        } catch DecodingError.dataCorrupted(let context) where context.underlyingError is PolicyFileError {
+            // Yams wraps what init(from:) throws as "not valid YAML"; the policy's own error says more.
+            throw context.underlyingError ?? PolicyFileError.unreadable(context.debugDescription)
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw PolicyFileError.unreadable("\(path.isEmpty ? "document" : path): \(context.debugDescription)")

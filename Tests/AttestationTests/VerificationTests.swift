@@ -158,4 +158,25 @@ struct VerificationTests {
         #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: "measurement: abc") }
         #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: #"{"vmpl": "x"}"#) }
     }
+
+    /// A misspelt key must not switch a check off: `mesurement:` would leave the measurement unchecked.
+    @Test func unknownPolicyKeysAreRefusedAndNamed() throws {
+        let wrong = "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        #expect(throws: PolicyFileError.unknownKey("mesurement", known: ValidationPolicy.keys)) {
+            try ValidationPolicy.load(contentsOf: "mesurement: \(wrong)")
+        }
+        #expect(throws: PolicyFileError.unknownKey("allowdebug", known: ValidationPolicy.keys)) {
+            try ValidationPolicy.load(contentsOf: #"{"vmpl": 0, "allowdebug": true}"#)
+        }
+        // The correctly spelt key does check, and fails this report.
+        #expect(failedNames(try verify("genoa-v3", policy: ValidationPolicy.load(contentsOf: "measurement: \(wrong)"))) == ["measurement"])
+    }
+
+    @Test func deeplyNestedPolicyFilesAreRefusedBeforeParsing() {
+        let yaml = "trustedCSPs: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
+        #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: yaml) }
+        let json = #"{"trustedCSPs": "# + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "}"
+        #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: json) }
+    }
 }
+
