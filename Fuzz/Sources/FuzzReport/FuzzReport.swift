@@ -12,7 +12,7 @@ public func fuzzReport(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = KDS.vcekPath(for: report, product: report.product ?? .milan)
     var policy = ValidationPolicy()
     policy.minimumTCB = TCBRequirement(bootloader: 1, tee: 1, snp: 1, microcode: 1, fmc: 1)
-    policy.measurement = String(repeating: "00", count: 48)
+    policy.measurement = try? Expected([UInt8](repeating: 0, count: 48))
     if let chain = FuzzChain.turin {
         _ = ReportVerifier.verify(report: report, chain: chain, policy: policy)
     }
