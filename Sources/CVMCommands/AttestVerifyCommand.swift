@@ -8,17 +8,19 @@ struct AttestVerify: ParsableCommand {
         commandName: "verify",
         abstract: "Verify an SNP report against AMD's roots and a validation policy.",
         discussion: """
-        Checks, in order: the pinned ARK, ASK/ASVK signed by the ARK, VCEK/VLEK signed by the ASK/ASVK,
-        validity of every certificate at --at (default now), revocation (with --crl), the signer and the
-        report format, the ECDSA P-384 report signature, certificate SPLs equal to REPORTED_TCB, hwID
-        equal to CHIP_ID, then the policy. By default DEBUG and MIGRATE_MA are refused and SMT allowed.
-        Flags override the values of a --policy file (YAML or JSON, keys as in `--json` output of
-        `cvm attest verify --print-policy`).
-        Exit status: 0 every check passed, 1 a check failed, 2 bad input.
+        Checks, in order: the pinned ARK, ASK/ASVK signed by the ARK, VCEK/VLEK signed by the ASK/ASVK, \
+        validity of every certificate at --at (default now), revocation (with --crl), the signer and the \
+        report format, the ECDSA P-384 report signature, certificate SPLs equal to REPORTED_TCB, hwID \
+        equal to CHIP_ID, then the policy. By default DEBUG and MIGRATE_MA are refused and SMT allowed. \
+        Flags override the values of a --policy file (YAML or JSON, keys as in `--json` output of \
+        `cvm attest verify --print-policy`). \
+        Exit status: 0 every check passed, 1 a check failed, 2 bad input. \
         Examples:
           cvm attest verify report.bin --vcek vcek.der --expect-measurement 7a1e5c...
-          cvm attest verify report.bin --certs certs/ --min-tcb bl=3,tee=0,snp=8,ucode=115 --json
-          cvm attest verify vlek-report.bin --vcek vlek.der --at 2025-06-01T00:00:00Z --vmpl 1
+          cvm attest verify report.bin --certs certs/ --json \\
+              --min-tcb bl=3,tee=0,snp=8,ucode=115
+          cvm attest verify vlek-report.bin --vcek vlek.der --vmpl 1 \\
+              --at 2025-06-01T00:00:00Z
         """
     )
 

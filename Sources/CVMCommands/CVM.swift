@@ -7,7 +7,7 @@ public struct CVM: AsyncParsableCommand {
         commandName: "cvm",
         abstract: "CVMKit: from zero to SEV-SNP. Check hosts, predict and verify measurements, launch and benchmark confidential guests.",
         discussion: """
-        Exit status: 0 success; 1 a check or verification said no; 2 bad input or usage;
+        Exit status: 0 success; 1 a check or verification said no; 2 bad input or usage; \
         3 this host cannot do what was asked (for example SEV on a host without SEV).
         """,
         version: CVMVersion.string,

@@ -9,9 +9,9 @@ extension ImageCommand.Build {
             commandName: "linux",
             abstract: "Build the minimal Linux guest bundle (Debian kernel, busybox-static, cvm-init, attestation modules).",
             discussion: """
-            The kernel comes from Debian's linux-image package, fetched with `apt-get download` into the
-            cache ($CVM_CACHE, else ~/.cache/cvmkit) and unpacked there; /boot is never touched. The
-            initramfs is a cpio newc archive written by cvm (sorted, mtime 0, sequential inodes) and
+            The kernel comes from Debian's linux-image package, fetched with `apt-get download` into the \
+            cache ($CVM_CACHE, else ~/.cache/cvmkit) and unpacked there; /boot is never touched. The \
+            initramfs is a cpio newc archive written by cvm (sorted, mtime 0, sequential inodes) and \
             compressed with `gzip -n`, so the same inputs give the same bytes.
 
             Boot it with QEMU:

@@ -12,23 +12,25 @@ extension ImageCommand.Build {
             commandName: "oci",
             abstract: "Build a guest bundle from a Docker or OCI image (kernel, initramfs with the image's root and cvm-init, cmdline).",
             discussion: """
-            SOURCE is docker-archive:FILE[:TAG], oci-archive:FILE[:TAG], oci:DIR[:TAG] or a bare path; the
-            format is detected from the content and every digest is checked. The layers are flattened in
-            memory and streamed into a reproducible initramfs (cpio newc, mtime 0, gzip -n), so the same
-            image gives the same bytes. The guest runs the image's Entrypoint + Cmd with its Env (PATH
-            defaulted), WorkingDir (created if missing) and User; the command's output goes to the second
-            serial port (ttyS1), the kernel log to the first (ttyS0); the command's exit code ends QEMU.
+            SOURCE is docker-archive:FILE[:TAG], oci-archive:FILE[:TAG], oci:DIR[:TAG] or a bare path; the \
+            format is detected from the content and every digest is checked. The layers are flattened in \
+            memory and streamed into a reproducible initramfs (cpio newc, mtime 0, gzip -n), so the same \
+            image gives the same bytes. The guest runs the image's Entrypoint + Cmd with its Env (PATH \
+            defaulted), WorkingDir (created if missing) and User; the command's output goes to the second \
+            serial port (ttyS1), the kernel log to the first (ttyS0); the command's exit code ends QEMU. \
             Our init sits at /.cvm/init (rdinit= on the cmdline), apart from the image's files.
 
-            The kernel, initrd and cmdline are covered by the SEV launch measurement only with measured
-            direct boot: give --firmware with an OVMF built from OvmfPkg/AmdSev (it has the SEV hashes
-            table) and the manifest lists the expected SEV, SEV-ES and SNP measurements per vCPU count and
+            The kernel, initrd and cmdline are covered by the SEV launch measurement only with measured \
+            direct boot: give --firmware with an OVMF built from OvmfPkg/AmdSev (it has the SEV hashes \
+            table) and the manifest lists the expected SEV, SEV-ES and SNP measurements per vCPU count and \
             type. Without such firmware, the manifest and this command say they are NOT covered.
 
             Examples:
               cvm image build oci docker-archive:app.tar --out app-guest
-              cvm image build oci oci:./layout:1.0 --firmware OVMF.amdsev.fd --vcpus 1,2,4 --vcpu-types EPYC-Milan
-              cvm run app-guest --accel tcg        (or directly: cvm run docker-archive:app.tar)
+              cvm image build oci oci:./layout:1.0 --firmware OVMF.amdsev.fd \\
+                  --vcpus 1,2,4 --vcpu-types EPYC-Milan
+              cvm run app-guest --accel tcg
+              cvm run docker-archive:app.tar     # builds the bundle itself
             """
         )
 

@@ -117,7 +117,8 @@ struct PolicyCommand: ParsableCommand {
             discussion: """
             Examples:
               cvm policy encode --snp --flags SMT
-              cvm policy encode --snp --flags SMT,SINGLE_SOCKET --abi-major 1 --abi-minor 51
+              cvm policy encode --snp --flags SMT,SINGLE_SOCKET \\
+                  --abi-major 1 --abi-minor 51
               cvm policy encode --sev --flags NODBG,NOKS,ES
             SNP's reserved must-be-one bit 17 is always included.
             """

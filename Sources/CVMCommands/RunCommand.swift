@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GuestImage
+import HostOS
 import HostProbe
 import Launch
 import SEVABI
@@ -10,22 +11,23 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Boot a guest once, stream its console, and return the guest's exit code.",
         discussion: """
-        SOURCE is a guest bundle directory (from `cvm image build`); or give --kernel (and --initrd,
-        --append) instead. Plain guests (--mode none) run anywhere, under KVM when a probe guest really
-        runs under KVM here, else under TCG with a notice that timings are emulated. Confidential modes
-        are refused, with the host check's reasons, on hosts that cannot run them; --dry-run prints the
-        exact launch anyway (the QEMU command line, or with --backend libvirt the domain XML), so a launch
+        SOURCE is a guest bundle directory (from `cvm image build`); or give --kernel (and --initrd, \
+        --append) instead. Plain guests (--mode none) run anywhere, under KVM when a probe guest really \
+        runs under KVM here, else under TCG with a notice that timings are emulated. Confidential modes \
+        are refused, with the host check's reasons, on hosts that cannot run them; --dry-run prints the \
+        exact launch anyway (the QEMU command line, or with --backend libvirt the domain XML), so a launch \
         can be prepared for another host.
 
         Examples:
           cvm run out/linux --timeout 120
           cvm run out/linux --mode sev-snp --vcpus 2 --dry-run
-          cvm run --kernel vmlinuz --initrd initrd.img --append "console=ttyS0" --firmware ovmf
+          cvm run --kernel vmlinuz --initrd initrd.img --firmware ovmf \\
+              --append "console=ttyS0"
           cvm run out/linux --backend libvirt --accel tcg
 
-        Exit status: the guest's exit code; 3 when this host cannot run the launch; 124 on timeout;
-        125 when the guest kernel panicked (QEMU is stopped at the panic instead of rebooting into it);
-        130 when interrupted.
+        Exit status: the guest's exit code; 3 when this host cannot run the launch; 124 on timeout; \
+        125 when the guest kernel panicked (QEMU is stopped at the panic instead of rebooting into it); \
+        130 when interrupted by SIGINT (Ctrl-C), 143 by SIGTERM.
         """
     )
 
@@ -132,7 +134,7 @@ struct RunCommand: ParsableCommand {
         }
         printError("cvm: \(result.summary)")
         reportContainerGuestRun(spec)
-        if result.interrupted { throw ExitCode(130) }
+        if result.interrupted { throw ExitCode(128 + (result.interruptSignal ?? SIGINT)) }
         if result.timedOut { throw ExitCode(124) }
         if result.guestPanic != nil { throw ExitCode(125) }
         guard let code = result.guestExitCode else { throw ExitCode(3) }

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import SEVABI
 
 /// A host captured as data: every answer the host check received, so tests (and bug reports) replay a

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 
 public enum FirmwareRequest: Sendable, Hashable {

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import Testing
 @testable import HostProbe
 import SEVABI

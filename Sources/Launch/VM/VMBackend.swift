@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 
 /// What the hypervisor says about a VM right now.
