@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "BenchReport"),
         // The benchmark engine: matrix, guests, runs under QEMU, timelines, run log with resume.
         .target(name: "Bench", dependencies: [
-            "BenchReport", "HostOS", "HostProbe", "Measurement", "Launch", "GuestImage",
+            "BenchReport", "SEVABI", "HostOS", "HostProbe", "Measurement", "Launch", "GuestImage",
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
