@@ -7,11 +7,13 @@ let package = Package(
     name: "CVMKitFuzz",
     dependencies: [.package(name: "CVMKit", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzReport", dependencies: [.product(name: "Attestation", package: "CVMKit")],
+        // What more than one target uses: the embedded Turin chain.
+        .target(name: "FuzzSupport", dependencies: [.product(name: "Attestation", package: "CVMKit")]),
+        .executableTarget(name: "FuzzReport", dependencies: ["FuzzSupport", .product(name: "Attestation", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(name: "FuzzCertificate", dependencies: [.product(name: "Attestation", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
-        .executableTarget(name: "FuzzPolicy", dependencies: [.product(name: "Attestation", package: "CVMKit")],
+        .executableTarget(name: "FuzzPolicy", dependencies: ["FuzzSupport", .product(name: "Attestation", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(name: "FuzzBenchConfig", dependencies: [.product(name: "Bench", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),

@@ -1,4 +1,5 @@
 import Attestation
+import FuzzSupport
 
 /// Feeds arbitrary bytes to the SNP report parser and everything that reads a parsed report: the
 /// summary, the reserved-field scan and the policy checks. Any trap is a bug; thrown errors are fine.
@@ -17,14 +18,4 @@ public func fuzzReport(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
         _ = ReportVerifier.verify(report: report, chain: chain, policy: policy)
     }
     return 0
-}
-
-/// A real chain to verify fuzzed reports against (embedded roots; the ASK as a stand-in leaf is enough
-/// to exercise every check's code path without a network or fixture files).
-enum FuzzChain {
-    static let turin: VerifiedChain? = {
-        guard let roots = try? AMDRoots.roots(for: .turin) else { return nil }
-        return try? VerifiedChain(certificates: CertificateSet(endorsementKey: roots.ask), product: .turin, kind: .vcek,
-                                  at: roots.ark.notBefore)
-    }()
 }
