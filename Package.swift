@@ -10,6 +10,8 @@ let package = Package(
         .library(name: "HostProbe", targets: ["HostProbe"]),
         .library(name: "Measurement", targets: ["Measurement"]),
         .library(name: "Attestation", targets: ["Attestation"]),
+        // For the fuzz package (Fuzz/), which feeds bench configs to BenchSettings.
+        .library(name: "Bench", targets: ["Bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -46,6 +48,7 @@ let package = Package(
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
             "SEVABI", "HostOS", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
+            "UnikernelCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Docker/OCI image archives and layouts: readers, digest checks, in-memory layer flattening.
@@ -60,7 +63,7 @@ let package = Package(
         .target(name: "BenchReport"),
         // The benchmark engine: matrix, guests, runs under QEMU, timelines, run log with resume.
         .target(name: "Bench", dependencies: [
-            "BenchReport", "HostOS", "HostProbe", "Measurement", "Launch", "GuestImage",
+            "BenchReport", "SEVABI", "HostOS", "HostProbe", "Measurement", "Launch", "GuestImage",
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),

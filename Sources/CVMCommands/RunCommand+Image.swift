@@ -33,7 +33,8 @@ extension RunCommand {
                 throw CLIFailure.unsupportedHere(error.description + ". Use --dry-run to prepare the launch for another host.")
             }
         }
-        var options = try ImageCommand.Build.OCI.builderOptions(source: image, platform: "linux/amd64", firmware: nil)
+        var options = try ImageCommand.Build.OCI.builderOptions(source: image, platform: "linux/amd64", firmware: nil,
+                                                                   maxImageContent: maxImageContent)
         options.firmware = measuredBootFirmware(scratch: scratch).map { URL(fileURLWithPath: $0) }
         let cache = OCIBundleCache(cacheRoot: Self.cacheDirectory)
         let (bundle, cached) = try mappingImageErrors {

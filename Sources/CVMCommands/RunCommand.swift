@@ -49,6 +49,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "C-bit position for --dry-run (default: read from the host, else 47 Milan / 51 Genoa, Turin).") var cbitpos: Int?
     @Option(help: "Physical address bit reduction for --dry-run (default 1).") var reducedPhysBits: Int?
     @Option(help: "QEMU binary.") var qemu = "qemu-system-x86_64"
+    @Option(help: ArgumentHelp(ImageCommand.Build.OCI.maxImageContentHelp)) var maxImageContent: String?
     @Option(help: "Write the console to this file as well.") var consoleLog: String?
     @Flag(help: "Print the launch instead of running it.") var dryRun = false
     @Flag(help: "Do not echo the guest console.") var quiet = false
@@ -183,7 +184,7 @@ struct RunCommand: ParsableCommand {
         } else {
             throw CLIFailure.badInput("nothing to run: give a bundle directory or --kernel FILE")
         }
-        guard let memoryMiB = custom?.memoryMiB ?? Self.parseMemory(memory) else {
+        guard let memoryMiB = custom?.memoryMiB ?? MemorySize.mebibytes(memory) else {
             throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)")
         }
         if memoryMiB < minimumMemory {
@@ -222,29 +223,9 @@ struct RunCommand: ParsableCommand {
         URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
-    static func parseMemory(_ text: String) -> Int? {
-        let upper = text.uppercased()
-        let (digits, factor): (String, Int)
-        if upper.hasSuffix("G") || upper.hasSuffix("GB") || upper.hasSuffix("GIB") {
-            (digits, factor) = (String(upper.prefix { $0.isNumber }), 1024)
-        } else {
-            (digits, factor) = (String(upper.prefix { $0.isNumber }), 1)
-        }
-        let suffix = upper.drop { $0.isNumber }
-        guard !digits.isEmpty, ["", "M", "MB", "MIB", "G", "GB", "GIB"].contains(String(suffix)), let value = Int(digits) else { return nil }
-        return value * factor
-    }
-
     static func parsePolicy(_ text: String?, mode: ConfidentialMode) throws -> GuestPolicy? {
         guard let text else { return nil }
-        guard let raw = parseUnsignedInteger(text, as: UInt64.self) else { throw PolicyError.notANumber(text) }
-        switch mode {
-        case .sevSNP: return .snp(try SNPPolicy(rawValue: raw))
-        case .sev, .sevES:
-            guard raw <= UInt64(UInt32.max) else { throw PolicyError.reservedBitsSet(kind: "SEV", mask: raw & ~UInt64(UInt32.max)) }
-            return .sev(try SEVPolicy(rawValue: UInt32(raw)))
-        case .none: return nil
-        }
+        return try GuestPolicy(parsing: text, mode: mode)
     }
 }
 

@@ -48,7 +48,7 @@ struct VMCreateCommand: ParsableCommand {
         }
         if policy != nil, mode == .none { throw CLIFailure.badInput("--policy needs --mode sev, sev-es or sev-snp") }
         request.vcpus = vcpus
-        guard let memoryMiB = RunCommand.parseMemory(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
+        guard let memoryMiB = MemorySize.mebibytes(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
         request.memoryMiB = memoryMiB
         request.cpuModel = cpu
         request.kernelHashes = kernelHashes

@@ -138,18 +138,7 @@ public struct VMManager: Sendable {
 
     func guestPolicy(_ record: VMRecord) throws -> GuestPolicy? {
         guard let text = record.policy else { return nil }
-        let digits = text.lowercased().hasPrefix("0x") ? String(text.dropFirst(2)) : text
-        guard let value = UInt64(digits, radix: 16) else { throw VMError.io("state.json has an unreadable policy '\(text)'") }
-        do {
-            switch record.mode {
-            case .sevSNP: return .snp(try SNPPolicy(rawValue: value))
-            default:
-                guard let narrow = UInt32(exactly: value) else { throw VMError.io("SEV policy \(text) does not fit 32 bits") }
-                return .sev(try SEVPolicy(rawValue: narrow))
-            }
-        } catch let error as VMError {
-            throw error
-        } catch {
+        do { return try GuestPolicy(parsing: text, mode: record.mode) } catch {
             throw VMError.io("state.json policy \(text): \(error)")
         }
     }
