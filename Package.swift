@@ -10,23 +10,27 @@ let package = Package(
         .library(name: "HostProbe", targets: ["HostProbe"]),
         .library(name: "Measurement", targets: ["Measurement"]),
         .library(name: "Attestation", targets: ["Attestation"]),
+        // For the fuzz package (Fuzz/), which feeds bench configs to BenchSettings.
+        .library(name: "Bench", targets: ["Bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.3.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
     ],
     targets: [
-        // CPUID, MSR, ioctl and KVM access: the only C in the package, kept tiny.
+        // CPUID, MSR, ioctl and KVM access, fork+exec with PR_SET_PDEATHSIG, the signal-to-pipe handler:
+        // the only C in the package, kept tiny.
         .target(name: "CHostAccess"),
+        // The operating system under cvm: every child process (ChildProcess, ProcessRunner), the one
+        // owner of SIGINT/SIGTERM (SignalOwner), the host's files (HostFileSystem).
+        .target(name: "HostOS", dependencies: ["CHostAccess"]),
         // Spec structures: policies, TCB versions, GUIDs, report layout. Pure, no I/O.
         .target(name: "SEVABI"),
         // Host readiness: CPUID, MSRs, sysfs, /dev/sev, KVM, QEMU/libvirt/OVMF discovery.
         .target(name: "HostProbe", dependencies: [
-            "SEVABI", "CHostAccess", "Measurement",
-            .product(name: "Logging", package: "swift-log"),
+            "SEVABI", "CHostAccess", "HostOS", "Measurement",
         ]),
         // OVMF metadata, hashes table, VMSA, SEV/SEV-ES/SNP launch digests, ID blocks.
         .target(name: "Measurement", dependencies: [
@@ -43,35 +47,36 @@ let package = Package(
         ]),
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
-            "SEVABI", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
+            "SEVABI", "HostOS", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
+            "UnikernelCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
-            .product(name: "Logging", package: "swift-log"),
         ]),
         // Docker/OCI image archives and layouts: readers, digest checks, in-memory layer flattening.
-        .target(name: "OCIImage", dependencies: ["SEVABI", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "OCIImage", dependencies: ["SEVABI", "HostOS", .product(name: "Crypto", package: "swift-crypto")]),
         // Reproducible initramfs (cpio newc + gzip), guest bundles, the Linux guest builder.
-        .target(name: "GuestImage", dependencies: ["SEVABI", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "GuestImage", dependencies: ["SEVABI", "HostOS", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")]),
         // LaunchSpec → QEMU argv / libvirt XML, QMP, QEMU supervision, persistent VMs.
-        .target(name: "Launch", dependencies: ["SEVABI", "HostProbe", "GuestImage"]),
+        .target(name: "Launch", dependencies: ["SEVABI", "HostOS", "HostProbe", "GuestImage"]),
         // Pure logic of the Embedded Swift unikernel (Unikernel/); its kernel build compiles these files too.
         .target(name: "UnikernelCore"),
         // Benchmark results model, statistics and reports (JSON, CSV, Markdown, HTML with SVG charts).
         .target(name: "BenchReport"),
         // The benchmark engine: matrix, guests, runs under QEMU, timelines, run log with resume.
         .target(name: "Bench", dependencies: [
-            "BenchReport", "SEVABI", "HostProbe", "Measurement", "Launch", "GuestImage",
+            "BenchReport", "SEVABI", "HostOS", "HostProbe", "Measurement", "Launch", "GuestImage",
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
 
         .testTarget(name: "SEVABITests", dependencies: ["SEVABI"]),
-        .testTarget(name: "HostProbeTests", dependencies: ["HostProbe"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HostOSTests", dependencies: ["HostOS", "CHostAccess"]),
+        .testTarget(name: "HostProbeTests", dependencies: ["HostProbe", "HostOS"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "Attestation"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AttestationTests", dependencies: ["Attestation", "Measurement"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement"], resources: [.copy("Fixtures")]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostProbe", "SEVABI"]),
+        .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostOS", "HostProbe", "SEVABI", "GuestImage"]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
         .testTarget(name: "BenchReportTests", dependencies: ["BenchReport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "Launch"]),

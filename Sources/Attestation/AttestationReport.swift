@@ -60,17 +60,20 @@ public enum ReportError: Error, Equatable, CustomStringConvertible, Sendable {
         case .wrongSize(let found):
             return "an SNP attestation report is \(AttestationReport.size) bytes, found \(found)"
         case .unsupportedVersion(let version):
-            return "unsupported attestation report version \(version) (known: 2, 3, 4, 5)"
+            return "unsupported attestation report version \(version) (known: \(AttestationReport.knownVersions.map(String.init).joined(separator: ", ")))"
         }
     }
 }
 
 /// An SEV-SNP ATTESTATION_REPORT (SEV-SNP ABI 56860, Table "ATTESTATION_REPORT Structure"); 1184 bytes,
-/// little-endian. Versions 2, 3 (4 shares the v3 layout) and 5 are read; later versions are read as v5
-/// with a warning. The raw bytes are kept: the signature covers 0x000..<0x2A0.
+/// little-endian. Versions 2, 3 (4 shares the v3 layout) and 5 are read; every other version is refused,
+/// since reading an unknown layout as a known one would check fields at guessed offsets (and random
+/// bytes would pass as a report). The raw bytes are kept: the signature covers 0x000..<0x2A0.
 public struct AttestationReport: Sendable {
     public static let size = 0x4A0
     public static let signedLength = 0x2A0
+    /// The versions whose layout this parser knows.
+    public static let knownVersions: ClosedRange<UInt32> = 2...5
 
     public let raw: [UInt8]
     public let version: UInt32            // 0x000
@@ -103,7 +106,7 @@ public struct AttestationReport: Sendable {
     public let currentMitigationVector: UInt64? // 0x200 (v5)
     public let signatureR: [UInt8]        // 0x2A0, 72 little-endian
     public let signatureS: [UInt8]        // 0x2E8, 72 little-endian
-    /// Things a reader should know (for example a version newer than this parser).
+    /// Things a reader should know (for example an unknown CPUID product).
     public let warnings: [String]
 
     /// The layout actually used to read the report: 2, 3 or 5.
@@ -114,11 +117,8 @@ public struct AttestationReport: Sendable {
         let reader = ByteReader(bytes)
         raw = bytes
         version = try reader.peekLE(at: 0x000)
-        guard version >= 2 else { throw ReportError.unsupportedVersion(version) }
+        guard Self.knownVersions.contains(version) else { throw ReportError.unsupportedVersion(version) }
         var notes: [String] = []
-        if version > 5 {
-            notes.append("report version \(version) is newer than this parser knows; read with the version 5 layout")
-        }
         guestSVN = try reader.peekLE(at: 0x004)
         policyRaw = try reader.peekLE(at: 0x008)
         familyID = try reader.slice(at: 0x010, count: 16)

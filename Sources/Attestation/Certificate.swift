@@ -54,7 +54,7 @@ public struct Certificate: Sendable {
         } catch let error as CertificateError {
             throw error
         } catch {
-            throw CertificateError.malformed("\(error)")
+            throw CertificateError.malformed(describeDERFailure(error))
         }
     }
 

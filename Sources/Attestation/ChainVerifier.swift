@@ -87,7 +87,7 @@ public struct VerifiedChain: Sendable {
             }
         } catch {
             extensions = nil
-            checks.append(.fail("product", "\(leafName) extensions unreadable: \(error)"))
+            checks.append(.fail("product", "\(leafName) extensions unreadable: \(describeDERFailure(error))"))
         }
         self.product = product
         self.kind = kind

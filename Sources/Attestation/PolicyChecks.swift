@@ -5,24 +5,20 @@ import SEVABI
 enum PolicyChecks {
     static func run(report: AttestationReport, product: SNPProduct, policy: ValidationPolicy) -> [Check] {
         var checks = [guestPolicyCheck(report: report, policy: policy)]
-        let expected: [(String, String, String?, [UInt8], Bool)] = [
-            ("measurement", "MEASUREMENT", policy.measurement, report.measurement, false),
-            ("report-data", "REPORT_DATA", policy.reportData, report.reportData, true),
-            ("host-data", "HOST_DATA", policy.hostData, report.hostData, false),
-            ("id-key-digest", "ID_KEY_DIGEST", policy.idKeyDigest, report.idKeyDigest, false),
-            ("author-key-digest", "AUTHOR_KEY_DIGEST", policy.authorKeyDigest, report.authorKeyDigest, false),
-            ("family-id", "FAMILY_ID", policy.familyID, report.familyID, false),
-            ("image-id", "IMAGE_ID", policy.imageID, report.imageID, false),
-            ("chip-id", "CHIP_ID", policy.chipID, report.chipID, true),
-            ("report-id", "REPORT_ID", policy.reportID, report.reportID, false),
-            ("report-id-ma", "REPORT_ID_MA", policy.reportIDMA, report.reportIDMA, false),
+        let expected: [(String, String, [UInt8]?, [UInt8])] = [
+            ("measurement", "MEASUREMENT", policy.measurement?.bytes, report.measurement),
+            ("report-data", "REPORT_DATA", policy.reportData?.bytes, report.reportData),
+            ("host-data", "HOST_DATA", policy.hostData?.bytes, report.hostData),
+            ("id-key-digest", "ID_KEY_DIGEST", policy.idKeyDigest?.bytes, report.idKeyDigest),
+            ("author-key-digest", "AUTHOR_KEY_DIGEST", policy.authorKeyDigest?.bytes, report.authorKeyDigest),
+            ("family-id", "FAMILY_ID", policy.familyID?.bytes, report.familyID),
+            ("image-id", "IMAGE_ID", policy.imageID?.bytes, report.imageID),
+            ("chip-id", "CHIP_ID", policy.chipID?.bytes, report.chipID),
+            ("report-id", "REPORT_ID", policy.reportID?.bytes, report.reportID),
+            ("report-id-ma", "REPORT_ID_MA", policy.reportIDMA?.bytes, report.reportIDMA),
         ]
-        for (name, field, text, actual, padded) in expected {
-            guard let text else { continue }
-            guard let want = try? ValidationPolicy.expectedBytes(name, text, size: actual.count, mayBeShorter: padded) else {
-                checks.append(.fail(name, "expected \(field) is not \(actual.count) bytes of hex"))
-                continue
-            }
+        for (name, field, want, actual) in expected {
+            guard let want else { continue }
             checks.append(want == actual
                 ? .pass(name, "\(field) is \(abbreviated(actual)) as expected")
                 : .fail(name, "\(field) is \(abbreviated(actual)), expected \(abbreviated(want))"))
@@ -55,11 +51,11 @@ enum PolicyChecks {
             checks.append(build >= UInt32(minimum) ? .pass("firmware-build", "firmware build \(build) ≥ \(minimum)")
                                            : .fail("firmware-build", "firmware build \(build) < \(minimum)"))
         }
-        if let text = policy.minimumVersion, let (major, minor) = ValidationPolicy.parseVersion(text) {
+        if let minimum = policy.minimumVersion {
             let have = report.currentVersion
-            let ok = have >= FirmwareVersion(major: major, minor: minor)
-            checks.append(ok ? .pass("firmware-version", "firmware \(have.major).\(have.minor) ≥ \(text)")
-                             : .fail("firmware-version", "firmware \(have.major).\(have.minor) < \(text)"))
+            let text = "\(minimum.major).\(minimum.minor)"
+            checks.append(have >= minimum ? .pass("firmware-version", "firmware \(have.major).\(have.minor) ≥ \(text)")
+                                          : .fail("firmware-version", "firmware \(have.major).\(have.minor) < \(text)"))
         }
         if let minimum = policy.minimumReportVersion {
             checks.append(report.version >= minimum ? .pass("report-version", "report version \(report.version) ≥ \(minimum)")
@@ -86,21 +82,21 @@ enum PolicyChecks {
 
     static func guestPolicyCheck(report: AttestationReport, policy: ValidationPolicy) -> Check {
         let raw = report.policyRaw
-        func set(_ bit: Int) -> Bool { raw & (1 << UInt64(bit)) != 0 }
+        let flags = SNPPolicy.Flags(rawValue: raw)
         var problems: [String] = []
-        if let text = policy.guestPolicy, let want = parseUnsignedInteger(text, as: UInt64.self), want != raw {
+        if let want = policy.guestPolicy, want != raw {
             problems.append("POLICY is 0x\(String(raw, radix: 16)), expected 0x\(String(want, radix: 16))")
         }
-        if set(19), !policy.allowDebug { problems.append("DEBUG is set and not allowed") }
-        if set(18), !policy.allowMigrateMA { problems.append("MIGRATE_MA is set and not allowed") }
-        if set(16), !policy.allowSMT { problems.append("SMT is allowed by the guest policy and the verifier forbids it") }
-        if !set(20), policy.requireSingleSocket { problems.append("SINGLE_SOCKET is required") }
-        if set(21), policy.forbidCXL { problems.append("CXL_ALLOW is set and forbidden") }
-        if !set(22), policy.requireMemAES256XTS { problems.append("MEM_AES_256_XTS is required") }
-        if !set(23), policy.requireRAPLDisabled { problems.append("RAPL_DIS is required") }
-        if !set(24), policy.requireCiphertextHiding { problems.append("CIPHERTEXT_HIDING_DRAM is required") }
-        if !set(25), policy.requirePageSwapDisabled { problems.append("PAGE_SWAP_DISABLE is required") }
-        let names = SNPPolicy.bits.filter { set($0.bit) && $0.bit != 17 }.map(\.name)
+        if flags.contains(.debug), !policy.allowDebug { problems.append("DEBUG is set and not allowed") }
+        if flags.contains(.migrateMA), !policy.allowMigrateMA { problems.append("MIGRATE_MA is set and not allowed") }
+        if flags.contains(.smt), !policy.allowSMT { problems.append("SMT is allowed by the guest policy and the verifier forbids it") }
+        if !flags.contains(.singleSocket), policy.requireSingleSocket { problems.append("SINGLE_SOCKET is required") }
+        if flags.contains(.cxlAllow), policy.forbidCXL { problems.append("CXL_ALLOW is set and forbidden") }
+        if !flags.contains(.memAES256XTS), policy.requireMemAES256XTS { problems.append("MEM_AES_256_XTS is required") }
+        if !flags.contains(.raplDisabled), policy.requireRAPLDisabled { problems.append("RAPL_DIS is required") }
+        if !flags.contains(.ciphertextHidingDRAM), policy.requireCiphertextHiding { problems.append("CIPHERTEXT_HIDING_DRAM is required") }
+        if !flags.contains(.pageSwapDisable), policy.requirePageSwapDisabled { problems.append("PAGE_SWAP_DISABLE is required") }
+        let names = flags.chosenNames
         let summary = "POLICY 0x\(String(raw, radix: 16)) [\(names.joined(separator: " "))]"
         return problems.isEmpty ? .pass("guest-policy", summary) : .fail("guest-policy", summary + ": " + problems.joined(separator: "; "))
     }

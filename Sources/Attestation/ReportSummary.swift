@@ -76,7 +76,7 @@ public struct ReportSummary: Sendable, Codable, Equatable {
         }
         guestSVN = report.guestSVN
         policy = "0x" + String(report.policyRaw, radix: 16)
-        policyFlags = SNPPolicy.bits.filter { report.policyRaw & (1 << UInt64($0.bit)) != 0 && $0.bit != 17 }.map(\.name)
+        policyFlags = SNPPolicy.Flags(rawValue: report.policyRaw).chosenNames
         abi = "\(UInt8(truncatingIfNeeded: report.policyRaw >> 8)).\(UInt8(truncatingIfNeeded: report.policyRaw))"
         vmpl = report.vmpl
         signatureAlgorithm = report.signatureAlgorithm

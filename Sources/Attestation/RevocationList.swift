@@ -28,7 +28,7 @@ public struct RevocationList: Sendable {
         } catch let error as CertificateError {
             throw error
         } catch {
-            throw CertificateError.malformed("CRL: \(error)")
+            throw CertificateError.malformed("CRL: \(describeDERFailure(error))")
         }
     }
 

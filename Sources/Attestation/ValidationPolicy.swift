@@ -6,9 +6,12 @@ public enum PolicyFileError: Error, Equatable, CustomStringConvertible, Sendable
     case badTCB(String)
     case badHex(field: String, reason: String)
     case unreadable(String)
+    case unknownKey(String, known: [String])
 
     public var description: String {
         switch self {
+        case let .unknownKey(key, known):
+            return "policy file: unknown key '\(key)' (known keys: \(known.joined(separator: ", ")))"
         case .badTCB(let text): return "not a TCB requirement: '\(text)' (use bl=N,tee=N,snp=N,ucode=N[,fmc=N])"
         case let .badHex(field, reason): return "\(field): \(reason)"
         case .unreadable(let why): return "policy file: \(why)"
@@ -16,32 +19,35 @@ public enum PolicyFileError: Error, Equatable, CustomStringConvertible, Sendable
     }
 }
 
-/// What a verified report must look like, in the spirit of go-sev-guest's validate options. Every field
+/// What a verified report must look like, in the spirit of go-sev-guest's validate.Options. Every field
 /// is optional; absent means "not checked", except the defaults: DEBUG and MIGRATE_MA refused, SMT allowed.
 /// Reads from YAML or JSON with the same keys (camelCase), and command-line flags override the file.
+/// Values are typed and checked when the policy is built (hex of the field's length, a 64-bit policy,
+/// MAJOR.MINOR), so a check never meets a malformed expectation.
 public struct ValidationPolicy: Sendable, Codable, Equatable {
-    // Expected values (hex).
-    public var measurement: String?
-    public var reportData: String?
-    public var hostData: String?
-    public var idKeyDigest: String?
-    public var authorKeyDigest: String?
-    public var familyID: String?
-    public var imageID: String?
-    public var chipID: String?
-    public var reportID: String?
-    public var reportIDMA: String?
+    // Expected values.
+    public var measurement: Expected<MeasurementField>?
+    public var reportData: Expected<ReportDataField>?
+    public var hostData: Expected<HostDataField>?
+    public var idKeyDigest: Expected<IDKeyDigestField>?
+    public var authorKeyDigest: Expected<AuthorKeyDigestField>?
+    public var familyID: Expected<FamilyIDField>?
+    public var imageID: Expected<ImageIDField>?
+    public var chipID: Expected<ChipIDField>?
+    public var reportID: Expected<ReportIDField>?
+    public var reportIDMA: Expected<ReportIDMAField>?
     // Minimums.
     public var minimumTCB: TCBRequirement?
     public var minimumLaunchTCB: TCBRequirement?
     public var minimumGuestSVN: UInt32?
     public var minimumBuild: UInt8?
-    /// Minimum firmware version as "major.minor".
-    public var minimumVersion: String?
+    /// Minimum firmware version (major.minor; the build is not compared).
+    public var minimumVersion: FirmwareVersion?
     public var minimumReportVersion: UInt32?
     // Exact values.
     public var vmpl: UInt32?
-    public var guestPolicy: String?
+    /// The exact 64-bit guest POLICY the report must carry.
+    public var guestPolicy: UInt64?
     // Guest policy bits.
     public var allowDebug: Bool = false
     public var allowMigrateMA: Bool = false
@@ -73,26 +79,43 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
         case requirePlatformTSME, allowVLEK, requireVLEK, trustedCSPs
     }
 
+    /// The keys a policy file may use.
+    public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
+
+    /// Any key as written, so keys this type does not know can be named.
+    private struct WrittenKey: CodingKey {
+        let stringValue: String
+        init(stringValue: String) { self.stringValue = stringValue }
+        var intValue: Int? { nil }
+        init?(intValue: Int) { nil }
+    }
+
     public init(from decoder: any Decoder) throws {
+        // An unknown key is refused, never ignored: a misspelt `mesurement:` would otherwise turn an
+        // expected-value check off and let a report pass that the intended policy fails.
+        let known = Set(Self.keys)
+        for key in try decoder.container(keyedBy: WrittenKey.self).allKeys where !known.contains(key.stringValue) {
+            throw PolicyFileError.unknownKey(key.stringValue, known: Self.keys)
+        }
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        measurement = try c.decodeIfPresent(String.self, forKey: .measurement)
-        reportData = try c.decodeIfPresent(String.self, forKey: .reportData)
-        hostData = try c.decodeIfPresent(String.self, forKey: .hostData)
-        idKeyDigest = try c.decodeIfPresent(String.self, forKey: .idKeyDigest)
-        authorKeyDigest = try c.decodeIfPresent(String.self, forKey: .authorKeyDigest)
-        familyID = try c.decodeIfPresent(String.self, forKey: .familyID)
-        imageID = try c.decodeIfPresent(String.self, forKey: .imageID)
-        chipID = try c.decodeIfPresent(String.self, forKey: .chipID)
-        reportID = try c.decodeIfPresent(String.self, forKey: .reportID)
-        reportIDMA = try c.decodeIfPresent(String.self, forKey: .reportIDMA)
+        measurement = try c.decodeIfPresent(String.self, forKey: .measurement).map { try Expected(hex: $0) }
+        reportData = try c.decodeIfPresent(String.self, forKey: .reportData).map { try Expected(hex: $0) }
+        hostData = try c.decodeIfPresent(String.self, forKey: .hostData).map { try Expected(hex: $0) }
+        idKeyDigest = try c.decodeIfPresent(String.self, forKey: .idKeyDigest).map { try Expected(hex: $0) }
+        authorKeyDigest = try c.decodeIfPresent(String.self, forKey: .authorKeyDigest).map { try Expected(hex: $0) }
+        familyID = try c.decodeIfPresent(String.self, forKey: .familyID).map { try Expected(hex: $0) }
+        imageID = try c.decodeIfPresent(String.self, forKey: .imageID).map { try Expected(hex: $0) }
+        chipID = try c.decodeIfPresent(String.self, forKey: .chipID).map { try Expected(hex: $0) }
+        reportID = try c.decodeIfPresent(String.self, forKey: .reportID).map { try Expected(hex: $0) }
+        reportIDMA = try c.decodeIfPresent(String.self, forKey: .reportIDMA).map { try Expected(hex: $0) }
         minimumTCB = try c.decodeIfPresent(String.self, forKey: .minimumTCB).map { try TCBRequirement(parsing: $0) }
         minimumLaunchTCB = try c.decodeIfPresent(String.self, forKey: .minimumLaunchTCB).map { try TCBRequirement(parsing: $0) }
         minimumGuestSVN = try c.decodeIfPresent(UInt32.self, forKey: .minimumGuestSVN)
         minimumBuild = try c.decodeIfPresent(UInt8.self, forKey: .minimumBuild)
-        minimumVersion = try c.decodeIfPresent(String.self, forKey: .minimumVersion)
+        minimumVersion = try c.decodeIfPresent(String.self, forKey: .minimumVersion).map(Self.parseVersion)
         minimumReportVersion = try c.decodeIfPresent(UInt32.self, forKey: .minimumReportVersion)
         vmpl = try c.decodeIfPresent(UInt32.self, forKey: .vmpl)
-        guestPolicy = try c.decodeIfPresent(String.self, forKey: .guestPolicy)
+        guestPolicy = try c.decodeIfPresent(String.self, forKey: .guestPolicy).map(Self.parseGuestPolicy)
         allowDebug = try c.decodeIfPresent(Bool.self, forKey: .allowDebug) ?? false
         allowMigrateMA = try c.decodeIfPresent(Bool.self, forKey: .allowMigrateMA) ?? false
         allowSMT = try c.decodeIfPresent(Bool.self, forKey: .allowSMT) ?? true
@@ -113,24 +136,24 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
 
     public func encode(to encoder: any Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encodeIfPresent(measurement, forKey: .measurement)
-        try c.encodeIfPresent(reportData, forKey: .reportData)
-        try c.encodeIfPresent(hostData, forKey: .hostData)
-        try c.encodeIfPresent(idKeyDigest, forKey: .idKeyDigest)
-        try c.encodeIfPresent(authorKeyDigest, forKey: .authorKeyDigest)
-        try c.encodeIfPresent(familyID, forKey: .familyID)
-        try c.encodeIfPresent(imageID, forKey: .imageID)
-        try c.encodeIfPresent(chipID, forKey: .chipID)
-        try c.encodeIfPresent(reportID, forKey: .reportID)
-        try c.encodeIfPresent(reportIDMA, forKey: .reportIDMA)
+        try c.encodeIfPresent(measurement?.description, forKey: .measurement)
+        try c.encodeIfPresent(reportData?.description, forKey: .reportData)
+        try c.encodeIfPresent(hostData?.description, forKey: .hostData)
+        try c.encodeIfPresent(idKeyDigest?.description, forKey: .idKeyDigest)
+        try c.encodeIfPresent(authorKeyDigest?.description, forKey: .authorKeyDigest)
+        try c.encodeIfPresent(familyID?.description, forKey: .familyID)
+        try c.encodeIfPresent(imageID?.description, forKey: .imageID)
+        try c.encodeIfPresent(chipID?.description, forKey: .chipID)
+        try c.encodeIfPresent(reportID?.description, forKey: .reportID)
+        try c.encodeIfPresent(reportIDMA?.description, forKey: .reportIDMA)
         try c.encodeIfPresent(minimumTCB?.description, forKey: .minimumTCB)
         try c.encodeIfPresent(minimumLaunchTCB?.description, forKey: .minimumLaunchTCB)
         try c.encodeIfPresent(minimumGuestSVN, forKey: .minimumGuestSVN)
         try c.encodeIfPresent(minimumBuild, forKey: .minimumBuild)
-        try c.encodeIfPresent(minimumVersion, forKey: .minimumVersion)
+        try c.encodeIfPresent(minimumVersion.map { "\($0.major).\($0.minor)" }, forKey: .minimumVersion)
         try c.encodeIfPresent(minimumReportVersion, forKey: .minimumReportVersion)
         try c.encodeIfPresent(vmpl, forKey: .vmpl)
-        try c.encodeIfPresent(guestPolicy, forKey: .guestPolicy)
+        try c.encodeIfPresent(guestPolicy.map { "0x" + String($0, radix: 16) }, forKey: .guestPolicy)
         try c.encode(allowDebug, forKey: .allowDebug)
         try c.encode(allowMigrateMA, forKey: .allowMigrateMA)
         try c.encode(allowSMT, forKey: .allowSMT)
@@ -153,18 +176,23 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
     public static func load(contentsOf text: String) throws -> ValidationPolicy {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         do {
+            try NestingDepth.check(trimmed)
             let policy: ValidationPolicy
             if trimmed.hasPrefix("{") {
                 policy = try JSONDecoder().decode(ValidationPolicy.self, from: Data(trimmed.utf8))
             } else {
                 policy = try YAMLDecoder().decode(ValidationPolicy.self, from: trimmed.isEmpty ? "{}" : trimmed)
             }
-            try policy.validate()
             return policy
         } catch let error as PolicyFileError {
             throw error
+        } catch let error as NestingDepth.TooDeep {
+            throw PolicyFileError.unreadable("\(error)")
         } catch let DecodingError.keyNotFound(key, _) {
             throw PolicyFileError.unreadable("missing key \(key.stringValue)")
+        } catch DecodingError.dataCorrupted(let context) where context.underlyingError is PolicyFileError {
+            // Yams wraps what init(from:) throws as "not valid YAML"; the policy's own error says more.
+            throw context.underlyingError ?? PolicyFileError.unreadable(context.debugDescription)
         } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw PolicyFileError.unreadable("\(path.isEmpty ? "document" : path): \(context.debugDescription)")
@@ -173,42 +201,20 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
         }
     }
 
-    /// Hex fields must decode to their field's size (report data may be shorter: it is zero-padded).
-    public func validate() throws {
-        let sizes: [(String, String?, Int, Bool)] = [
-            ("measurement", measurement, 48, false), ("reportData", reportData, 64, true),
-            ("hostData", hostData, 32, false), ("idKeyDigest", idKeyDigest, 48, false),
-            ("authorKeyDigest", authorKeyDigest, 48, false), ("familyID", familyID, 16, false),
-            ("imageID", imageID, 16, false), ("chipID", chipID, 64, true), ("reportID", reportID, 32, false),
-            ("reportIDMA", reportIDMA, 32, false),
-        ]
-        for (name, value, size, mayBeShorter) in sizes {
-            guard let value else { continue }
-            _ = try Self.expectedBytes(name, value, size: size, mayBeShorter: mayBeShorter)
+    /// A guest POLICY as the help says: decimal or 0x-prefixed hex, 64 bits.
+    public static func parseGuestPolicy(_ text: String) throws -> UInt64 {
+        guard let value = parseUnsignedInteger(text, as: UInt64.self) else {
+            throw PolicyFileError.badHex(field: "guestPolicy", reason: "not a number: '\(text)'")
         }
-        if let guestPolicy, parseUnsignedInteger(guestPolicy, as: UInt64.self) == nil {
-            throw PolicyFileError.badHex(field: "guestPolicy", reason: "not a number: '\(guestPolicy)'")
-        }
-        if let minimumVersion, Self.parseVersion(minimumVersion) == nil {
-            throw PolicyFileError.badHex(field: "minimumVersion", reason: "expected MAJOR.MINOR, found '\(minimumVersion)'")
-        }
+        return value
     }
 
-    static func expectedBytes(_ field: String, _ text: String, size: Int, mayBeShorter: Bool) throws -> [UInt8] {
-        let bytes: [UInt8]
-        do { bytes = try [UInt8](hex: text) } catch {
-            throw PolicyFileError.badHex(field: field, reason: "\(error)")
+    /// A minimum firmware version written MAJOR.MINOR.
+    public static func parseVersion(_ text: String) throws -> FirmwareVersion {
+        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, let major = UInt8(parts[0]), let minor = UInt8(parts[1]) else {
+            throw PolicyFileError.badHex(field: "minimumVersion", reason: "expected MAJOR.MINOR, found '\(text)'")
         }
-        if bytes.count == size { return bytes }
-        guard mayBeShorter, bytes.count < size else {
-            throw PolicyFileError.badHex(field: field, reason: "expected \(size) bytes, found \(bytes.count)")
-        }
-        return bytes + [UInt8](repeating: 0, count: size - bytes.count)
-    }
-
-    static func parseVersion(_ text: String) -> (UInt8, UInt8)? {
-        let parts = text.split(separator: ".")
-        guard parts.count == 2, let major = UInt8(parts[0]), let minor = UInt8(parts[1]) else { return nil }
-        return (major, minor)
+        return FirmwareVersion(major: major, minor: minor)
     }
 }

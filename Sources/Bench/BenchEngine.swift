@@ -2,7 +2,7 @@ import BenchReport
 import Foundation
 import Launch
 
-/// Set from a signal handler or a test to stop the bench after the current run.
+/// Set by the bench's `SignalOwner` subscription or a test to stop the bench after the current run.
 public final class CancellationFlag: @unchecked Sendable {
     private let lock = NSLock()
     private var cancelled = false
@@ -10,8 +10,7 @@ public final class CancellationFlag: @unchecked Sendable {
     public init() {}
 
     public func cancel() { lock.withLock { cancelled = true } }
-    /// Cancelled by `cancel()`, or by a signal while `SignalTrap` is installed.
-    public var isCancelled: Bool { lock.withLock { cancelled } || SignalTrap.fired != 0 }
+    public var isCancelled: Bool { lock.withLock { cancelled } }
 }
 
 /// One boot the plan asks for.
@@ -155,22 +154,20 @@ public struct BenchEngine: Sendable {
             return record(.launchFailed, failure: "\(error)", exitCode: nil, wall: 0, analysis: RunAnalysis())
         }
 
-        let release = VCPURelease(socketPath: qmpPath, cancellation: cancellation)
+        let release = VCPURelease(socketPath: qmpPath)
         let origin = Date()
         release.start(origin: origin)
         let result: RunResult
         do {
             try? FileManager.default.createDirectory(at: consoleDirectory, withIntermediateDirectories: true)
             let log = consoleDirectory.appendingPathComponent(run.runID.replacingOccurrences(of: "/", with: "_") + ".log").path
-            result = try QEMUSupervisor.run(arguments, options: .init(timeout: options.timeoutSeconds, consoleLog: log))
+            result = try QEMUSupervisor.run(arguments, options: .init(timeout: options.timeoutSeconds, consoleLog: log, qmpSocket: qmpPath))
         } catch {
             return record(.launchFailed, failure: "\(error)", exitCode: nil, wall: Date().timeIntervalSince(origin), analysis: RunAnalysis())
         }
-        // The supervisor restores the default SIGINT action when it returns; the bench's own handler goes back.
-        SignalTrap.reinstall()
         let firmwareStart = release.finish()
-        // A Ctrl-C on the terminal reaches QEMU too, which may exit before the supervisor notices.
-        if result.interrupted || firmwareStart.quit || cancellation.isCancelled || result.qemuStderr.contains("terminating on signal") {
+        // The supervisor stopped QEMU for a signal the bench's subscription also heard.
+        if result.interrupted || cancellation.isCancelled {
             cancellation.cancel()
             return nil
         }
@@ -194,97 +191,37 @@ public struct BenchEngine: Sendable {
     }
 }
 
-/// Releases the vCPUs of a QEMU started with `-S` through QMP `cont` and notes when that happened;
-/// then watches for cancellation while the guest runs and ends QEMU with QMP `quit` when it comes.
-/// (QEMUSupervisor's own signal handling ignores SIGINT and SIGTERM while QEMU runs, so a signal sent to
-/// this process alone would otherwise wait for the timeout.)
+/// Releases the vCPUs of a QEMU started with `-S` through QMP `cont` and notes when that happened.
+/// (A stop while the guest runs is the supervisor's: it hears the signal from `SignalOwner`.)
 final class VCPURelease: @unchecked Sendable {
     let socketPath: String
-    let cancellation: CancellationFlag
     private let lock = NSLock()
     private let released = DispatchSemaphore(value: 0)
-    private let finished = DispatchSemaphore(value: 0)
     private var time: Double?
     private var error: String?
-    private var runOver = false
-    private var quitSent = false
 
-    init(socketPath: String, cancellation: CancellationFlag) {
+    init(socketPath: String) {
         self.socketPath = socketPath
-        self.cancellation = cancellation
     }
 
     func start(origin: Date) {
-        // QEMUSupervisor sets SIGINT and SIGTERM to "ignore" for its own signal source, which never sees
-        // a signal sent to this process alone; the bench's handler goes back every 10 ms while QEMU runs.
         DispatchQueue.global().async { [self] in
-            while !lock.withLock({ runOver }) {
-                SignalTrap.reinstall()
-                usleep(10_000)
-            }
-        }
-        DispatchQueue.global().async { [self] in
-            defer { finished.signal() }
-            let client: QMPClient
+            defer { released.signal() }
             do {
-                client = try QMPClient(socketPath: socketPath, timeout: 15)
+                let client = try QMPClient(socketPath: socketPath, timeout: 15)
                 try client.execute("cont")
                 let now = Date().timeIntervalSince(origin)
                 lock.withLock { time = now }
             } catch {
                 let text = "\(error)"
                 lock.withLock { self.error = text }
-                released.signal()
-                return
-            }
-            released.signal()
-            while !lock.withLock({ runOver }) {
-                if cancellation.isCancelled {
-                    lock.withLock { quitSent = true }
-                    _ = try? client.execute("quit")
-                    return
-                }
-                usleep(50_000)
             }
         }
     }
 
-    /// Called when QEMU is gone: the release time (seconds since `origin`) or why there is none, and
-    /// whether this object stopped QEMU because the bench was cancelled.
-    func finish() -> (time: Double?, error: String?, quit: Bool) {
-        lock.withLock { runOver = true }
+    /// Called when QEMU is gone: the release time (seconds since `origin`) or why there is none.
+    func finish() -> (time: Double?, error: String?) {
         _ = released.wait(timeout: .now() + 2)
-        _ = finished.wait(timeout: .now() + 2)
-        return lock.withLock { (time, error, quitSent) }
-    }
-}
-
-/// Ctrl-C and SIGTERM between guest boots: the bench finishes nothing more, keeps the log and writes
-/// the reports. While a guest runs, QEMUSupervisor owns the signals and stops QEMU first.
-public enum SignalTrap {
-    /// Set by the handler; a plain word store is all a signal handler may do.
-    nonisolated(unsafe) static var fired: sig_atomic_t = 0
-    nonisolated(unsafe) static var installed = false
-
-    public static func install() {
-        fired = 0
-        installed = true
-        reinstall()
-    }
-
-    public static func uninstall() {
-        installed = false
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
-    }
-
-    /// Whether a signal arrived since `install`.
-    public static var signalled: Bool { fired != 0 }
-
-    static func reinstall() {
-        guard installed else { return }
-        for number in [SIGINT, SIGTERM] {
-            signal(number) { _ in SignalTrap.fired = 1 }
-        }
+        return lock.withLock { (time, error) }
     }
 }

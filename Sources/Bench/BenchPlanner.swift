@@ -1,5 +1,6 @@
 import BenchReport
 import Foundation
+import HostOS
 import HostProbe
 import Launch
 import Measurement
@@ -61,7 +62,6 @@ public struct HostGate: Sendable {
         let arguments: [String]
         do { arguments = try QEMUCommandLine.render(spec, binary: qemu) } catch { return }
         let result = try? QEMUSupervisor.run(arguments, options: .init(timeout: limit))
-        SignalTrap.reinstall()
         if result?.guestExitCode == 0 && result?.timedOut == false { return }
         accelerator = .tcg
         let why = result.map { $0.timedOut ? "did not finish in \(Int(limit)) s" : $0.summary } ?? "could not start"

@@ -1,5 +1,6 @@
 import Foundation
 import Launch
+import SEVABI
 import Yams
 
 /// Why a benchmark cannot start or go on; every description is one line.
@@ -247,15 +248,8 @@ extension BenchSettings {
 
     /// `256M`, `1G`, `512` (MiB), `2GiB`.
     public static func memory(_ text: String) throws -> Int {
-        let upper = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let digits = upper.prefix { $0.isNumber }
-        let suffix = upper.dropFirst(digits.count)
-        guard let value = Int(digits), digits.count <= 9 else { throw BenchError.badInput("memory '\(text)' is not a size (use e.g. 256M or 1G)") }
-        switch suffix {
-        case "", "M", "MB", "MIB": return value
-        case "G", "GB", "GIB": return value * 1024
-        default: throw BenchError.badInput("memory '\(text)' is not a size (use e.g. 256M or 1G)")
-        }
+        guard let mebibytes = MemorySize.mebibytes(text) else { throw BenchError.badInput("memory '\(text)' is not a size (use e.g. 256M or 1G)") }
+        return mebibytes
     }
 
     /// `stream.size=8M` (flag form of a workload parameter).
@@ -274,7 +268,10 @@ extension BenchSettings {
     public static func parse(yaml text: String, name: String = "config") throws -> BenchSettings {
         let root: Node?
         do {
+            try NestingDepth.check(text)
             root = try Yams.compose(yaml: text)
+        } catch let error as NestingDepth.TooDeep {
+            throw BenchError.badInput("\(name): \(error)")
         } catch let error as YamlError {
             throw BenchError.badInput("\(name): not valid YAML: \(Self.describe(error))")
         } catch {

@@ -158,21 +158,19 @@ public struct GuestProvider: Sendable {
            FileManager.default.fileExists(atPath: target.appendingPathComponent(LinuxWorkloadsBundle.binaryName).path) {
             return bundle
         }
-        for tool in ["swiftc", "clang", "ld.lld", "lld-link", "llvm-objcopy"] where !FileManager.default.isExecutableFile(atPath: toolchain + "/" + tool) {
+        if let tool = UnikernelBuild.missingTool(in: toolchain) {
             throw BenchError.unsupportedHere("the Swift toolchain at \(toolchain) has no \(tool); it is needed to build the unikernel")
         }
         progress("building the unikernel and cvm-workloads (Unikernel/build.sh, about a minute)")
         let staging = benchCache.appendingPathComponent(".unikernel-\(key).partial-\(getpid())")
         try? FileManager.default.removeItem(at: staging)
         try FileManager.default.createDirectory(at: staging, withIntermediateDirectories: true)
-        var environment = ProcessInfo.processInfo.environment
-        environment["CVM_SWIFT_TOOLCHAIN"] = toolchain
-        let output = ProcessRunner(environment: environment)
-            .run(["/bin/sh", tree.appendingPathComponent("Unikernel/build.sh").path, "--linux-workloads", staging.path], timeout: 1800)
-        guard let output, output.status == 0, !output.timedOut else {
+        do {
+            try UnikernelBuild.run(script: tree.appendingPathComponent("Unikernel/build.sh").path, output: staging,
+                                   linuxWorkloads: true, toolchain: toolchain)
+        } catch {
             try? FileManager.default.removeItem(at: staging)
-            let reason = output.map { $0.stderr.split(separator: "\n").last.map(String.init) ?? "exit status \($0.status)" } ?? "cannot start /bin/sh"
-            throw BenchError.unsupportedHere("unikernel build failed: \(reason)")
+            throw BenchError.unsupportedHere("unikernel build failed: \(error)")
         }
         try replace(target, with: staging)
         do { return try GuestBundle.load(from: target) } catch { throw BenchError.unsupportedHere("the unikernel build wrote no valid bundle: \(error)") }

@@ -67,9 +67,10 @@ struct AttestCerts: ParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Build a certificate table from certificate files, for QEMU/snphost or tests.",
             discussion: """
-            Each --cert is NAME=FILE where NAME is ark, ask, vcek, vlek or a GUID; certificates are stored as DER.
+            Each --cert is NAME=FILE where NAME is ark, ask, vcek, vlek or a GUID; certificates are stored as DER. \
             Example:
-              cvm attest certs build --cert ark=ark.pem --cert ask=ask.pem --cert vcek=vcek.der --out certs.bin
+              cvm attest certs build --cert ark=ark.pem --cert ask=ask.pem \\
+                  --cert vcek=vcek.der --out certs.bin
             """
         )
 

@@ -8,11 +8,12 @@ struct AttestCommand: AsyncParsableCommand {
         commandName: "attest",
         abstract: "Read, verify and fetch SEV-SNP attestation reports and AMD certificates.",
         discussion: """
-        A report is only worth something once its signature chains to AMD's root and its contents meet
-        your policy. Typical flow:
-          cvm attest report --data $(nonce) --out report.bin --certs-out certs   # inside the guest
-          cvm attest fetch vcek report.bin --out certs                            # on the verifier, if needed
-          cvm attest verify report.bin --certs certs --expect-measurement HEX --expect-report-data $(nonce)
+        A report is only worth something once its signature chains to AMD's root and its contents meet \
+        your policy. Typical flow, first inside the guest, then on the verifier (fetch only if needed):
+          cvm attest report --data $(nonce) --out report.bin --certs-out certs
+          cvm attest fetch vcek report.bin --out certs
+          cvm attest verify report.bin --certs certs --expect-measurement HEX \\
+              --expect-report-data $(nonce)
         """,
         subcommands: [Show.self, AttestVerify.self, AttestFetch.self, AttestCerts.self, AttestReport.self, AttestSEVMeasure.self]
     )
@@ -21,9 +22,9 @@ struct AttestCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Print every field of an SNP attestation report.",
             discussion: """
-            Names the policy and platform bits, splits the TCB versions per generation (Turin adds FMC)
-            and prints digests in hex. Version 2 reports carry no CPUID fields: pass --product to split
-            their TCB correctly (Milan and Genoa share a layout).
+            Names the policy and platform bits, splits the TCB versions per generation (Turin adds FMC) \
+            and prints digests in hex. Version 2 reports carry no CPUID fields: pass --product to split \
+            their TCB correctly (Milan and Genoa share a layout). \
             Examples:
               cvm attest show report.bin
               cvm attest show report.bin --json

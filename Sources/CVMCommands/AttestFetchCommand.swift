@@ -8,14 +8,15 @@ struct AttestFetch: AsyncParsableCommand {
         commandName: "fetch",
         abstract: "Fetch VCEKs, certificate chains and CRLs from AMD KDS, with a cache and retries.",
         discussion: """
-        Responses are cached (default $XDG_CACHE_HOME/cvm/kds or ~/.cache/cvm/kds); a cached object is
-        used without asking KDS again. --offline reads only the cache. Rate limits (HTTP 429) and server
-        errors are retried with exponential backoff, honouring Retry-After.
+        Responses are cached (default $XDG_CACHE_HOME/cvm/kds or ~/.cache/cvm/kds); a cached object is \
+        used without asking KDS again. --offline reads only the cache. Rate limits (HTTP 429) and server \
+        errors are retried with exponential backoff, honouring Retry-After. \
         Examples:
           cvm attest fetch vcek report.bin --out certs/
           cvm attest fetch chain --product Genoa --out certs/
           cvm attest fetch crl --product Milan --out certs/
-          cvm attest fetch vcek report.bin --base-url http://mirror.internal:8080 --out certs/
+          cvm attest fetch vcek report.bin --out certs/ \\
+              --base-url http://mirror.internal:8080
         """,
         subcommands: [VCEK.self, Chain.self, CRL.self]
     )

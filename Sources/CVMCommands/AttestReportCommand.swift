@@ -8,13 +8,14 @@ struct AttestReport: ParsableCommand {
         commandName: "report",
         abstract: "Inside an SNP guest: ask the firmware for a signed attestation report.",
         discussion: """
-        Uses configfs-tsm (Linux ≥ 6.7) when present, otherwise /dev/sev-guest. The report data (up to 64
-        bytes, zero-padded) is usually a verifier's nonce or a hash of a public key. With --certs-out,
-        the host's certificate table (configfs-tsm auxblob, or SNP_GET_EXT_REPORT on /dev/sev-guest) is
-        split into ark/ask/vcek/vlek PEM files.
+        Uses configfs-tsm (Linux ≥ 6.7) when present, otherwise /dev/sev-guest. The report data (up to 64 \
+        bytes, zero-padded) is usually a verifier's nonce or a hash of a public key. With --certs-out, \
+        the host's certificate table (configfs-tsm auxblob, or SNP_GET_EXT_REPORT on /dev/sev-guest) is \
+        split into ark/ask/vcek/vlek PEM files. \
         Examples:
           cvm attest report --data 00112233 --out report.bin
-          cvm attest report --data-file nonce.bin --vmpl 0 --out report.bin --certs-out certs/
+          cvm attest report --data-file nonce.bin --vmpl 0 --out report.bin \\
+              --certs-out certs/
         """
     )
 

@@ -8,10 +8,11 @@ struct AttestSEVMeasure: ParsableCommand {
         commandName: "sev-measure",
         abstract: "Verify a legacy SEV/SEV-ES LAUNCH_MEASURE blob against the expected launch digest.",
         discussion: """
-        The blob is what QMP query-sev-launch-measure returns (base64 of MEASURE ‖ MNONCE). The TIK is
-        the transport integrity key from the launch session; the digest comes from `cvm measure`.
+        The blob is what QMP query-sev-launch-measure returns (base64 of MEASURE ‖ MNONCE). The TIK is \
+        the transport integrity key from the launch session; the digest comes from `cvm measure`. \
         Example:
-          cvm attest sev-measure --blob lswbxWxI... --tik tik.bin --api 1.40 --build 40 --policy 0x3 \\
+          cvm attest sev-measure --blob lswbxWxI... --tik tik.bin \\
+              --api 1.40 --build 40 --policy 0x3 \\
               --digest c64bd101fc9a4a2ce0a27c408d9200911f139a895469b04a40a6fa2890830d23
         """
     )

@@ -8,17 +8,19 @@ struct AttestVerify: ParsableCommand {
         commandName: "verify",
         abstract: "Verify an SNP report against AMD's roots and a validation policy.",
         discussion: """
-        Checks, in order: the pinned ARK, ASK/ASVK signed by the ARK, VCEK/VLEK signed by the ASK/ASVK,
-        validity of every certificate at --at (default now), revocation (with --crl), the signer and the
-        report format, the ECDSA P-384 report signature, certificate SPLs equal to REPORTED_TCB, hwID
-        equal to CHIP_ID, then the policy. By default DEBUG and MIGRATE_MA are refused and SMT allowed.
-        Flags override the values of a --policy file (YAML or JSON, keys as in `--json` output of
-        `cvm attest verify --print-policy`).
-        Exit status: 0 every check passed, 1 a check failed, 2 bad input.
+        Checks, in order: the pinned ARK, ASK/ASVK signed by the ARK, VCEK/VLEK signed by the ASK/ASVK, \
+        validity of every certificate at --at (default now), revocation (with --crl), the signer and the \
+        report format, the ECDSA P-384 report signature, certificate SPLs equal to REPORTED_TCB, hwID \
+        equal to CHIP_ID, then the policy. By default DEBUG and MIGRATE_MA are refused and SMT allowed. \
+        Flags override the values of a --policy file (YAML or JSON, keys as in `--json` output of \
+        `cvm attest verify --print-policy`). \
+        Exit status: 0 every check passed, 1 a check failed, 2 bad input. \
         Examples:
           cvm attest verify report.bin --vcek vcek.der --expect-measurement 7a1e5c...
-          cvm attest verify report.bin --certs certs/ --min-tcb bl=3,tee=0,snp=8,ucode=115 --json
-          cvm attest verify vlek-report.bin --vcek vlek.der --at 2025-06-01T00:00:00Z --vmpl 1
+          cvm attest verify report.bin --certs certs/ --json \\
+              --min-tcb bl=3,tee=0,snp=8,ucode=115
+          cvm attest verify vlek-report.bin --vcek vlek.der --vmpl 1 \\
+              --at 2025-06-01T00:00:00Z
         """
     )
 
@@ -63,22 +65,24 @@ struct AttestVerify: ParsableCommand {
             let text = String(decoding: try AttestCLI.readFile(policy, what: "policy"), as: UTF8.self)
             do { result = try ValidationPolicy.load(contentsOf: text) } catch { throw CLIFailure.badInput("\(policy): \(error)") }
         }
-        result.measurement = expectMeasurement ?? result.measurement
-        result.reportData = expectReportData ?? result.reportData
-        result.hostData = expectHostData ?? result.hostData
-        result.idKeyDigest = expectIdKeyDigest ?? result.idKeyDigest
-        result.authorKeyDigest = expectAuthorKeyDigest ?? result.authorKeyDigest
-        result.familyID = expectFamilyId ?? result.familyID
-        result.imageID = expectImageId ?? result.imageID
-        result.chipID = expectChipId ?? result.chipID
-        result.guestPolicy = expectPolicy ?? result.guestPolicy
+        do {
+            result.measurement = try expectMeasurement.map { try Expected(hex: $0) } ?? result.measurement
+            result.reportData = try expectReportData.map { try Expected(hex: $0) } ?? result.reportData
+            result.hostData = try expectHostData.map { try Expected(hex: $0) } ?? result.hostData
+            result.idKeyDigest = try expectIdKeyDigest.map { try Expected(hex: $0) } ?? result.idKeyDigest
+            result.authorKeyDigest = try expectAuthorKeyDigest.map { try Expected(hex: $0) } ?? result.authorKeyDigest
+            result.familyID = try expectFamilyId.map { try Expected(hex: $0) } ?? result.familyID
+            result.imageID = try expectImageId.map { try Expected(hex: $0) } ?? result.imageID
+            result.chipID = try expectChipId.map { try Expected(hex: $0) } ?? result.chipID
+            result.guestPolicy = try expectPolicy.map(ValidationPolicy.parseGuestPolicy) ?? result.guestPolicy
+            result.minimumVersion = try minVersion.map(ValidationPolicy.parseVersion) ?? result.minimumVersion
+        } catch { throw CLIFailure.badInput("\(error)") }
         do {
             if let minTcb { result.minimumTCB = try TCBRequirement(parsing: minTcb) }
             if let minLaunchTcb { result.minimumLaunchTCB = try TCBRequirement(parsing: minLaunchTcb) }
         } catch { throw CLIFailure.badInput("\(error)") }
         result.minimumGuestSVN = minGuestSvn ?? result.minimumGuestSVN
         result.minimumBuild = minBuild ?? result.minimumBuild
-        result.minimumVersion = minVersion ?? result.minimumVersion
         if let vmpl {
             guard vmpl <= 3 else { throw CLIFailure.badInput("--vmpl must be 0-3, found \(vmpl)") }
             result.vmpl = vmpl
@@ -91,7 +95,6 @@ struct AttestVerify: ParsableCommand {
         if requireIdBlock { result.requireIDBlock = true }
         if noVlek { result.allowVLEK = false }
         if requireVlek { result.requireVLEK = true }
-        do { try result.validate() } catch { throw CLIFailure.badInput("\(error)") }
         return result
     }
 

@@ -9,9 +9,9 @@ struct BenchReportCommand: ParsableCommand {
         commandName: "report",
         abstract: "Write the reports of a result directory.",
         discussion: """
-        Reads environment.json, plan.json and runs.jsonl in DIR (as `cvm bench` leaves them, also after an
-        interrupted run) and writes summary.json, results.csv, runs.csv, report.md and report.html there.
-        Statistics: medians, means, sample standard deviations, 95% intervals (Student t for the mean,
+        Reads environment.json, plan.json and runs.jsonl in DIR (as `cvm bench` leaves them, also after an \
+        interrupted run) and writes summary.json, results.csv, runs.csv, report.md and report.html there. \
+        Statistics: medians, means, sample standard deviations, 95% intervals (Student t for the mean, \
         order statistics for the median), overhead of each mode against mode none, unikernel/Linux ratios.
 
         Examples:
@@ -54,9 +54,9 @@ struct BenchCompareCommand: ParsableCommand {
         commandName: "compare",
         abstract: "Compare two result directories.",
         discussion: """
-        For every (cell, metric) measured in both A and B: the medians, the relative change (B − A) / A,
-        Welch's t-test and Mann-Whitney U p-values, and a verdict. A change is flagged significant when
-        Welch's p < --alpha; "B better" or "B worse" follows the metric's direction. Cells and metrics
+        For every (cell, metric) measured in both A and B: the medians, the relative change (B − A) / A, \
+        Welch's t-test and Mann-Whitney U p-values, and a verdict. A change is flagged significant when \
+        Welch's p < --alpha; "B better" or "B worse" follows the metric's direction. Cells and metrics \
         measured in only one directory are listed. Exit status 0 whatever the differences.
 
         Example:

@@ -3,6 +3,7 @@ import Bench
 import BenchReport
 import Foundation
 import GuestImage
+import HostOS
 import Launch
 
 /// `cvm bench` (and `cvm bench run`): runs the matrix and writes the result directory and its reports.
@@ -11,29 +12,29 @@ struct BenchRunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Run the benchmark matrix (the default of `cvm bench`).",
         discussion: """
-        Boots every guest in every mode, vCPU count and memory size, REPS times after
-        WARMUPS warm-ups, under QEMU with host timestamps, and writes
-        DIR/environment.json, DIR/plan.json and DIR/runs.jsonl (one JSON record per
-        boot, appended as it completes), DIR/console/RUN.log, then the reports
-        (summary.json, results.csv, runs.csv, report.md, report.html). Modes this host
-        cannot run are skipped with the host check's reason and, where it can be
+        Boots every guest in every mode, vCPU count and memory size, REPS times after \
+        WARMUPS warm-ups, under QEMU with host timestamps, and writes \
+        DIR/environment.json, DIR/plan.json and DIR/runs.jsonl (one JSON record per \
+        boot, appended as it completes), DIR/console/RUN.log, then the reports \
+        (summary.json, results.csv, runs.csv, report.md, report.html). Modes this host \
+        cannot run are skipped with the host check's reason and, where it can be \
         computed, the launch measurement they would have.
 
-        Guests: unikernel (our Embedded Swift unikernel, built on demand and cached),
-        linux (the minimal Linux guest running the same workloads with cvm-workloads),
-        bundle:NAME=DIR (any guest bundle, e.g. from `cvm image build oci`; boot
-        only), kernel:NAME=FILE (an external kernel; boot only). Workloads: boot (time
-        to ready and to exit), stream (memory bandwidth), chase (memory latency),
-        sha256 and ep (CPU), exits (VM-exit cost of cpuid, port I/O, rdmsr, rdtsc),
-        touch (first touch of pages). One boot runs all the workloads of a guest; boot
+        Guests: unikernel (our Embedded Swift unikernel, built on demand and cached), \
+        linux (the minimal Linux guest running the same workloads with cvm-workloads), \
+        bundle:NAME=DIR (any guest bundle, e.g. from `cvm image build oci`; boot \
+        only), kernel:NAME=FILE (an external kernel; boot only). Workloads: boot (time \
+        to ready and to exit), stream (memory bandwidth), chase (memory latency), \
+        sha256 and ep (CPU), exits (VM-exit cost of cpuid, port I/O, rdmsr, rdtsc), \
+        touch (first touch of pages). One boot runs all the workloads of a guest; boot \
         times leave the workload time out.
 
-        Resume: running again with the same --out skips the runs already in
-        runs.jsonl; a different plan or host is refused unless --restart discards the
-        old results. Ctrl-C stops after tearing QEMU down, keeps the log, writes the
-        reports from what exists and exits 130.
+        Resume: running again with the same --out skips the runs already in \
+        runs.jsonl; a different plan or host is refused unless --restart discards the \
+        old results. Ctrl-C stops after tearing QEMU down, keeps the log, writes the \
+        reports from what exists and exits 130 (143 after SIGTERM).
 
-        --config FILE reads the same settings from YAML (flags given on the command
+        --config FILE reads the same settings from YAML (flags given on the command \
         line win):
           guests: [unikernel, linux, "bundle:web=out/web"]   # or mappings:
           #  - {name: web, bundle: out/web, reps: 3}
@@ -119,8 +120,10 @@ struct BenchRunCommand: ParsableCommand {
         session.cvmVersion = CVMVersion.string
         session.command = QEMUCommandLine.shellQuoted(["cvm"] + CommandLine.arguments.dropFirst())
         session.progress = ProgressDisplay()
-        SignalTrap.install()
-        defer { SignalTrap.uninstall() }
+        // A signal at any point of the session stops it after (or, with a guest running, during) the current run.
+        let cancellation = session.cancellation
+        let signals = SignalOwner.shared.subscribe { _ in cancellation.cancel() }
+        defer { signals.cancel() }
 
         let result: BenchSession.Result
         do { result = try session.run() } catch let error as BenchError {
@@ -135,7 +138,7 @@ struct BenchRunCommand: ParsableCommand {
             printSummary(result)
         }
         if let reportError = result.reportError { printError("cvm: reports not written: \(reportError)") }
-        if result.outcome.interrupted { throw ExitCode(130) }
+        if result.outcome.interrupted { throw ExitCode(128 + (SignalOwner.shared.received ?? SIGINT)) }
     }
 
     func printSummary(_ result: BenchSession.Result) {

@@ -7,7 +7,7 @@ public struct CVM: AsyncParsableCommand {
         commandName: "cvm",
         abstract: "CVMKit: from zero to SEV-SNP. Check hosts, predict and verify measurements, launch and benchmark confidential guests.",
         discussion: """
-        Exit status: 0 success; 1 a check or verification said no; 2 bad input or usage;
+        Exit status: 0 success; 1 a check or verification said no; 2 bad input or usage; \
         3 this host cannot do what was asked (for example SEV on a host without SEV).
         """,
         version: CVMVersion.string,
@@ -55,12 +55,22 @@ public enum CVMMain {
                 return 0
             }
             if isArgumentParserError(error) {
-                printError(message)
+                printError(oneLineUsageError(message))
                 return 2
             }
             printError("cvm: error: \(String(describing: error))")
             return 2
         }
+    }
+
+    /// swift-argument-parser's usage errors span several lines (error, usage, help pointer); a bad
+    /// input gets one line: the error, and where the help is.
+    static func oneLineUsageError(_ message: String) -> String {
+        let lines = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        let first = lines.first.map { $0.hasPrefix("Error: ") ? String($0.dropFirst(7)) : $0 } ?? "invalid usage"
+        let help = lines.first { $0.hasPrefix("See '") && $0.contains("--help") }
+            .map { "; s" + $0.dropFirst().replacingOccurrences(of: " for more information.", with: "") } ?? ""
+        return "cvm: error: \(first)\(help)"
     }
 
     private static func isArgumentParserError(_ error: Error) -> Bool {

@@ -8,13 +8,13 @@ struct HostCheckCommand: ParsableCommand {
         commandName: "check",
         abstract: "Check whether this host can launch SEV, SEV-ES and SEV-SNP guests, and how to fix it if not.",
         discussion: """
-        Every check prints pass, fail, skip (could not be verified here) or info, a one-line reason and,
-        where one exists, a fix. The checks merge what `sevctl ok` and `snphost ok` look at (CPUID, MSRs,
-        /dev/sev firmware status, kvm_amd parameters) with what they miss (KVM really running a guest,
+        Every check prints pass, fail, skip (could not be verified here) or info, a one-line reason and, \
+        where one exists, a fix. The checks merge what `sevctl ok` and `snphost ok` look at (CPUID, MSRs, \
+        /dev/sev firmware status, kvm_amd parameters) with what they miss (KVM really running a guest, \
         QEMU and libvirt capabilities, OVMF metadata, kernel version, memlock).
 
-        With --mode the exit status says whether that mode can launch here: 0 yes, 1 no.
-        --record FILE saves every answer the host gave as JSON; --replay FILE checks a recorded host.
+        With --mode the exit status says whether that mode can launch here: 0 yes, 1 no. \
+        --record FILE saves every answer the host gave as JSON; --replay FILE checks a recorded host. \
         The --json shape is documented in docs/HOST-CHECK.md.
         """
     )
@@ -77,6 +77,10 @@ enum HostReportRenderer {
         }
         lines.append("")
         let modes = mode.map { [$0] } ?? ConfidentialMode.confidential
+        if mode == nil {
+            let none = report.noneVerdict
+            lines.append(none.ready ? "none: ready (accelerator \(none.accelerator ?? "tcg"))" : "none: not ready (\(none.blockers.joined(separator: "; ")))")
+        }
         for verdictMode in modes {
             let verdict = report.verdict(for: verdictMode)
             if verdict.ready {

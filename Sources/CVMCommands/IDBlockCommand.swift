@@ -10,11 +10,12 @@ struct IDBlockCommand: ParsableCommand {
         discussion: """
         Examples:
           openssl ecparam -name secp384r1 -genkey -noout -out id-key.pem
-          cvm id-block --measurement $(cvm measure --mode sev-snp --firmware OVMF.fd --vcpus 4 --cpu EPYC-Milan) \\
+          m=$(cvm measure --mode sev-snp --firmware OVMF.fd --vcpus 4 --cpu EPYC-v4)
+          cvm id-block --measurement "$m" \\
               --id-key id-key.pem --author-key author-key.pem --policy 0x30000
-        Prints the 96-byte ID block and the 4096-byte ID auth info in base64, ready for QEMU
-        (-object sev-snp-guest,...,id-block=...,id-auth=...[,author-key-enabled=on]) and libvirt
-        (<idBlock>, <idAuth>), and the ID_KEY_DIGEST / AUTHOR_KEY_DIGEST attestation reports will carry.
+        Prints the 96-byte ID block and the 4096-byte ID auth info in base64, ready for QEMU \
+        (-object sev-snp-guest,...,id-block=...,id-auth=...[,author-key-enabled=on]) and libvirt \
+        (<idBlock>, <idAuth>), and the ID_KEY_DIGEST / AUTHOR_KEY_DIGEST attestation reports will carry. \
         The firmware refuses the launch unless the measurement and policy match the guest.
         """
     )

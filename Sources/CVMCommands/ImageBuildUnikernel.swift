@@ -1,5 +1,7 @@
 import ArgumentParser
 import Foundation
+import GuestImage
+import UnikernelCore
 
 extension ImageCommand.Build {
     /// `cvm image build unikernel`: runs Unikernel/build.sh, which needs only the Swift toolchain.
@@ -8,17 +10,18 @@ extension ImageCommand.Build {
             commandName: "unikernel",
             abstract: "Build the Embedded Swift unikernel bundle (PVH kernel, EFI application, manifest).",
             discussion: """
-            The bundle directory holds `kernel` (PVH ELF for qemu -kernel without firmware), `kernel.efi`
-            (the same kernel as an EFI application for OVMF's -kernel), `cmdline` and `manifest.json`.
+            The bundle directory holds `kernel` (PVH ELF for qemu -kernel without firmware), `kernel.efi` \
+            (the same kernel as an EFI application for OVMF's -kernel), `cmdline` and `manifest.json`. \
             The same sources and toolchain always give the same bytes.
 
-            Command line words: run=noop|stream|chase|sha256|ep|exits|touch|fault|all (comma list),
-            stream.size=, stream.reps=, chase.size=, chase.steps=, sha256.size=, ep.m=, exits.iters=,
+            Command line words: run=noop|stream|chase|sha256|ep|exits|touch|fault|all (comma list), \
+            stream.size=, stream.reps=, chase.size=, chase.steps=, sha256.size=, ep.m=, exits.iters=, \
             touch.pages= (sizes take K, M or G).
 
             Examples:
               cvm image build unikernel --out uk
-              cvm image build unikernel --out uk --cmdline "run=all ep.m=20" --linux-workloads
+              cvm image build unikernel --out uk --linux-workloads \\
+                  --cmdline "run=all ep.m=20"
             """
         )
 
@@ -41,21 +44,22 @@ extension ImageCommand.Build {
         var json = false
 
         func run() async throws {
+            // The guest parses its command line with BootOptions; the host compiles the same file, so a
+            // line the guest would refuse at boot is refused here, before a build.
+            do { _ = try BootOptions.parse(Array(cmdline.utf8)) } catch {
+                throw CLIFailure.badInput("--cmdline \"\(cmdline)\": \(error)")
+            }
             guard let script = UnikernelBuildScript.locate(source: source) else {
                 throw CLIFailure.unsupportedHere("cannot find Unikernel/build.sh; pass --source with the CVMKit source tree")
             }
-            for tool in ["swiftc", "clang", "ld.lld", "lld-link", "llvm-objcopy"]
-            where !FileManager.default.isExecutableFile(atPath: toolchain + "/" + tool) {
+            if let tool = UnikernelBuild.missingTool(in: toolchain) {
                 throw CLIFailure.unsupportedHere("the toolchain at \(toolchain) has no \(tool); pass --toolchain")
             }
             let outURL = URL(fileURLWithPath: out).standardizedFileURL
-            var arguments = [script, "--cmdline", cmdline]
-            if linuxWorkloads { arguments.append("--linux-workloads") }
-            arguments.append(outURL.path)
-            let result = try UnikernelBuildScript.run(arguments, toolchain: toolchain)
-            guard result.status == 0 else {
-                let reason = result.standardError.split(separator: "\n").last.map(String.init) ?? "exit status \(result.status)"
-                throw CLIFailure.unsupportedHere("unikernel build failed: \(reason)")
+            do {
+                try UnikernelBuild.run(script: script, output: outURL, cmdline: cmdline, linuxWorkloads: linuxWorkloads, toolchain: toolchain)
+            } catch {
+                throw CLIFailure.unsupportedHere("unikernel build failed: \(error)")
             }
             let manifest = outURL.appendingPathComponent("manifest.json")
             guard let data = FileManager.default.contents(atPath: manifest.path) else {
@@ -73,7 +77,7 @@ extension ImageCommand.Build {
     }
 }
 
-/// Finding and running Unikernel/build.sh.
+/// Finding Unikernel/build.sh and reading what it wrote.
 enum UnikernelBuildScript {
     static let relativePath = "Unikernel/build.sh"
 
@@ -102,26 +106,6 @@ enum UnikernelBuildScript {
             }
         }
         return nil
-    }
-
-    static func run(_ arguments: [String], toolchain: String) throws -> (status: Int32, standardError: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = arguments
-        var environment = ProcessInfo.processInfo.environment
-        environment["CVM_SWIFT_TOOLCHAIN"] = toolchain
-        process.environment = environment
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            throw CLIFailure.unsupportedHere("cannot start /bin/sh: \(error.localizedDescription)")
-        }
-        let stderr = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: stderr, as: UTF8.self))
     }
 
     static func parts(manifest: Data) throws -> [Part] {

@@ -8,10 +8,10 @@ struct ImageInspectCommand: ParsableCommand {
         commandName: "inspect",
         abstract: "Read a Docker or OCI image, verify its digests and flatten its layers in memory.",
         discussion: """
-        SOURCE is docker-archive:FILE[:TAG], oci-archive:FILE[:TAG], oci:DIR[:TAG] or a bare path; the
-        format is detected from the content. Every manifest, config and layer blob is checked against its
-        digest and size; layers (plain tar, gzip or zstd) are applied with OCI whiteout semantics into an
-        in-memory tree, nothing is extracted to disk. Hostile layers are refused (see docs/OCI.md).
+        SOURCE is docker-archive:FILE[:TAG], oci-archive:FILE[:TAG], oci:DIR[:TAG] or a bare path; the \
+        format is detected from the content. Every manifest, config and layer blob is checked against its \
+        digest and size; layers (plain tar, gzip or zstd) are applied with OCI whiteout semantics into an \
+        in-memory tree, nothing is extracted to disk. Hostile layers are refused (see docs/OCI.md). \
         Examples:
           cvm image inspect docker-archive:hello.tar
           cvm image inspect oci:./layout:latest --platform linux/arm64 --json

@@ -9,9 +9,9 @@ extension ImageCommand.Build {
             commandName: "linux",
             abstract: "Build the minimal Linux guest bundle (Debian kernel, busybox-static, cvm-init, attestation modules).",
             discussion: """
-            The kernel comes from Debian's linux-image package, fetched with `apt-get download` into the
-            cache ($CVM_CACHE, else ~/.cache/cvmkit) and unpacked there; /boot is never touched. The
-            initramfs is a cpio newc archive written by cvm (sorted, mtime 0, sequential inodes) and
+            The kernel comes from Debian's linux-image package, fetched with `apt-get download` into the \
+            cache ($CVM_CACHE, else ~/.cache/cvmkit) and unpacked there; /boot is never touched. The \
+            initramfs is a cpio newc archive written by cvm (sorted, mtime 0, sequential inodes) and \
             compressed with `gzip -n`, so the same inputs give the same bytes.
 
             Boot it with QEMU:
@@ -29,7 +29,7 @@ extension ImageCommand.Build {
         @Option(name: .long, help: "Bundle directory to write (replaced if it holds a bundle).")
         var out: String = "linux-guest"
 
-        @Option(name: .long, help: "Kernel release, e.g. 6.1.0-56-amd64 (default: what linux-image-amd64 depends on).")
+        @Option(name: .long, help: "Kernel release, e.g. 6.1.0-56-amd64 (default: what the first kernel metapackage apt offers depends on: linux-image-amd64, linux-image-virtual, linux-image-generic).")
         var kernelVersion: String?
 
         @Option(name: .long, help: "Package cache directory (default: $CVM_CACHE or ~/.cache/cvmkit).")

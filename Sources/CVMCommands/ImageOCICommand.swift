@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GuestImage
+import Launch
 import Measurement
 import OCIImage
 
@@ -11,30 +12,32 @@ extension ImageCommand.Build {
             commandName: "oci",
             abstract: "Build a guest bundle from a Docker or OCI image (kernel, initramfs with the image's root and cvm-init, cmdline).",
             discussion: """
-            SOURCE is docker-archive:FILE[:TAG], oci-archive:FILE[:TAG], oci:DIR[:TAG] or a bare path; the
-            format is detected from the content and every digest is checked. The layers are flattened in
-            memory and streamed into a reproducible initramfs (cpio newc, mtime 0, gzip -n), so the same
-            image gives the same bytes. The guest runs the image's Entrypoint + Cmd with its Env (PATH
-            defaulted), WorkingDir (created if missing) and User; the command's output goes to the second
-            serial port (ttyS1), the kernel log to the first (ttyS0); the command's exit code ends QEMU.
+            SOURCE is docker-archive:FILE[:TAG], oci-archive:FILE[:TAG], oci:DIR[:TAG] or a bare path; the \
+            format is detected from the content and every digest is checked. The layers are flattened in \
+            memory and streamed into a reproducible initramfs (cpio newc, mtime 0, gzip -n), so the same \
+            image gives the same bytes. The guest runs the image's Entrypoint + Cmd with its Env (PATH \
+            defaulted), WorkingDir (created if missing) and User; the command's output goes to the second \
+            serial port (ttyS1), the kernel log to the first (ttyS0); the command's exit code ends QEMU. \
             Our init sits at /.cvm/init (rdinit= on the cmdline), apart from the image's files.
 
-            The kernel, initrd and cmdline are covered by the SEV launch measurement only with measured
-            direct boot: give --firmware with an OVMF built from OvmfPkg/AmdSev (it has the SEV hashes
-            table) and the manifest lists the expected SEV, SEV-ES and SNP measurements per vCPU count and
+            The kernel, initrd and cmdline are covered by the SEV launch measurement only with measured \
+            direct boot: give --firmware with an OVMF built from OvmfPkg/AmdSev (it has the SEV hashes \
+            table) and the manifest lists the expected SEV, SEV-ES and SNP measurements per vCPU count and \
             type. Without such firmware, the manifest and this command say they are NOT covered.
 
             Examples:
               cvm image build oci docker-archive:app.tar --out app-guest
-              cvm image build oci oci:./layout:1.0 --firmware OVMF.amdsev.fd --vcpus 1,2,4 --cpu EPYC-Milan
-              cvm run app-guest --accel tcg        (or directly: cvm run docker-archive:app.tar)
+              cvm image build oci oci:./layout:1.0 --firmware OVMF.amdsev.fd \\
+                  --vcpus 1,2,4 --cpu EPYC-Milan
+              cvm run app-guest --accel tcg
+              cvm run docker-archive:app.tar     # builds the bundle itself
             """
         )
 
         @Argument(help: "The image: docker-archive:FILE, oci-archive:FILE, oci:DIR[:TAG] or a path.") var source: String
         @Option(help: "Bundle directory to write (replaced if it holds a bundle).") var out: String = "oci-guest"
         @Option(help: "Platform to take from a multi-platform index (os/arch[/variant]).") var platform = "linux/amd64"
-        @Option(help: "Kernel release, e.g. 6.1.0-56-amd64 (default: what linux-image-amd64 depends on).") var kernelVersion: String?
+        @Option(help: "Kernel release, e.g. 6.1.0-56-amd64 (default: what the first kernel metapackage apt offers depends on: linux-image-amd64, linux-image-virtual, linux-image-generic).") var kernelVersion: String?
         @Option(help: "Kernel command line (rdinit=/.cvm/init is added unless given).") var cmdline: String = OCIGuestBuilder.defaultCmdline
         @Option(help: "OVMF image to predict launch measurements for (needs the SEV kernel-hashes table).") var firmware: String?
         @Option(help: "vCPU counts for the measurement table: a number, list or range.") var vcpus = "1,2,4,8"
@@ -42,6 +45,7 @@ extension ImageCommand.Build {
         @Option(help: .hidden) var vcpuTypes: String?
         @Option(help: "Package cache directory (default: $CVM_CACHE or ~/.cache/cvmkit).") var cache: String?
         @Option(help: "The init's C source (default: guest/init/cvm-init.c of this checkout).") var initSource: String?
+        @Option(help: ArgumentHelp(OCI.maxImageContentHelp)) var maxImageContent: String?
         @Flag(help: "Print the bundle path and manifest as JSON; progress goes to stderr.") var json = false
 
         struct Output: Encodable {
@@ -51,7 +55,8 @@ extension ImageCommand.Build {
 
         func run() async throws {
             let image = try mappingImageErrors { try ImageSource(parsing: source) }
-            var options = try Self.builderOptions(source: image, platform: platform, firmware: firmware, vcpus: vcpus, vcpuTypes: vcpuTypes ?? cpu)
+            var options = try Self.builderOptions(source: image, platform: platform, firmware: firmware, vcpus: vcpus, vcpuTypes: vcpuTypes ?? cpu,
+                                                  maxImageContent: maxImageContent)
             options.output = URL(fileURLWithPath: out).standardizedFileURL
             options.kernelVersion = kernelVersion
             options.cmdline = cmdline
@@ -68,9 +73,25 @@ extension ImageCommand.Build {
         }
 
         /// Options shared with `cvm run IMAGE`; the output directory is the caller's.
+        static let maxImageContentHelp = """
+            Most bytes of file content the flattened image may hold, e.g. 4G or 16G (default \(FlattenLimits.defaultMaxStoredBytes >> 30)G). \
+            It bounds what a compressed layer can expand to on the temporary disk; see docs/OCI.md.
+            """
+
+        /// The content limit a user asked for, in bytes; the default when none was given.
+        static func contentLimit(_ text: String?) throws -> Int64 {
+            guard let text else { return FlattenLimits.defaultMaxStoredBytes }
+            guard let mebibytes = MemorySize.mebibytes(text), mebibytes > 0 else {
+                throw CLIFailure.badInput("invalid --max-image-content '\(text)' (use e.g. 4G or 16G)")
+            }
+            return Int64(mebibytes) << 20
+        }
+
         static func builderOptions(source: ImageSource, platform: String, firmware: String?, vcpus: String = "1,2,4,8",
-                                   vcpuTypes: String = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ",")) throws -> OCIGuestBuilder.Options {
-            try mappingImageErrors {
+                                   vcpuTypes: String = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ","),
+                                   maxImageContent: String? = nil) throws -> OCIGuestBuilder.Options {
+            let contentLimit = try contentLimit(maxImageContent)
+            return try mappingImageErrors {
                 let counts = try parseIntegerList(vcpus)
                 for count in counts where !(1...LaunchMeasurer.maxVCPUs).contains(count) {
                     throw MeasurementError.vcpuCountOutOfRange(count, max: LaunchMeasurer.maxVCPUs)
@@ -80,9 +101,11 @@ extension ImageCommand.Build {
                 if let firmwareURL, !FileManager.default.isReadableFile(atPath: firmwareURL.path) {
                     throw CLIFailure.badInput("cannot read firmware \(firmwareURL.path)")
                 }
+                var limits = FlattenLimits()
+                limits.maxStoredBytes = contentLimit
                 return OCIGuestBuilder.Options(output: URL(fileURLWithPath: "."), source: source,
                                                platform: try Platform(parsing: platform), firmware: firmwareURL,
-                                               vcpuCounts: counts, vcpuTypes: types, tool: "cvm \(CVMVersion.string)")
+                                               vcpuCounts: counts, vcpuTypes: types, limits: limits, tool: "cvm \(CVMVersion.string)")
             }
         }
 

@@ -10,19 +10,23 @@ struct MeasureCommand: ParsableCommand {
         discussion: """
         Examples:
           cvm measure --mode sev-snp --firmware OVMF.fd --vcpus 4 --cpu EPYC-Milan
-          cvm measure --mode sev-snp --firmware OVMF.amdsev.fd --vcpus 2 --cpu EPYC-Genoa \\
+          cvm measure --mode sev-snp --firmware OVMF.amdsev.fd --vcpus 2 \\
+              --cpu EPYC-Genoa \\
               --kernel vmlinuz --initrd initrd.img --append 'console=ttyS0'
-          cvm measure --mode sev-es --firmware OVMF.fd --vcpus 1-64 --cpu EPYC-Milan,EPYC-Genoa --vmm-type qemu,ec2 --json
+          cvm measure --mode sev-es --firmware OVMF.fd --vcpus 1-64 \\
+              --cpu EPYC-Milan,EPYC-Genoa --vmm-type qemu,ec2 --json
           cvm measure --mode snp:ovmf-hash --firmware OVMF.fd
-          cvm measure --mode sev-snp --firmware OVMF.fd --snp-ovmf-hash HEX --vcpus 4 --cpu EPYC-Milan
-          cvm measure --mode snp:svsm --firmware OVMF_CODE.fd --svsm svsm.bin --vars-size 540672 --vcpus 2 --cpu EPYC-Genoa
+          cvm measure --mode sev-snp --firmware OVMF.fd --snp-ovmf-hash HEX \\
+              --vcpus 4 --cpu EPYC-Milan
+          cvm measure --mode snp:svsm --firmware OVMF_CODE.fd --svsm svsm.bin \\
+              --vars-size 540672 --vcpus 2 --cpu EPYC-Genoa
 
-        --vcpus, --cpu, --vmm-type and --guest-features take lists and ranges (4, 1-64, 1,2,4-8).
-        One combination prints the measurement; several print one row per combination as CSV, or as a
-        JSON array with --json. The firmware part is hashed once for the whole table.
-        vCPU types: \(VCPUType.known.compactMap(\.name).joined(separator: ", ")).
-        Modes: sev, sev-es, sev-snp, snp:ovmf-hash (the firmware digest alone, a starting value for
-        --snp-ovmf-hash), snp:svsm (COCONUT-SVSM below OVMF; QEMU only).
+        --vcpus, --cpu, --vmm-type and --guest-features take lists and ranges (4, 1-64, 1,2,4-8). \
+        One combination prints the measurement; several print one row per combination as CSV, or as a \
+        JSON array with --json. The firmware part is hashed once for the whole table. \
+        vCPU types: \(VCPUType.known.compactMap(\.name).joined(separator: ", ")). \
+        Modes: sev, sev-es, sev-snp, snp:ovmf-hash (the firmware digest alone, a starting value for \
+        --snp-ovmf-hash), snp:svsm (COCONUT-SVSM below OVMF; QEMU only). \
         Measured direct kernel boot needs an OVMF with the kernel-hashes table (OvmfPkg/AmdSev build).
         """
     )

@@ -25,7 +25,8 @@ extension RunCommand {
     /// The bundle of `image` from the cache, built first when missing; its manifest's measurement table
     /// is computed for `firmware`, the launch's OVMF when it has the kernel-hashes table.
     func containerImageBundle(_ image: ImageSource, firmware: String?) throws -> GuestBundle {
-        var options = try ImageCommand.Build.OCI.builderOptions(source: image, platform: "linux/amd64", firmware: nil)
+        var options = try ImageCommand.Build.OCI.builderOptions(source: image, platform: "linux/amd64", firmware: nil,
+                                                                   maxImageContent: maxImageContent)
         options.firmware = firmware.map { URL(fileURLWithPath: $0) }
         let cache = OCIBundleCache(cacheRoot: Self.cacheDirectory)
         let (bundle, cached) = try mappingImageErrors {

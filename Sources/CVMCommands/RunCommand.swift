@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GuestImage
+import HostOS
 import HostProbe
 import Launch
 import SEVABI
@@ -10,22 +11,23 @@ struct RunCommand: ParsableCommand {
         commandName: "run",
         abstract: "Boot a guest once, stream its console, and return the guest's exit code.",
         discussion: """
-        SOURCE is a guest bundle directory (from `cvm image build`); or give --kernel (and --initrd,
-        --append) instead. Plain guests (--mode none) run anywhere, under KVM when a probe guest really
-        runs under KVM here, else under TCG with a notice that timings are emulated. Confidential modes
-        are refused, with the host check's reasons, on hosts that cannot run them; --dry-run prints the
-        exact launch anyway (the QEMU command line, or with --backend libvirt the domain XML), so a launch
+        SOURCE is a guest bundle directory (from `cvm image build`); or give --kernel (and --initrd, \
+        --append) instead. Plain guests (--mode none) run anywhere, under KVM when a probe guest really \
+        runs under KVM here, else under TCG with a notice that timings are emulated. Confidential modes \
+        are refused, with the host check's reasons, on hosts that cannot run them; --dry-run prints the \
+        exact launch anyway (the QEMU command line, or with --backend libvirt the domain XML), so a launch \
         can be prepared for another host.
 
         Examples:
           cvm run out/linux --timeout 120
           cvm run out/linux --mode sev-snp --vcpus 2 --dry-run
-          cvm run --kernel vmlinuz --initrd initrd.img --append "console=ttyS0" --firmware ovmf
+          cvm run --kernel vmlinuz --initrd initrd.img --firmware ovmf \\
+              --append "console=ttyS0"
           cvm run out/linux --backend libvirt --accel tcg
 
-        Exit status: the guest's exit code; 3 when this host cannot run the launch; 124 on timeout;
-        125 when the guest kernel panicked (QEMU is stopped at the panic instead of rebooting into it);
-        130 when interrupted.
+        Exit status: the guest's exit code; 3 when this host cannot run the launch; 124 on timeout; \
+        125 when the guest kernel panicked (QEMU is stopped at the panic instead of rebooting into it); \
+        130 when interrupted by SIGINT (Ctrl-C), 143 by SIGTERM.
         """
     )
 
@@ -48,6 +50,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "C-bit position (default: read from the host; else by the host's CPU generation, 47 up to Milan, 51 Genoa and Turin; else by the CPU model).") var cbitpos: Int?
     @Option(help: "Physical address bit reduction for --dry-run (default 1).") var reducedPhysBits: Int?
     @Option(help: "QEMU binary.") var qemu = "qemu-system-x86_64"
+    @Option(help: ArgumentHelp(ImageCommand.Build.OCI.maxImageContentHelp)) var maxImageContent: String?
     @Option(help: "Write the console to this file as well.") var consoleLog: String?
     @Flag(help: "Print the launch instead of running it.") var dryRun = false
     @Flag(help: "Do not echo the guest console.") var quiet = false
@@ -95,7 +98,7 @@ struct RunCommand: ParsableCommand {
         }
         printError("cvm: \(result.summary)")
         reportContainerGuestRun(spec)
-        if result.interrupted { throw ExitCode(130) }
+        if result.interrupted { throw ExitCode(128 + (result.interruptSignal ?? SIGINT)) }
         if result.timedOut { throw ExitCode(124) }
         if result.guestPanic != nil { throw ExitCode(125) }
         guard let code = result.guestExitCode else { throw ExitCode(3) }
@@ -125,7 +128,7 @@ struct RunCommand: ParsableCommand {
         }
         options.vcpus = vcpus
         if let memory {
-            guard let value = Self.parseMemory(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
+            guard let value = MemorySize.mebibytes(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
             options.memoryMiB = value
         }
         options.cpuModel = cpu
@@ -198,29 +201,9 @@ struct RunCommand: ParsableCommand {
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/cvmkit")
     }
 
-    static func parseMemory(_ text: String) -> Int? {
-        let upper = text.uppercased()
-        let (digits, factor): (String, Int)
-        if upper.hasSuffix("G") || upper.hasSuffix("GB") || upper.hasSuffix("GIB") {
-            (digits, factor) = (String(upper.prefix { $0.isNumber }), 1024)
-        } else {
-            (digits, factor) = (String(upper.prefix { $0.isNumber }), 1)
-        }
-        let suffix = upper.drop { $0.isNumber }
-        guard !digits.isEmpty, ["", "M", "MB", "MIB", "G", "GB", "GIB"].contains(String(suffix)), let value = Int(digits) else { return nil }
-        return value * factor
-    }
-
     static func parsePolicy(_ text: String?, mode: ConfidentialMode) throws -> GuestPolicy? {
         guard let text else { return nil }
-        guard let raw = parseUnsignedInteger(text, as: UInt64.self) else { throw PolicyError.notANumber(text) }
-        switch mode {
-        case .sevSNP: return .snp(try SNPPolicy(rawValue: raw))
-        case .sev, .sevES:
-            guard raw <= UInt64(UInt32.max) else { throw PolicyError.reservedBitsSet(kind: "SEV", mask: raw & ~UInt64(UInt32.max)) }
-            return .sev(try SEVPolicy(rawValue: UInt32(raw)))
-        case .none: return nil
-        }
+        return try GuestPolicy(parsing: text, mode: mode)
     }
 }
 

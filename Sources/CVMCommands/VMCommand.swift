@@ -8,19 +8,21 @@ struct VMCommand: AsyncParsableCommand {
         commandName: "vm",
         abstract: "Persistent VMs: create from a bundle, disk or cloud image, then start, stop, console, status, list, delete.",
         discussion: """
-        Each VM lives in its own directory under $CVM_HOME/vms (default ~/.local/share/cvmkit/vms): a
-        qcow2 overlay over the disk or cloud image you gave (the base image is never written), its own
-        copy of the OVMF variable store, the cloud-init NoCloud seed, the serial console log and
+        Each VM lives in its own directory under $CVM_HOME/vms (default ~/.local/share/cvmkit/vms): a \
+        qcow2 overlay over the disk or cloud image you gave (the base image is never written), its own \
+        copy of the OVMF variable store, the cloud-init NoCloud seed, the serial console log and \
         state.json. Commands on one VM take its lock, so two of them never interleave.
 
-        Backends: qemu (cvm starts QEMU in the background, with a QMP socket and a console socket in the
+        Backends: qemu (cvm starts QEMU in the background, with a QMP socket and a console socket in the \
         VM directory) or libvirt (a persistent domain of the same name, through virsh).
 
         Examples:
-          cvm vm create web --cloud-image debian-12-genericcloud-amd64.qcow2 --cloud-init user-data.yaml
+          cvm vm create web --cloud-image debian-12-genericcloud-amd64.qcow2 \\
+              --cloud-init user-data.yaml
           cvm vm start web --wait-for "login:"
           cvm vm console web
-          cvm vm create snp1 --bundle out/linux --mode sev-snp --policy 0x30000 --backend qemu
+          cvm vm create snp1 --bundle out/linux --mode sev-snp --policy 0x30000 \\
+              --backend qemu
           cvm vm stop web && cvm vm delete web
         """,
         subcommands: [VMCreateCommand.self, VMStartCommand.self, VMStopCommand.self, VMConsoleCommand.self,

@@ -9,12 +9,12 @@ struct VMCreateCommand: ParsableCommand {
         commandName: "create",
         abstract: "Create a VM from a guest bundle, a disk image, or a cloud image with a cloud-init seed.",
         discussion: """
-        Exactly one of --bundle, --disk or --cloud-image. Disks and cloud images get a qcow2 overlay
-        (qemu-img create -f qcow2 -F FORMAT -b BASE); cloud images also get a NoCloud seed ISO (label
-        cidata) made with xorriso from --cloud-init (a #cloud-config document or a #! script) and a
+        Exactly one of --bundle, --disk or --cloud-image. Disks and cloud images get a qcow2 overlay \
+        (qemu-img create -f qcow2 -F FORMAT -b BASE); cloud images also get a NoCloud seed ISO (label \
+        cidata) made with xorriso from --cloud-init (a #cloud-config document or a #! script) and a \
         meta-data file with the instance-id and the host name (the VM name).
 
-        A confidential mode this host cannot run is refused now, with the host check's reasons (exit 3).
+        A confidential mode this host cannot run is refused now, with the host check's reasons (exit 3). \
         The policy defaults to 0x1 (sev), 0x5 (sev-es), 0x30000 (sev-snp).
         """
     )
@@ -51,7 +51,7 @@ struct VMCreateCommand: ParsableCommand {
         }
         if policy != nil, mode == .none { throw CLIFailure.badInput("--policy needs --mode sev, sev-es or sev-snp") }
         request.vcpus = vcpus
-        guard let memoryMiB = RunCommand.parseMemory(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
+        guard let memoryMiB = MemorySize.mebibytes(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
         request.memoryMiB = memoryMiB
         request.cpuModel = cpu
         request.kernelHashes = kernelHashes

@@ -7,7 +7,7 @@ struct VMStartCommand: ParsableCommand {
         commandName: "start",
         abstract: "Start a stopped VM in the background.",
         discussion: """
-        --wait returns once the guest has written to its serial console; --wait-for TEXT once TEXT
+        --wait returns once the guest has written to its serial console; --wait-for TEXT once TEXT \
         appears there (e.g. "login:"). Both give up after --timeout seconds (exit 1).
         """
     )
@@ -41,8 +41,8 @@ struct VMStopCommand: ParsableCommand {
 
     func run() throws {
         let vmName = try VMCommandSupport.name(name)
-        try VMCommandSupport.failing { _ = try VMCommandSupport.manager().stop(vmName, force: force, timeout: timeout) }
-        print("stopped VM \(vmName)")
+        let report = try VMCommandSupport.failing { try VMCommandSupport.manager().stop(vmName, force: force, timeout: timeout) }
+        print(report.forced == nil ? "stopped VM \(vmName) (the guest powered off)" : "stopped VM \(vmName) hard: \(report.forced ?? "")")
     }
 }
 
@@ -51,7 +51,7 @@ struct VMConsoleCommand: ParsableCommand {
         commandName: "console",
         abstract: "Attach to a VM's serial console, or print its console log.",
         discussion: """
-        QEMU backend: attaches this terminal to the console socket; Ctrl-] detaches. libvirt backend:
+        QEMU backend: attaches this terminal to the console socket; Ctrl-] detaches. libvirt backend: \
         use `virsh -c URI console NAME` (printed), or --log / --follow to read the log virtlogd keeps.
         """
     )

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 
 /// Where archive bytes go. Writers push bytes as they produce them, so nothing is held twice.
 public protocol ByteSink: AnyObject {
@@ -44,54 +45,44 @@ public final class FileSink: ByteSink {
 /// Compresses through the system `gzip -n` into a file: no name and mtime 0 in the header, so equal
 /// input gives equal output.
 public final class GzipFileSink: ByteSink {
-    private let process: Process
-    private let input: Pipe
+    private let child: ChildProcess
+    private let input: FileHandle
     private let output: FileHandle
-    private let errorURL: URL
     public let url: URL
 
     public init(url: URL, level: Int = 9) throws {
-        guard let gzip = Subprocess.which("gzip") else { throw GuestImageError.missingTool("gzip", hint: "apt-get install gzip") }
+        guard let gzip = ProcessRunner.which("gzip") else { throw GuestImageError.missingTool("gzip", hint: "apt-get install gzip") }
         self.url = url
         guard FileManager.default.createFile(atPath: url.path, contents: nil) else {
             throw GuestImageError.io("cannot create \(url.path)")
         }
         output = try FileHandle(forWritingTo: url)
-        errorURL = url.deletingLastPathComponent().appendingPathComponent(".\(url.lastPathComponent).gzip-stderr")
-        _ = FileManager.default.createFile(atPath: errorURL.path, contents: nil)
-        input = Pipe()
         // A gzip that dies must surface as a write error, not kill us with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
-        process = Process()
-        process.executableURL = URL(fileURLWithPath: gzip)
-        process.arguments = ["-n", "-\(min(max(level, 1), 9))", "-c"]
-        process.standardInput = input
-        process.standardOutput = output
-        process.standardError = try FileHandle(forWritingTo: errorURL)
-        try process.run()
+        do {
+            child = try ChildProcess(.init(executable: gzip, arguments: ["-n", "-\(min(max(level, 1), 9))", "-c"],
+                                           standardInput: .pipe, standardOutput: .fileDescriptor(output.fileDescriptor),
+                                           standardError: .capture(limit: 64 << 10)))
+        } catch {
+            throw GuestImageError.io("\(error)")
+        }
+        guard let input = child.standardInput else { throw GuestImageError.io("gzip has no input pipe") }
+        self.input = input
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
-        try input.fileHandleForWriting.write(contentsOf: Data(bytes))
+        try input.write(contentsOf: Data(bytes))
     }
 
-    /// An archive abandoned before `finish` (an error while writing) must not leave gzip running.
-    deinit {
-        if process.isRunning {
-            try? input.fileHandleForWriting.close()
-            process.terminate()
-            process.waitUntilExit()
-        }
-    }
+    // An archive abandoned before `finish` (an error while writing) leaves no gzip running: a
+    // ChildProcess that is released unfinished stops its process group.
 
     public func finish() throws {
-        try input.fileHandleForWriting.close()
-        process.waitUntilExit()
+        try input.close()
+        let result = child.wait()
         try output.close()
-        let message = (try? String(contentsOf: errorURL, encoding: .utf8)) ?? ""
-        try? FileManager.default.removeItem(at: errorURL)
-        guard process.terminationReason == .exit, process.terminationStatus == 0 else {
-            throw GuestImageError.toolFailed("gzip", status: process.terminationStatus, message: message)
+        guard result.termination.exitCode == 0 else {
+            throw GuestImageError.toolFailed("gzip", status: result.termination.status, message: result.stderrText)
         }
     }
 }

@@ -30,8 +30,22 @@ public struct DebianPackageCache: Sendable {
 
     /// The version apt would install, from `apt-cache policy`.
     public func candidateVersion(of package: String) throws -> String? {
-        let output = try Subprocess.capture(["apt-cache", "policy", package], hint: "an apt-based host (Debian/Ubuntu) is needed")
-        for line in output.stdout.split(separator: "\n") {
+        Self.candidate(inPolicy: try policy(package))
+    }
+
+    /// `apt-cache policy PACKAGE` as printed; empty when apt does not know the package.
+    public func policy(_ package: String) throws -> String {
+        try Subprocess.capture(["apt-cache", "policy", package], hint: "an apt-based host (Debian/Ubuntu) is needed").stdout
+    }
+
+    /// `apt-cache depends` of a package, without recommends and suggests.
+    public func depends(_ package: String) throws -> String {
+        try Subprocess.capture(["apt-cache", "depends", "--no-recommends", "--no-suggests", package]).stdout
+    }
+
+    /// The Candidate: line of `apt-cache policy` output; nil for "(none)" or an unknown package.
+    static func candidate(inPolicy output: String) -> String? {
+        for line in output.split(separator: "\n") {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             if trimmed.hasPrefix("Candidate:") {
                 let value = trimmed.dropFirst("Candidate:".count).trimmingCharacters(in: .whitespaces)
@@ -44,14 +58,21 @@ public struct DebianPackageCache: Sendable {
     /// The first dependency of `metapackage` whose name starts with `prefix` (linux-image-amd64 ->
     /// linux-image-6.1.0-NN-amd64).
     public func dependency(of metapackage: String, prefix: String) throws -> String {
-        let output = try Subprocess.capture(["apt-cache", "depends", "--no-recommends", "--no-suggests", metapackage])
-        for line in output.stdout.split(separator: "\n") {
+        guard let name = Self.dependency(inDepends: try depends(metapackage), prefix: prefix) else {
+            throw GuestImageError.packageNotFound("apt knows no '\(prefix)*' dependency of \(metapackage) (run apt-get update, or give --kernel-version)")
+        }
+        return name
+    }
+
+    /// The first Depends: line of `apt-cache depends` output whose package starts with `prefix`.
+    static func dependency(inDepends output: String, prefix: String) -> String? {
+        for line in output.split(separator: "\n") {
             let trimmed = line.trimmingCharacters(in: .whitespaces)
             guard trimmed.hasPrefix("Depends:") else { continue }
             let name = trimmed.dropFirst("Depends:".count).trimmingCharacters(in: .whitespaces)
             if name.hasPrefix(prefix) { return name }
         }
-        throw GuestImageError.packageNotFound("apt knows no '\(prefix)*' dependency of \(metapackage) (run apt-get update, or give --kernel-version)")
+        return nil
     }
 
     /// The cached .deb of `name` at apt's candidate version, downloading it first if needed. Without a

@@ -6,7 +6,7 @@ public struct LinuxGuestBuilder: Sendable {
     public struct Options: Sendable {
         public var output: URL
         /// Kernel release such as "6.1.0-56-amd64" (package linux-image-RELEASE); nil = what the
-        /// linux-image-amd64 metapackage currently depends on.
+        /// first kernel metapackage apt offers depends on (`KernelPackageChoice`).
         public var kernelVersion: String?
         public var cache: DebianPackageCache
         public var busybox: URL
@@ -32,8 +32,9 @@ public struct LinuxGuestBuilder: Sendable {
     /// In-guest attestation: the SNP guest driver (/dev/sev-guest), the configfs TSM report interface
     /// (Linux 6.7+, "tsm"; renamed "tsm_report" later), configfs itself, and the EFI secret area.
     public static let attestationModules = ["sev-guest", "tsm", "tsm_report", "configfs", "efi_secret"]
-    /// Virtio basics for when the VMM offers them.
-    public static let deviceModules = ["virtio_pci", "virtio_console", "virtio_blk", "virtio_net", "virtio_rng"]
+    /// Virtio basics for when the VMM offers them, and the ACPI power button as an input device (button,
+    /// evdev: Debian builds both as modules), on which cvm-init powers off (`cvm vm stop`).
+    public static let deviceModules = ["virtio_pci", "virtio_console", "virtio_blk", "virtio_net", "virtio_rng", "button", "evdev"]
 
     /// The default command: a short report of what the guest sees.
     static let summaryScript = """
@@ -60,18 +61,11 @@ public struct LinuxGuestBuilder: Sendable {
             throw GuestImageError.invalidELF("\(busybox.path) is dynamically linked; the guest needs busybox-static")
         }
 
-        let kernel = try LinuxKernel.fetch(release: options.kernelVersion, cache: options.cache, progress: progress)
-        let (modules, unavailable) = try kernel.modules.closure(of: Self.attestationModules + Self.deviceModules)
+        let base = try GuestKernelAndInit(kernelVersion: options.kernelVersion, cache: options.cache, initSource: options.initSource,
+                                          scratchPrefix: "cvm-linux", progress: progress)
+        defer { base.removeScratch() }
+        let kernel = base.kernel, modules = base.modules
         progress("kernel \(kernel.release): \(modules.count) modules (\(modules.map(\.name).joined(separator: ", ")))")
-
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-linux-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-
-        let source = try InitProgram.locateSource(explicit: options.initSource)
-        progress("compiling \(source.lastPathComponent) (gcc -static -Os)")
-        let initBinary = work.appendingPathComponent("init")
-        try InitProgram.compile(source: source, to: initBinary)
 
         var tree = InitramfsTree()
         try tree.addFile("bin/busybox", .file(busybox), permissions: 0o755)
@@ -82,43 +76,35 @@ public struct LinuxGuestBuilder: Sendable {
         try tree.addFile("etc/passwd", .bytes(Array("root:x:0:0:root:/root:/bin/sh\n".utf8)))
         try tree.addFile("etc/group", .bytes(Array("root:x:0:\n".utf8)))
         try tree.addDirectory("root", permissions: 0o700)
-        let modulePaths = try kernel.install(modules, into: &tree)
         let config = InitConfig(arguments: ["/bin/sh", "-c", Self.summaryScript], shell: "/bin/sh", hostname: "cvm-linux")
-        try GuestInit.install(into: &tree, initBinary: initBinary, config: config, modulePaths: modulePaths)
-        try GuestInit.seal(&tree)
+        try base.install(into: &tree, config: config)
 
         progress("packing initramfs: \(tree.count) members (cpio newc, gzip -n -9)")
-        let initrd = work.appendingPathComponent("initrd")
-        let summary = try tree.write(to: try GzipFileSink(url: initrd))
+        let (initrd, summary) = try base.writeInitrd(tree, level: 9)
 
         let busyboxVersion = try? Subprocess.run(["dpkg-query", "-W", "-f", "${Version}", "busybox-static"])
-        let compiler = try InitProgram.compilerVersion()
         let minimumMemory = try kernel.minimumMemoryMiB(initramfsBytes: summary.bytes)
+        var versions = try base.versions()
+        versions["busybox"] = busyboxVersion.map { "busybox-static \($0)" } ?? "busybox (unpackaged)"
         let manifest = BundleManifest(
             kind: "linux",
-            versions: [
-                "kernel": kernel.release,
-                "kernelPackage": "\(kernel.package.name) \(kernel.package.version)",
-                "busybox": busyboxVersion.map { "busybox-static \($0)" } ?? "busybox (unpackaged)",
-                "init": GuestInit.version,
-                "compiler": compiler,
-            ],
+            versions: versions,
             boot: .init(minimumMemoryMiB: minimumMemory),
             build: .init(
                 command: "cvm image build linux",
                 tool: options.tool,
                 steps: [
-                    "apt-get download \(kernel.package.name)=\(kernel.package.version); dpkg-deb -x into the cache",
+                    base.kernelStep,
                     "gcc -static -Os -s guest/init/\(InitProgram.sourceName)",
                     "initramfs: busybox + applet symlinks, cvm-init, modules with their .modinfo dependencies; cpio newc sorted, mtime 0, sequential inodes; gzip -n -9",
                 ],
                 inputs: [
-                    .init(name: kernel.package.name, version: kernel.package.version, sha256: kernel.package.sha256, origin: "apt-get download (host apt sources)"),
+                    base.kernelInput,
                     .init(name: "busybox", version: busyboxVersion, sha256: try PartDigest.of(fileAt: busybox, file: "busybox").sha256, origin: busybox.path),
-                    .init(name: InitProgram.sourceName, version: GuestInit.version, sha256: try PartDigest.of(fileAt: source, file: InitProgram.sourceName).sha256, origin: "guest/init/\(InitProgram.sourceName)"),
+                    try base.initInput(),
                 ]),
             modules: modules.map(\.name),
-            modulesUnavailable: unavailable)
+            modulesUnavailable: base.unavailableModules)
 
         progress("writing bundle \(options.output.path)")
         return try GuestBundle.write(to: options.output, kernel: kernel.image, initrd: initrd, cmdline: options.cmdline, manifest: manifest)
@@ -136,24 +122,25 @@ public struct LinuxKernel: Sendable {
     public let image: URL
     public let modules: KernelModuleSet
 
-    /// `release` like "6.1.0-56-amd64" (package linux-image-RELEASE); nil = what linux-image-amd64
-    /// currently depends on. Downloads and unpacks into the cache when needed.
+    /// `release` like "6.1.0-56-amd64" or "6.8.0-151-generic" (package linux-image-RELEASE); nil = what
+    /// the first kernel metapackage apt offers depends on (`KernelPackageChoice`). Downloads and
+    /// unpacks into the cache when needed.
     public static func fetch(release: String?, cache: DebianPackageCache, progress: (String) -> Void) throws -> LinuxKernel {
-        let packageName: String
+        let choice: KernelPackageChoice
         if let release {
-            let bare = release.hasPrefix("linux-image-") ? String(release.dropFirst("linux-image-".count)) : release
-            packageName = "linux-image-" + (bare.hasSuffix("-amd64") ? bare : bare + "-amd64")
+            choice = try KernelPackageChoice.given(release: release, policy: cache.policy, depends: cache.depends)
         } else {
-            progress("resolving linux-image-amd64")
-            packageName = try cache.dependency(of: "linux-image-amd64", prefix: "linux-image-")
+            progress("resolving the kernel package (\(KernelPackageChoice.metapackages.joined(separator: ", ")))")
+            choice = try KernelPackageChoice.choose(policy: cache.policy, depends: cache.depends)
         }
-        let package = try cache.fetch(packageName, progress: progress)
+        let package = try cache.fetch(choice.image, progress: progress)
         let unpacked = try cache.unpack(package, progress: progress)
+        let modulesRoot = try choice.modules.map { try cache.unpack(try cache.fetch($0, progress: progress), progress: progress) } ?? unpacked
         let boot = unpacked.appendingPathComponent("boot")
         let images = ((try? FileManager.default.contentsOfDirectory(atPath: boot.path)) ?? []).filter { $0.hasPrefix("vmlinuz-") }.sorted()
         guard let image = images.first else { throw GuestImageError.packageNotFound("no boot/vmlinuz-* in \(unpacked.path)") }
         let release = String(image.dropFirst("vmlinuz-".count))
-        let modules = try KernelModuleSet(directory: unpacked.appendingPathComponent("lib/modules/\(release)"))
+        let modules = try KernelModuleSet(directory: modulesRoot.appendingPathComponent("lib/modules/\(release)"))
         return LinuxKernel(package: package, release: release, image: boot.appendingPathComponent(image), modules: modules)
     }
 

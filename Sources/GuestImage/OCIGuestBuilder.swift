@@ -15,7 +15,7 @@ public struct OCIGuestBuilder: Sendable {
         public var output: URL
         public var source: ImageSource
         public var platform: Platform
-        /// Kernel release such as "6.1.0-56-amd64"; nil = what linux-image-amd64 depends on.
+        /// Kernel release such as "6.1.0-56-amd64"; nil = what `KernelPackageChoice` picks.
         public var kernelVersion: String?
         public var cache: DebianPackageCache
         public var initSource: URL?
@@ -88,26 +88,17 @@ public struct OCIGuestBuilder: Sendable {
         progress("image \(image.digest) (\(image.format.rawValue)): flattening \(image.layers.count) layer(s) in memory")
         let root = try image.flatten(limits: options.limits)
 
-        let kernel = try LinuxKernel.fetch(release: options.kernelVersion, cache: options.cache, progress: progress)
-        let (modules, unavailable) = try kernel.modules.closure(of: LinuxGuestBuilder.attestationModules + LinuxGuestBuilder.deviceModules)
-
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-oci-\(getpid())-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: work) }
-        let source = try InitProgram.locateSource(explicit: options.initSource)
-        progress("compiling \(source.lastPathComponent) (gcc -static -Os)")
-        let initBinary = work.appendingPathComponent("init")
-        try InitProgram.compile(source: source, to: initBinary)
+        let base = try GuestKernelAndInit(kernelVersion: options.kernelVersion, cache: options.cache, initSource: options.initSource,
+                                          scratchPrefix: "cvm-oci", progress: progress)
+        defer { base.removeScratch() }
+        let kernel = base.kernel
 
         var tree = InitramfsTree()
         let dropped = try tree.addImageRoot(root, reserving: Self.reservedDirectory)
         if dropped > 0 { progress("left out the image's own /\(Self.reservedDirectory) (\(dropped) entries): reserved for the guest's init") }
-        let modulePaths = try kernel.install(modules, into: &tree, under: Self.reservedDirectory)
-        try GuestInit.install(into: &tree, initBinary: initBinary, config: config, modulePaths: modulePaths, initPath: Self.initPath)
-        try GuestInit.seal(&tree)
+        try base.install(into: &tree, config: config, under: Self.reservedDirectory, initPath: Self.initPath)
         progress("packing initramfs: \(tree.count) members, \(root.regularFileBytes) bytes of image files (cpio newc, gzip -n -\(options.gzipLevel))")
-        let initrd = work.appendingPathComponent("initrd")
-        let summary = try tree.write(to: try GzipFileSink(url: initrd, level: options.gzipLevel))
+        let (initrd, summary) = try base.writeInitrd(tree, level: options.gzipLevel)
 
         let cmdline = Self.bundleCmdline(options.cmdline)
         let measurement: LaunchMeasurementRecord
@@ -121,15 +112,9 @@ public struct OCIGuestBuilder: Sendable {
             measurement = .notCovered("no firmware with the SEV kernel-hashes table was given (--firmware OVMF built from OvmfPkg/AmdSev)")
         }
         let sourceLabel = Self.sourceLabel(options.source)
-        let initSHA256 = try PartDigest.of(fileAt: source, file: InitProgram.sourceName).sha256
         let manifest = BundleManifest(
             kind: "oci",
-            versions: [
-                "kernel": kernel.release,
-                "kernelPackage": "\(kernel.package.name) \(kernel.package.version)",
-                "init": GuestInit.version,
-                "compiler": try InitProgram.compilerVersion(),
-            ],
+            versions: try base.versions(),
             boot: .init(console: Self.kernelConsole, appConsole: Self.applicationConsole,
                         minimumMemoryMiB: try kernel.minimumMemoryMiB(initramfsBytes: summary.bytes)),
             build: .init(
@@ -138,17 +123,17 @@ public struct OCIGuestBuilder: Sendable {
                 steps: [
                     "read \(image.format.rawValue) \(sourceLabel): index, manifest, config and every layer verified against their digests",
                     "flatten \(image.layers.count) layer(s) in memory (OCI whiteouts, hard links, owners and modes kept)",
-                    "apt-get download \(kernel.package.name)=\(kernel.package.version); dpkg-deb -x into the cache",
+                    base.kernelStep,
                     "gcc -static -Os -s guest/init/\(InitProgram.sourceName) -> /\(Self.initPath)",
                     "initramfs: image root + /.cvm (init, config, modules); cpio newc sorted, mtime 0, sequential inodes; gzip -n -\(options.gzipLevel)",
                 ],
                 inputs: [
                     .init(name: "image", version: image.tags.first, sha256: image.digest.hex, origin: sourceLabel),
-                    .init(name: kernel.package.name, version: kernel.package.version, sha256: kernel.package.sha256, origin: "apt-get download (host apt sources)"),
-                    .init(name: InitProgram.sourceName, version: GuestInit.version, sha256: initSHA256, origin: "guest/init/\(InitProgram.sourceName)"),
+                    base.kernelInput,
+                    try base.initInput(),
                 ]),
-            modules: modules.map(\.name),
-            modulesUnavailable: unavailable,
+            modules: base.modules.map(\.name),
+            modulesUnavailable: base.unavailableModules,
             image: ContainerImageRecord(
                 digest: image.digest.description, manifestDigest: image.manifestDigest?.description,
                 configDigest: image.configDigest.description, format: image.format.rawValue, platform: image.platform?.description,

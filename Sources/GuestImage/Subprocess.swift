@@ -1,7 +1,8 @@
 import Foundation
+import HostOS
 
-/// Runs the standard tools the builders rely on (apt-get, dpkg-deb, gcc, busybox). Output goes through
-/// temporary files, so a chatty child can never block on a full pipe.
+/// Runs the standard tools the builders rely on (apt-get, dpkg-deb, gcc, busybox) through the process
+/// layer, with the builders' errors.
 enum Subprocess {
     struct Output {
         let status: Int32
@@ -9,48 +10,16 @@ enum Subprocess {
         let stderr: String
     }
 
-    static func which(_ name: String) -> String? {
-        if name.contains("/") { return FileManager.default.isExecutableFile(atPath: name) ? name : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":").map(String.init) + ["/usr/sbin", "/sbin"] {
-            let candidate = "\(directory)/\(name)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
     /// Runs `arguments` and returns its output whatever the status.
     static func capture(_ arguments: [String], in directory: URL? = nil, environment: [String: String] = [:],
                         hint: String = "") throws -> Output {
         guard let tool = arguments.first else { throw GuestImageError.io("empty command") }
-        guard let executable = which(tool) else { throw GuestImageError.missingTool(tool, hint: hint.isEmpty ? "not on PATH" : hint) }
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-img-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let outURL = scratch.appendingPathComponent("out")
-        let errURL = scratch.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: outURL.path, contents: nil)
-        _ = FileManager.default.createFile(atPath: errURL.path, contents: nil)
-        let outHandle = try FileHandle(forWritingTo: outURL)
-        let errHandle = try FileHandle(forWritingTo: errURL)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(arguments.dropFirst())
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = outHandle
-        process.standardError = errHandle
-        if let directory { process.currentDirectoryURL = directory }
-        if !environment.isEmpty {
-            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
-        }
-        try process.run()
-        process.waitUntilExit()
-        try? outHandle.close()
-        try? errHandle.close()
-        let stdout = (try? String(contentsOf: outURL, encoding: .utf8)) ?? ""
-        let stderr = (try? String(contentsOf: errURL, encoding: .utf8)) ?? ""
-        let status = process.terminationReason == .exit ? process.terminationStatus : 128 + process.terminationStatus
-        return Output(status: status, stdout: stdout, stderr: stderr)
+        let merged = environment.isEmpty ? nil : ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let runner = ProcessRunner(environment: merged, directory: directory?.path)
+        let result: ChildProcess.Result?
+        do { result = try runner.result(arguments, timeout: nil) } catch { throw GuestImageError.io("\(error)") }
+        guard let result else { throw GuestImageError.missingTool(tool, hint: hint.isEmpty ? "not on PATH" : hint) }
+        return Output(status: result.termination.status, stdout: result.stdoutText, stderr: result.stderrText)
     }
 
     /// Runs `arguments` and throws unless it exits with status 0.

@@ -36,10 +36,20 @@ public struct CheckResult: Sendable, Hashable, Codable {
 
 /// Whether one mode can launch here, and if not, the checks that stand in the way.
 public struct ModeVerdict: Sendable, Hashable, Codable {
+    /// `.none` is a plain guest: it needs QEMU only.
     public var mode: ConfidentialMode
     public var ready: Bool
     /// `id: reason` of every required check that did not pass.
     public var blockers: [String]
+    /// Mode none only: the accelerator `cvm run --accel auto` uses here ("kvm" or "tcg").
+    public var accelerator: String?
+
+    public init(mode: ConfidentialMode, ready: Bool, blockers: [String], accelerator: String? = nil) {
+        self.mode = mode
+        self.ready = ready
+        self.blockers = blockers
+        self.accelerator = accelerator
+    }
 }
 
 /// The whole host check: every result, the verdict per mode, and where it ran.
@@ -51,20 +61,27 @@ public struct HostReport: Sendable, Codable {
     public var checks: [CheckResult]
     public var verdicts: [ModeVerdict]
 
-    public init(host: String, kernel: String, cpu: String, checks: [CheckResult]) {
+    /// `noneAccelerator`: what `cvm run --accel auto` uses for mode none here.
+    public init(host: String, kernel: String, cpu: String, checks: [CheckResult], noneAccelerator: String = "tcg") {
         self.host = host
         self.kernel = kernel
         self.cpu = cpu
         self.checks = checks
-        verdicts = ConfidentialMode.confidential.map { mode in
-            let blocking = checks.filter { $0.requiredFor.contains(mode) && $0.status != .pass }
-            return ModeVerdict(mode: mode, ready: blocking.isEmpty, blockers: blocking.map { "\($0.id): \($0.reason)" })
-        }
+        // Mode none needs QEMU only; KVM decides the accelerator, not readiness (TCG runs anywhere).
+        let qemu = checks.filter { $0.id == "qemu.installed" && $0.status != .pass }
+        verdicts = [ModeVerdict(mode: .none, ready: qemu.isEmpty, blockers: qemu.map { "\($0.id): \($0.reason)" }, accelerator: noneAccelerator)]
+            + ConfidentialMode.confidential.map { mode in
+                let blocking = checks.filter { $0.requiredFor.contains(mode) && $0.status != .pass }
+                return ModeVerdict(mode: mode, ready: blocking.isEmpty, blockers: blocking.map { "\($0.id): \($0.reason)" })
+            }
     }
 
-    /// The verdict of `mode`; a plain guest (none) needs nothing of the host's SEV support.
+    /// Mode none: QEMU present, and the accelerator it gets.
+    public var noneVerdict: ModeVerdict { verdict(for: .none) }
+
+    /// Every mode, none included, has its verdict.
     public func verdict(for mode: ConfidentialMode) -> ModeVerdict {
-        verdicts.first { $0.mode == mode } ?? ModeVerdict(mode: mode, ready: true, blockers: [])
+        verdicts.first { $0.mode == mode }!
     }
 
     public func check(_ id: String) -> CheckResult? {

@@ -27,7 +27,7 @@ public struct HostChecker: Sendable {
         checks += cpuChecks(cpu)
         checks += msrChecks(cpu)
         checks += kernelModuleChecks(cpu)
-        checks += firmwareStatusChecks()
+        checks += firmwareStatusChecks(cpu)
         let kvm = sources.kvm.probe()
         checks += kvmChecks(kvm, cpu: cpu)
         checks += kernelChecks()
@@ -36,8 +36,12 @@ public struct HostChecker: Sendable {
         checks += libvirtChecks(LibvirtCapabilities.detect(using: sources.commands, uri: options.libvirtURI))
         checks += firmwareImageChecks()
         checks += tdxChecks(cpu)
+        checks.append(memoryEncryptionActiveCheck(cpu))
         let cpuLine = cpu.brand.isEmpty ? cpu.vendor : cpu.brand
-        return HostReport(host: sources.system.hostname, kernel: sources.system.kernelRelease, cpu: cpuLine, checks: checks)
+        let hardwareKVM = kvm.guestRanToHalt && ParavirtualKVM.provider(loadedModules: sources.files.list("/sys/module")) == nil
+            && checks.contains { $0.id == "qemu.kvm-guest" && $0.status == .pass }
+        return HostReport(host: sources.system.hostname, kernel: sources.system.kernelRelease, cpu: cpuLine, checks: checks,
+                          noneAccelerator: hardwareKVM ? "kvm" : "tcg")
     }
 
     // MARK: CPU
@@ -70,6 +74,8 @@ public struct HostChecker: Sendable {
                                    reason: "CPUID leaf 0x8000001F is absent (max extended leaf 0x\(String(cpu.maxExtendedLeaf, radix: 16)))",
                                    hint: cpu.underHypervisor ? "the hypervisor hides memory encryption; use bare metal" : "enable SME/SEV in the BIOS (SMEE, SEV ASIDs)",
                                    requiredFor: all))
+            out.append(CheckResult(id: "cpuid.asids", title: "Encrypted guest ASIDs", status: .skip,
+                                   reason: "not read: CPUID leaf 0x8000001F is absent", requiredFor: all))
             return out
         }
         func feature(_ id: String, _ title: String, _ present: Bool, _ bit: Int, _ modes: Set<ConfidentialMode>, hint: String) -> CheckResult {
@@ -84,7 +90,11 @@ public struct HostChecker: Sendable {
         out.append(feature("cpuid.sev-es", "SEV-ES", leaf.sevES, 3, ConfidentialMode.sevES.andAbove, hint: "SEV-ES needs Rome or later with SEV-ES enabled in the BIOS"))
         out.append(feature("cpuid.sev-snp", "SEV-SNP", leaf.sevSNP, 4, [.sevSNP], hint: "SEV-SNP needs Milan or later with SNP enabled in the BIOS (SNP, SNP memory coverage, IOMMU)"))
         out.append(feature("cpuid.vmpl", "VMPL", leaf.vmpl, 5, [.sevSNP], hint: "VMPLs come with SEV-SNP; enable SNP in the BIOS"))
-        guard leaf.sev else { return out }
+        guard leaf.sev else {
+            out.append(CheckResult(id: "cpuid.asids", title: "Encrypted guest ASIDs", status: .skip,
+                                   reason: "not read: CPUID shows no SEV, so the ASID count means nothing", requiredFor: all))
+            return out
+        }
         out.append(CheckResult(id: "cpuid.cbit", title: "C-bit and address reduction", status: .info,
                                reason: "C-bit position \(leaf.cBitPosition), physical address reduction \(leaf.physicalAddressReduction), \(leaf.vmplCount) VMPLs\(leaf.secureTSC ? ", Secure TSC" : "")"))
         let asidStatus: CheckResult.Status = leaf.encryptedGuests > 0 ? .pass : .fail
@@ -100,18 +110,47 @@ public struct HostChecker: Sendable {
         return out
     }
 
+    /// Whether the host itself runs with SME (or TSME), not only whether CPUID offers it: Linux keeps the
+    /// `sme` flag in /proc/cpuinfo only when it activated SME ("Memory Encryption Features active: AMD
+    /// SME"); SYSCFG MemEncryptionModEn (bit 23) says the BIOS enabled memory encryption.
+    func memoryEncryptionActiveCheck(_ cpu: CPUInfo) -> CheckResult {
+        let title = "SME active on this host"
+        guard cpu.isAMD, !cpu.underHypervisor else {
+            return CheckResult(id: "host.sme-active", title: title, status: .info,
+                               reason: cpu.isAMD ? "unknown: this host is a VM (cpu.hypervisor); SME is the hypervisor host's" : "no: not an AMD CPU")
+        }
+        let flags = (sources.files.text(at: "/proc/cpuinfo") ?? "").split(separator: "\n")
+            .first { $0.hasPrefix("flags") }.map { Set($0.split(separator: " ").map(String.init)) } ?? []
+        let syscfg = try? sources.msr.read(0xC001_0010).get()
+        let bit23 = syscfg.map { $0 & (1 << 23) != 0 }
+        let bios = bit23.map { $0 ? "SYSCFG MemEncryptionModEn (bit 23) set" : "SYSCFG MemEncryptionModEn (bit 23) clear" } ?? "SYSCFG not read"
+        if flags.contains("sme") {
+            return CheckResult(id: "host.sme-active", title: title, status: .info, reason: "yes: the kernel activated SME (/proc/cpuinfo flag sme); \(bios)")
+        }
+        if bit23 == true {
+            return CheckResult(id: "host.sme-active", title: title, status: .info,
+                               reason: "SME not active in this kernel (no sme flag in /proc/cpuinfo; mem_encrypt=on activates it); \(bios), so the BIOS enabled memory encryption (TSME, if enabled there, is transparent to the OS)")
+        }
+        return CheckResult(id: "host.sme-active", title: title, status: .info, reason: "no: no sme flag in /proc/cpuinfo; \(bios)")
+    }
+
     // MARK: MSRs
 
     func msrChecks(_ cpu: CPUInfo) -> [CheckResult] {
-        guard cpu.isAMD, cpu.memoryEncryption?.sev == true else { return [] }
-        let syscfgMSR: UInt32 = 0xC001_0010
         let all = Set(ConfidentialMode.confidential)
+        guard cpu.isAMD, cpu.memoryEncryption?.sev == true else {
+            let why = !cpu.isAMD ? "not an AMD CPU" : cpu.underHypervisor ? "CPUID shows no SEV (this host is a VM, cpu.hypervisor)" : "CPUID shows no SEV"
+            return [CheckResult(id: "msr.syscfg", title: "SYSCFG MSR", status: .skip, reason: "not read: \(why)", requiredFor: all),
+                    CheckResult(id: "msr.rmp", title: "RMP table", status: .skip, reason: "not read: \(why)", requiredFor: [.sevSNP])]
+        }
+        let syscfgMSR: UInt32 = 0xC001_0010
         switch sources.msr.read(syscfgMSR) {
         case .failure(let error):
             let hint: String? = error == .noDevice ? "modprobe msr (and run as root) so the SYSCFG MSR can be read" :
                 error == .permissionDenied ? "run cvm host check as root to read MSRs" : nil
             return [CheckResult(id: "msr.syscfg", title: "SYSCFG MSR", status: .skip,
-                                reason: "MSR 0xC0010010 not read: \(error)", hint: hint, requiredFor: all)]
+                                reason: "MSR 0xC0010010 not read: \(error)", hint: hint, requiredFor: all),
+                    CheckResult(id: "msr.rmp", title: "RMP table", status: .skip, reason: "not read: SYSCFG could not be read", requiredFor: [.sevSNP])]
         case .success(let syscfg):
             var out: [CheckResult] = []
             let memEncrypt = syscfg & (1 << 23) != 0
@@ -136,6 +175,8 @@ public struct HostChecker: Sendable {
                 default:
                     out.append(CheckResult(id: "msr.rmp", title: "RMP table", status: .skip, reason: "RMP MSRs could not be read", requiredFor: [.sevSNP]))
                 }
+            } else {
+                out.append(CheckResult(id: "msr.rmp", title: "RMP table", status: .skip, reason: "not read: SNPEn is clear, so there is no RMP", requiredFor: [.sevSNP]))
             }
             return out
         }
@@ -153,7 +194,8 @@ public struct HostChecker: Sendable {
             let reason = others.isEmpty ? (loaded.isEmpty ? "no KVM module is loaded" : "kvm is loaded but kvm_amd is not")
                 : "kvm_amd is not loaded (this kernel uses \(others.joined(separator: ", ")))"
             out.append(CheckResult(id: "kvm_amd.loaded", title: "kvm_amd module", status: .fail, reason: reason,
-                                   hint: cpu.isAMD ? "modprobe kvm_amd sev=1 sev_es=1 sev_snp=1" : nil, requiredFor: all))
+                                   hint: cpu.underHypervisor ? Self.hypervisorCause : cpu.isAMD ? "modprobe kvm_amd sev=1 sev_es=1 sev_snp=1" : nil,
+                                   requiredFor: all))
             return out
         }
         out.append(CheckResult(id: "kvm_amd.loaded", title: "kvm_amd module", status: .pass, reason: "kvm_amd is loaded", requiredFor: all))
@@ -178,16 +220,26 @@ public struct HostChecker: Sendable {
 
     // MARK: /dev/sev
 
-    func firmwareStatusChecks() -> [CheckResult] {
+    /// Inside a VM the BIOS and the host's modules are not the user's to change: the fix is elsewhere.
+    static let hypervisorCause = "this host is a VM (cpu.hypervisor): the hypervisor does not pass SEV through; run cvm on bare metal"
+
+    func firmwareStatusChecks(_ cpu: CPUInfo) -> [CheckResult] {
         let all = Set(ConfidentialMode.confidential)
         let access = sources.files.access("/dev/sev")
+        let notQueried = { (why: String) in
+            CheckResult(id: "sev.platform-status", title: "SEV platform status", status: .skip,
+                        reason: "PLATFORM_STATUS not asked: \(why)", requiredFor: all)
+        }
         switch access {
         case .missing:
             return [CheckResult(id: "sev.device", title: "/dev/sev", status: .fail, reason: "/dev/sev does not exist (no PSP driver bound)",
-                                hint: "modprobe ccp; check dmesg for 'SEV API' lines and that SEV is enabled in the BIOS", requiredFor: all)]
+                                hint: cpu.underHypervisor ? Self.hypervisorCause : "modprobe ccp; check dmesg for 'SEV API' lines and that SEV is enabled in the BIOS",
+                                requiredFor: all),
+                    notQueried("/dev/sev does not exist")]
         case .noAccess, .readOnly:
             return [CheckResult(id: "sev.device", title: "/dev/sev", status: .fail, reason: "/dev/sev is \(access.rawValue) for this user",
-                                hint: "run as root or give your user read-write access to /dev/sev (e.g. a udev rule for the kvm group)", requiredFor: all)]
+                                hint: "run as root or give your user read-write access to /dev/sev (e.g. a udev rule for the kvm group)", requiredFor: all),
+                    notQueried("/dev/sev is \(access.rawValue) for this user")]
         case .readWrite:
             break
         }
@@ -248,8 +300,13 @@ public struct HostChecker: Sendable {
             reached = "API \(kvm.apiVersion.map(String.init) ?? "unknown"); \(kvm.failedStep ?? "KVM_CREATE_VM") failed\(kvm.errno.map { " (errno \($0))" } ?? "")"
         }
         let usable = kvm.apiVersion == 12 && kvm.guestRanToHalt
-        out.append(CheckResult(id: "kvm.usable", title: "KVM", status: usable ? .pass : .fail, reason: reached,
+        // What `cvm run --accel auto` will do with this KVM, by the rule LaunchPlanner applies.
+        let runs = ParavirtualKVM.provider(loadedModules: sources.files.list("/sys/module")).map {
+            "; /dev/kvm is \($0) (no hardware virtualization), so cvm run --accel auto uses TCG for mode none (--accel kvm forces KVM)"
+        } ?? (usable ? "; cvm run --accel auto uses KVM" : "; cvm run --accel auto uses TCG for mode none")
+        out.append(CheckResult(id: "kvm.usable", title: "KVM", status: usable ? .pass : .fail, reason: reached + runs,
                                hint: usable ? nil : "check dmesg for KVM errors; nested virtualization may be disabled or partial", requiredFor: all))
+        if let access = KVMDeviceAccess.check(files: sources.files) { out.append(access) }
         return out
     }
 

@@ -1,3 +1,4 @@
+import HostOS
 import SEVABI
 
 /// The registers of one CPUID leaf.
@@ -47,29 +48,6 @@ public protocol MSRReader: Sendable {
     func read(_ msr: UInt32) -> Result<UInt64, MSRReadError>
 }
 
-/// What the calling process may do with a path.
-public enum PathAccess: String, Sendable, Codable {
-    case missing, noAccess = "no-access", readOnly = "read-only", readWrite = "read-write"
-}
-
-/// Read-only view of the host's files (sysfs, /dev, /proc, firmware images).
-public protocol HostFileSystem: Sendable {
-    func text(at path: String) -> String?
-    func access(_ path: String) -> PathAccess
-    /// Names in a directory, sorted; empty when it does not exist.
-    func list(_ directory: String) -> [String]
-    /// Size of a regular file, nil when it does not exist.
-    func size(of path: String) -> Int?
-    /// `length` bytes starting at `offset`; nil when unreadable or out of range.
-    func bytes(at path: String, offset: Int, length: Int) -> [UInt8]?
-    /// The same value for two paths that name one file (symbolic links resolved).
-    func identity(of path: String) -> String
-}
-
-extension HostFileSystem {
-    public func identity(of path: String) -> String { path }
-}
-
 /// Why an SEV firmware command failed.
 public struct SEVCommandFailure: Error, Sendable, Hashable, Codable, CustomStringConvertible {
     public var errno: Int32
@@ -115,26 +93,6 @@ public struct KVMProbeResult: Sendable, Hashable, Codable {
 
 public protocol KVMProber: Sendable {
     func probe() -> KVMProbeResult
-}
-
-/// A finished child process.
-public struct CommandOutput: Sendable, Hashable, Codable {
-    public var status: Int32
-    public var stdout: String
-    public var stderr: String
-    public var timedOut: Bool
-
-    public init(status: Int32, stdout: String, stderr: String, timedOut: Bool = false) {
-        self.status = status
-        self.stdout = stdout
-        self.stderr = stderr
-        self.timedOut = timedOut
-    }
-}
-
-/// Runs host programs; nil when the program is not installed.
-public protocol CommandRunner: Sendable {
-    func run(_ arguments: [String], timeout: Double) -> CommandOutput?
 }
 
 /// Process-level facts.

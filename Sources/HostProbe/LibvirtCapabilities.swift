@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 
 /// What the installed libvirt offers: its version, and what its domain capabilities say about SEV.
 public struct LibvirtCapabilities: Sendable, Hashable, Codable {

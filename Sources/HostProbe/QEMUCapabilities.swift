@@ -52,6 +52,7 @@ public struct QEMUCapabilities: Sendable, Hashable, Codable {
 }
 
 import Foundation
+import HostOS
 
 /// Boots a 16-byte reset-vector guest that writes to isa-debug-exit: proof that QEMU can run real
 /// instructions with a given accelerator and CPU model, in about a second, with no kernel.

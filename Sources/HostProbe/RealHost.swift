@@ -1,5 +1,6 @@
 import CHostAccess
 import Foundation
+import HostOS
 import SEVABI
 
 /// CPUID of the CPU this process runs on.
@@ -24,50 +25,6 @@ public struct DeviceMSRReader: MSRReader {
         case -EACCES, -EPERM: return .failure(.permissionDenied)
         case -EIO: return .failure(.notImplemented)
         default: return .failure(.other(errno: -rc))
-        }
-    }
-}
-
-/// The real file system.
-public struct LocalFileSystem: HostFileSystem {
-    public init() {}
-
-    public func text(at path: String) -> String? {
-        guard let data = FileManager.default.contents(atPath: path) else { return nil }
-        return String(decoding: data, as: UTF8.self)
-    }
-
-    public func access(_ path: String) -> PathAccess {
-        guard FileManager.default.fileExists(atPath: path) else { return .missing }
-        if Glibc.access(path, R_OK | W_OK) == 0 { return .readWrite }
-        if Glibc.access(path, R_OK) == 0 { return .readOnly }
-        return .noAccess
-    }
-
-    public func list(_ directory: String) -> [String] {
-        ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []).sorted()
-    }
-
-    public func identity(of path: String) -> String {
-        URL(fileURLWithPath: path).resolvingSymlinksInPath().path
-    }
-
-    /// Follows symbolic links, as distributions link firmware variants to one file.
-    public func size(of path: String) -> Int? {
-        var info = stat()
-        guard stat(path, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return nil }
-        return Int(info.st_size)
-    }
-
-    public func bytes(at path: String, offset: Int, length: Int) -> [UInt8]? {
-        guard offset >= 0, length >= 0, let handle = FileHandle(forReadingAtPath: path) else { return nil }
-        defer { try? handle.close() }
-        do {
-            try handle.seek(toOffset: UInt64(offset))
-            let data = try handle.read(upToCount: length) ?? Data()
-            return data.count == length ? [UInt8](data) : nil
-        } catch {
-            return nil
         }
     }
 }

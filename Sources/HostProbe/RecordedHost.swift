@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import SEVABI
 
 /// A host captured as data: every answer the host check received, so tests (and bug reports) replay a
@@ -36,6 +37,8 @@ public struct RecordedHost: Codable, Sendable {
     public var commands: [String: CommandOutput] = [:]
     /// Paths that are symbolic links → the file they name.
     public var links: [String: String]?
+    /// Path → owner, group and mode (device nodes whose permissions the check judges).
+    public var ownership: [String: FileOwnership]?
 
     public init(description: String, system: SystemFacts) {
         self.description = description
@@ -62,6 +65,7 @@ public struct RecordedHost: Codable, Sendable {
         kvm = try c.decodeIfPresent(KVMProbeResult.self, forKey: .kvm)
         commands = try c.decodeIfPresent([String: CommandOutput].self, forKey: .commands) ?? [:]
         links = try c.decodeIfPresent([String: String].self, forKey: .links)
+        ownership = try c.decodeIfPresent([String: FileOwnership].self, forKey: .ownership)
     }
 
     public static func load(path: String) throws -> RecordedHost {
@@ -131,6 +135,7 @@ struct Replay: CPUIDSource, MSRReader, HostFileSystem, SEVFirmware, KVMProber, C
     func list(_ directory: String) -> [String] { (recording.directories[directory] ?? []).sorted() }
     func size(of path: String) -> Int? { recording.sizes[path] }
     func identity(of path: String) -> String { recording.links?[path] ?? path }
+    func ownership(of path: String) -> FileOwnership? { recording.ownership?[path] }
 
     func bytes(at path: String, offset: Int, length: Int) -> [UInt8]? {
         guard let range = recording.ranges[path]?.first(where: { $0.offset == offset && $0.length == length }),
@@ -229,6 +234,12 @@ public final class HostRecorder: @unchecked Sendable {
             let identity = live.files.identity(of: path)
             if identity != path { recorder.note { $0.links = ($0.links ?? [:]).merging([path: identity]) { $1 } } }
             return identity
+        }
+
+        func ownership(of path: String) -> FileOwnership? {
+            let ownership = live.files.ownership(of: path)
+            if let ownership { recorder.note { $0.ownership = ($0.ownership ?? [:]).merging([path: ownership]) { $1 } } }
+            return ownership
         }
 
         func bytes(at path: String, offset: Int, length: Int) -> [UInt8]? {

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 
 /// Asks QEMU itself which CPUID features a CPU model really offers under an accelerator: QEMU starts
@@ -60,32 +61,18 @@ public enum CPUFeatureProbe {
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: scratch) }
         let input = scratch.appendingPathComponent("in")
-        let output = scratch.appendingPathComponent("out")
-        let errors = scratch.appendingPathComponent("err")
-        _ = FileManager.default.createFile(atPath: errors.path, contents: nil)
         try Data((commands.joined(separator: "\n") + "\n").utf8).write(to: input)
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
         guard let executable = ProcessRunner.which(qemuBinary) else { throw Failure.cannotStart("\(qemuBinary) not found") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
         let inHandle = try FileHandle(forReadingFrom: input)
-        let outHandle = try FileHandle(forWritingTo: output)
-        let errHandle = try FileHandle(forWritingTo: errors)
-        defer { try? inHandle.close(); try? outHandle.close(); try? errHandle.close() }
-        process.standardInput = inHandle
-        process.standardOutput = outHandle
-        process.standardError = errHandle
-        do { try process.run() } catch { throw Failure.cannotStart("\(error)") }
-        let deadline = Date().addingTimeInterval(timeout)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning {
-            process.terminate()
-            process.waitUntilExit()
-            throw Failure.noAnswer("timed out after \(Int(timeout)) s")
+        defer { try? inHandle.close() }
+        let result: ChildProcess.Result
+        do {
+            result = try ChildProcess(.init(executable: executable, arguments: arguments,
+                                            standardInput: .fileDescriptor(inHandle.fileDescriptor))).wait(timeout: timeout)
+        } catch {
+            throw Failure.cannotStart("\(error)")
         }
-        process.waitUntilExit()
-        func text(_ url: URL) -> String { String(decoding: (try? Data(contentsOf: url)) ?? Data(), as: UTF8.self) }
-        return (text(output), text(errors))
+        if result.timedOut { throw Failure.noAnswer("timed out after \(Int(timeout)) s") }
+        return (result.stdoutText, result.stderrText)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import GuestImage
+import HostOS
 import HostProbe
 import SEVABI
 

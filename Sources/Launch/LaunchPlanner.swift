@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 import SEVABI
 
@@ -159,12 +160,11 @@ public enum LaunchPlanner {
         }
     }
 
-    /// The loaded KVM module when it is a paravirtualized one (kvm_pvm: KVM built on page tables, no
-    /// VMX/SVM) and no hardware KVM module (kvm_amd, kvm_intel) is loaded.
+    /// The loaded KVM module when it is a paravirtualized one (`ParavirtualKVM`, the host check's rule too).
     static func paravirtualKVM(moduleRoot: URL) -> String? {
-        let present = { (name: String) in FileManager.default.fileExists(atPath: moduleRoot.appendingPathComponent(name).path) }
-        guard present("kvm_pvm"), !present("kvm_amd"), !present("kvm_intel") else { return nil }
-        return "kvm_pvm"
+        ParavirtualKVM.provider(loadedModules: ["kvm_pvm", "kvm_amd", "kvm_intel"].filter {
+            FileManager.default.fileExists(atPath: moduleRoot.appendingPathComponent($0).path)
+        })
     }
 
     /// Refuses a confidential mode the host cannot run, naming the host check's reasons.

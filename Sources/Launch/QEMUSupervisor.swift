@@ -1,6 +1,6 @@
 import Dispatch
 import Foundation
-import HostProbe
+import HostOS
 
 /// One line the guest printed on its console, with the host time it arrived.
 public struct ConsoleLine: Sendable, Codable, Hashable {
@@ -24,6 +24,8 @@ public struct RunResult: Sendable, Codable {
     /// The console line of a Linux kernel panic, when the guest panicked (QEMU is then stopped instead
     /// of letting the guest reboot into the same panic until the timeout).
     public var guestPanic: String?
+    /// The signal (SIGINT or SIGTERM) that interrupted the run; cvm then exits 128 + it.
+    public var interruptSignal: Int32?
 
     /// One line saying how it ended, for people.
     public var summary: String {
@@ -37,19 +39,24 @@ public struct RunResult: Sendable, Codable {
 }
 
 /// Starts QEMU, streams its serial console to a log (and optionally the terminal), enforces a timeout,
-/// and tears QEMU down on SIGINT/SIGTERM so no guest outlives the command.
+/// and tears QEMU down on SIGINT/SIGTERM (heard through the one `SignalOwner`) so no guest outlives the
+/// command. QEMU runs as a `ChildProcess`: its own process group, killed by the kernel if cvm dies.
 public enum QEMUSupervisor {
     public struct Options: Sendable {
         public var timeout: Double?
         public var echoConsole: Bool
         public var consoleLog: String?
         public var environment: [String: String]?
+        /// QEMU's QMP socket, when it has one: a stop asks QEMU to `quit` there before any signal.
+        public var qmpSocket: String?
 
-        public init(timeout: Double? = nil, echoConsole: Bool = false, consoleLog: String? = nil, environment: [String: String]? = nil) {
+        public init(timeout: Double? = nil, echoConsole: Bool = false, consoleLog: String? = nil, environment: [String: String]? = nil,
+                    qmpSocket: String? = nil) {
             self.timeout = timeout
             self.echoConsole = echoConsole
             self.consoleLog = consoleLog
             self.environment = environment
+            self.qmpSocket = qmpSocket
         }
     }
 
@@ -58,89 +65,90 @@ public enum QEMUSupervisor {
         guard let binary = arguments.first, let executable = ProcessRunner.which(binary) else {
             throw LaunchError.unsupportedHere("\(arguments.first ?? "qemu") is not installed (apt-get install qemu-system-x86)")
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = Array(arguments.dropFirst())
-        if let environment = options.environment { process.environment = environment }
-        let stdout = Pipe()
-        let stderr = Pipe()
-        process.standardOutput = stdout
-        process.standardError = stderr
-        process.standardInput = FileHandle.nullDevice
-
         var logHandle: FileHandle?
         if let path = options.consoleLog {
             _ = FileManager.default.createFile(atPath: path, contents: nil)
             logHandle = FileHandle(forWritingAtPath: path)
         }
+        defer { try? logHandle?.close() }
         let collector = ConsoleCollector(echo: options.echoConsole, log: logHandle)
-        let errors = ByteSink()
+        let interruption = Interruption()
+        // Subscribed before QEMU starts: a signal from now on stops it, one caught earlier stops it at once.
+        let subscription = SignalOwner.shared.subscribe { interruption.note($0) }
+        defer { subscription.cancel() }
 
         let start = Date()
         collector.start = start
-        try process.run()
-        let stopper = SignalStopper(process: process)
-
-        let readers = DispatchGroup()
-        DispatchQueue.global().async(group: readers) {
-            let handle = stdout.fileHandleForReading
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                collector.append(data)
-            }
-            collector.finish()
-        }
-        DispatchQueue.global().async(group: readers) {
-            let handle = stderr.fileHandleForReading
-            while true {
-                let data = handle.availableData
-                if data.isEmpty { break }
-                errors.append(data)
-            }
+        let child: ChildProcess
+        do {
+            child = try ChildProcess(.init(executable: executable, arguments: Array(arguments.dropFirst()), environment: options.environment,
+                                           standardOutput: .stream { collector.append($0) }, standardError: .capture(limit: 1 << 20)))
+        } catch {
+            throw LaunchError.unsupportedHere("\(error)")
         }
 
         var timedOut = false
         let deadline = options.timeout.map { start.addingTimeInterval($0) } ?? .distantFuture
         var panicSeen: Date?
-        while process.isRunning {
+        while !child.waitForExit(seconds: 0.05) {
+            if interruption.signal != nil {
+                stop(child, qmpSocket: options.qmpSocket)
+                break
+            }
             if Date() >= deadline {
                 timedOut = true
-                stopper.stop()
+                stop(child, qmpSocket: options.qmpSocket)
                 break
             }
             // A panicking kernel prints its trace within moments, then reboots (panic=-1) or hangs.
             if panicSeen == nil, collector.panicLine != nil { panicSeen = Date() }
             if let panicSeen, Date().timeIntervalSince(panicSeen) > 1 {
-                stopper.stop()
+                stop(child, qmpSocket: options.qmpSocket)
                 break
             }
-            usleep(5_000)
         }
-        process.waitUntilExit()
-        readers.wait()
-        stopper.uninstall()
-        try? logHandle?.close()
+        let result = child.wait()
+        collector.finish()
 
-        let status = process.terminationStatus
         let wall = Date().timeIntervalSince(start)
-        let stderrText = errors.text
-        let interrupted = stopper.fired
+        let stderrText = result.stderrText
+        let signal = interruption.signal
+        let interrupted = signal != nil && !timedOut
         let panic = timedOut || interrupted ? nil : panicSeen.flatMap { _ in collector.panicLine }
-        return RunResult(qemuExitStatus: status,
-                         guestExitCode: (timedOut || interrupted || panic != nil) ? nil : guestExitCode(status: status, reason: process.terminationReason, stderr: stderrText),
-                         timedOut: timedOut, interrupted: interrupted, wallSeconds: wall,
-                         console: collector.lines, qemuStderr: stderrText, guestPanic: panic)
+        var run = RunResult(qemuExitStatus: result.termination.status,
+                            guestExitCode: (timedOut || interrupted || panic != nil) ? nil : guestExitCode(result.termination, stderr: stderrText),
+                            timedOut: timedOut, interrupted: interrupted, wallSeconds: wall,
+                            console: collector.lines, qemuStderr: stderrText, guestPanic: panic)
+        run.interruptSignal = interrupted ? signal : nil
+        return run
+    }
+
+    /// QMP `quit` when QEMU has a QMP socket, then SIGTERM and SIGKILL to its process group.
+    static func stop(_ child: ChildProcess, qmpSocket: String?) {
+        if let qmpSocket, let client = try? QMPClient(socketPath: qmpSocket, timeout: 1) {
+            _ = try? client.execute("quit")
+            if child.waitForExit(seconds: 2) { return }
+        }
+        child.terminate(grace: 2)
     }
 
     /// isa-debug-exit makes QEMU exit with (code << 1) | 1; a power-off exits 0. Status 1 is also
     /// QEMU's own failure status, told apart by QEMU's error line on standard error.
-    static func guestExitCode(status: Int32, reason: Process.TerminationReason, stderr: String) -> Int? {
-        guard reason == .exit else { return nil }
+    static func guestExitCode(_ termination: Termination, stderr: String) -> Int? {
+        guard let status = termination.exitCode else { return nil }
         if status == 0 { return 0 }
         if status == 1 && stderr.contains("qemu-system") { return nil }
         return status & 1 == 1 ? Int(status >> 1) : nil
     }
+}
+
+/// The signal that asked for a stop, set from the signal owner's thread.
+final class Interruption: @unchecked Sendable {
+    private let lock = NSLock()
+    private var number: Int32?
+
+    func note(_ signal: Int32) { lock.withLock { if number == nil { number = signal } } }
+    var signal: Int32? { lock.withLock { number } }
 }
 
 /// Splits console output into timestamped lines, echoing and logging as it goes.
@@ -193,52 +201,5 @@ final class ConsoleCollector: @unchecked Sendable {
 
     static func clean(_ bytes: [UInt8]) -> String {
         String(decoding: bytes.filter { $0 != UInt8(ascii: "\r") }, as: UTF8.self)
-    }
-}
-
-final class ByteSink: @unchecked Sendable {
-    private let lock = NSLock()
-    private var data = Data()
-    func append(_ chunk: Data) { lock.withLock { data.append(chunk) } }
-    var text: String { lock.withLock { String(decoding: data, as: UTF8.self) } }
-}
-
-/// While installed, SIGINT and SIGTERM stop the child instead of killing this process first.
-final class SignalStopper: @unchecked Sendable {
-    private let process: Process
-    private var sources: [DispatchSourceSignal] = []
-    private let lock = NSLock()
-    private var didFire = false
-
-    init(process: Process) {
-        self.process = process
-        for signalNumber in [SIGINT, SIGTERM] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: .global())
-            source.setEventHandler { [weak self] in
-                self?.lock.withLock { self?.didFire = true }
-                self?.stop()
-            }
-            source.resume()
-            sources.append(source)
-        }
-    }
-
-    var fired: Bool { lock.withLock { didFire } }
-
-    /// SIGTERM, then SIGKILL if QEMU has not gone within two seconds.
-    func stop() {
-        guard process.isRunning else { return }
-        process.terminate()
-        let deadline = Date().addingTimeInterval(2)
-        while process.isRunning && Date() < deadline { usleep(10_000) }
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-    }
-
-    func uninstall() {
-        for source in sources { source.cancel() }
-        sources.removeAll()
-        signal(SIGINT, SIG_DFL)
-        signal(SIGTERM, SIG_DFL)
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -22,53 +23,30 @@ public enum LayerCompression: String, Sendable, Codable {
     var tool: String { self == .zstd ? "zstd" : "gzip" }
 }
 
-/// Finds an executable on PATH (then /usr/bin and /bin).
-func findExecutable(_ name: String) -> String? {
-    let path = ProcessInfo.processInfo.environment["PATH"] ?? ""
-    let folders = path.split(separator: ":").map(String.init) + ["/usr/bin", "/bin"]
-    for folder in folders where !folder.isEmpty {
-        let candidate = folder + "/" + name
-        if access(candidate, X_OK) == 0 { return candidate }
-    }
-    return nil
-}
-
 /// Decompresses by running `gzip -dc` or `zstd -dc` with a file as standard input and reading its
 /// standard output through a pipe, so memory stays at one pipe buffer plus one chunk whatever the
 /// layer size. Foundation has no gzip; zlib and libzstd are not needed in-process this way.
 final class DecompressorSource: ByteSource {
-    private let process: Process
+    private let child: ChildProcess
     private let output: FileHandle
-    private let errorFile: FileHandle
     private let tool: String
     private var finished = false
 
     init(compression: LayerCompression, input: FileHandle) throws {
         let tool = compression.tool
-        guard let executable = findExecutable(tool) else {
+        guard let executable = ProcessRunner.which(tool) else {
             throw ImageError.toolMissing(tool: tool, hint: tool == "zstd" ? "install the zstd package" : "install the gzip package")
         }
         self.tool = tool
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["-dc"]
-        process.standardInput = input
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        // Standard error goes to an unlinked temporary file: a chatty tool can never block on it.
-        let errorPath = NSTemporaryDirectory() + "cvm-oci-stderr-\(UUID().uuidString)"
-        guard FileManager.default.createFile(atPath: errorPath, contents: nil),
-              let errorFile = FileHandle(forUpdatingAtPath: errorPath) else {
-            throw ImageError.io("cannot create a temporary file in \(NSTemporaryDirectory())")
+        // Standard error is drained by the process layer: a chatty tool can never block on it.
+        do {
+            child = try ChildProcess(.init(executable: executable, arguments: ["-dc"], standardInput: .fileDescriptor(input.fileDescriptor),
+                                           standardOutput: .pipe, standardError: .capture(limit: 64 << 10)))
+        } catch {
+            throw ImageError.io("\(error)")
         }
-        unlink(errorPath)
-        process.standardError = errorFile
-        do { try process.run() } catch {
-            throw ImageError.io("cannot run \(executable): \(error.localizedDescription)")
-        }
-        self.process = process
-        self.output = pipe.fileHandleForReading
-        self.errorFile = errorFile
+        guard let output = child.standardOutput else { throw ImageError.io("\(tool) has no output pipe") }
+        self.output = output
     }
 
     func read(max: Int) throws -> [UInt8] {
@@ -93,23 +71,15 @@ final class DecompressorSource: ByteSource {
     /// Waits for the tool and turns a failure status into an error with its first line of stderr.
     private func finish() throws {
         finished = true
-        process.waitUntilExit()
-        let status = process.terminationStatus
-        guard status == 0 else {
-            try? errorFile.seek(toOffset: 0)
-            let text = String(decoding: (try? errorFile.readToEnd()) ?? Data(), as: UTF8.self)
-            let line = text.split(separator: "\n").first.map(String.init) ?? "no message"
-            throw ImageError.decompressionFailed(tool: tool, status: status, message: line)
+        let result = child.wait()
+        guard result.termination.exitCode == 0 else {
+            let line = result.stderrText.split(separator: "\n").first.map(String.init) ?? "no message"
+            throw ImageError.decompressionFailed(tool: tool, status: result.termination.status, message: line)
         }
     }
 
-    deinit {
-        if process.isRunning {
-            process.terminate()
-            try? output.close()
-            process.waitUntilExit()
-        }
-    }
+    // A source dropped before its end (a bad layer) leaves no tool running: a ChildProcess that is
+    // released unfinished stops its process group.
 }
 
 private func systemRead(_ fd: Int32, _ buffer: UnsafeMutableRawPointer?, _ count: Int) -> Int {

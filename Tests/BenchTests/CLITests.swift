@@ -136,3 +136,58 @@ import Testing
 struct CLIMissing: Error, CustomStringConvertible {
     var description: String { "the cvm executable is not built next to the tests" }
 }
+
+/// No QEMU outlives `cvm bench`, and SIGTERM is told from SIGINT by the exit status.
+@Suite(.serialized) struct BenchLifetimeCLITests {
+    /// Starts a bench of many short unikernel runs and returns once one run is logged and a guest runs.
+    static func startBench(_ directory: URL) throws -> Process {
+        let process = Process()
+        guard let executable = BenchCLITests.executable else { throw CLIMissing() }
+        process.executableURL = executable
+        process.arguments = ["bench", "--guests", "unikernel", "--modes", "none", "--workloads", "boot,stream,chase",
+                             "--reps", "50", "--warmups", "0", "--accel", "tcg", "--out", directory.path]
+        process.currentDirectoryURL = BenchFixture.sourceTree
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        let deadline = Date().addingTimeInterval(180)
+        while Date() < deadline && process.isRunning {
+            let lines = (try? BenchFixture.logLines(directory).count) ?? 0
+            if lines >= 1 && !BenchCLITests.guests(of: process.processIdentifier).isEmpty { break }
+            usleep(50_000)
+        }
+        return process
+    }
+
+    @Test func killMinus9OfCvmBenchLeavesNoQEMU() throws {
+        let directory = BenchFixture.temporaryDirectory("kill9")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let process = try Self.startBench(directory)
+        let pid = process.processIdentifier
+        #expect(!BenchCLITests.guests(of: pid).isEmpty, "no guest was running")
+        kill(pid, SIGKILL)
+        process.waitUntilExit()
+        let deadline = Date().addingTimeInterval(10)
+        while Date() < deadline && !BenchCLITests.guests(of: pid).isEmpty { usleep(100_000) }
+        #expect(BenchCLITests.guests(of: pid).isEmpty, "QEMU outlived a kill -9 of cvm bench")
+    }
+
+    @Test func sigtermWhileAGuestRunsExits143WithReports() throws {
+        let directory = BenchFixture.temporaryDirectory("sigterm")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let process = try Self.startBench(directory)
+        let pid = process.processIdentifier
+        #expect(!BenchCLITests.guests(of: pid).isEmpty, "no guest was running")
+        kill(pid, SIGTERM)
+        let deadline = Date().addingTimeInterval(30)
+        while process.isRunning && Date() < deadline { usleep(50_000) }
+        if process.isRunning { kill(pid, SIGKILL) }
+        process.waitUntilExit()
+        #expect(process.terminationReason == .exit)
+        #expect(process.terminationStatus == 143)
+        #expect(BenchCLITests.guests(of: pid).isEmpty)
+        for file in [BenchFiles.summary, BenchFiles.markdown] {
+            #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent(file).path), "missing \(file)")
+        }
+    }
+}

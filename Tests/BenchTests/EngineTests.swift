@@ -1,6 +1,7 @@
 import BenchReport
 import Foundation
 import GuestImage
+import HostOS
 import HostProbe
 import Testing
 @testable import Bench

@@ -82,6 +82,9 @@ import Testing
         ("- just\n- a list", "expected a mapping of keys"),
         ("vcpus: [0]", "vCPU count 0 is out of range"),
         ("guests: [unikernel, unikernel]", "guest name 'unikernel' is used twice"),
+        ("modes: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000), "nested more than 64 levels deep at line 1"),
+        (String(repeating: "- ", count: 5000) + "x", "nested more than 64 levels deep"),
+        ("mdoes: [none]", "unknown key 'mdoes'"),
     ])
     func badConfigIsOneLine(yaml: String, expected: String) {
         do {

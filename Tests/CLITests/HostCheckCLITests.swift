@@ -31,8 +31,26 @@ struct HostCheckCLITests {
             #expect(["pass", "fail", "skip", "info"].contains(check["status"] as? String ?? ""))
         }
         let verdicts = try #require(object["verdicts"] as? [[String: Any]])
-        #expect(verdicts.map { $0["mode"] as? String } == ["sev", "sev-es", "sev-snp"])
+        #expect(verdicts.map { $0["mode"] as? String } == ["none", "sev", "sev-es", "sev-snp"])
         #expect(verdicts.allSatisfy { $0["ready"] as? Bool == true })
+        #expect(verdicts.first?["accelerator"] as? String == "kvm")
+    }
+
+    @Test func nestedVMReportsModeNoneUnderTCGAndTheHypervisorCause() throws {
+        let nested = Self.fixtures.appendingPathComponent("nested-cloud-vm.json").path
+        let text = try CLIRun.cvm("host", "check", "--replay", nested)
+        #expect(text.status == 0)
+        #expect(text.stdout.contains("none: ready (accelerator tcg)"))
+        #expect(text.stdout.contains("kvm.device-access"))
+        #expect(!text.stdout.contains("modprobe kvm_amd"))
+        #expect(!text.stdout.contains("modprobe ccp"))
+        let json = try CLIRun.cvm("host", "check", "--replay", nested, "--json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
+        let verdicts = try #require(object["verdicts"] as? [[String: Any]])
+        #expect(verdicts.first?["mode"] as? String == "none")
+        #expect(verdicts.first?["accelerator"] as? String == "tcg")
+        let statuses = Dictionary(uniqueKeysWithValues: try #require(object["checks"] as? [[String: Any]]).map { ($0["id"] as? String ?? "", $0["status"] as? String ?? "") })
+        for id in ["msr.syscfg", "msr.rmp", "cpuid.asids", "sev.platform-status"] { #expect(statuses[id] == "skip", "\(id)") }
     }
 
     @Test func liveCheckExitStatusMatchesWhatItPrints() throws {

@@ -1,7 +1,8 @@
 import Foundation
-@testable import HostProbe
+import HostOS
 import SEVABI
 import Testing
+@testable import HostProbe
 
 /// Replays recorded hosts through the real checker and asserts the verdict per mode and the reasons.
 struct RecordedHostTests {
@@ -34,7 +35,8 @@ struct RecordedHostTests {
         let snp = report.verdict(for: .sevSNP)
         #expect(!snp.ready)
         let blockers = Set(snp.blockers.compactMap { $0.split(separator: ":").first.map(String.init) })
-        #expect(blockers == ["msr.syscfg.snp", "kvm_amd.sev_snp", "sev.snp-status", "kernel.snp", "qemu.sev-snp-guest"])
+        #expect(blockers == ["msr.syscfg.snp", "msr.rmp", "kvm_amd.sev_snp", "sev.snp-status", "kernel.snp", "qemu.sev-snp-guest"])
+        #expect(report.check("msr.rmp")?.status == .skip)
         #expect(report.check("msr.syscfg.snp")?.hint?.contains("BIOS") == true)
         #expect(report.check("kvm_amd.sev_snp")?.hint?.contains("6.11") == true)
         #expect(report.check("qemu.sev-snp-guest")?.hint?.contains("9.1") == true)
@@ -80,6 +82,63 @@ struct RecordedHostTests {
         #expect(report.check("kvm_amd.loaded")?.reason.contains("kvm_pvm") == true)
         #expect(report.check("sev.device")?.status == .fail)
         #expect(report.check("ovmf.present")?.status == .pass)
+    }
+
+    /// nested-cloud-vm.json gained /dev/kvm's owner and mode (root:root 0600, no udev) and /etc/group
+    /// and /etc/passwd from the same machine on 2026-12-02, by stat and cat, as `--record` now captures them.
+    @Test func devKVMThatLibvirtsQEMUUserCannotOpenIsNamedWithTheFix() throws {
+        let report = try Self.report("nested-cloud-vm")
+        let access = try #require(report.check("kvm.device-access"))
+        #expect(access.status == .fail)
+        #expect(access.reason.contains("/dev/kvm is root:root 0600"))
+        #expect(access.reason.contains("libvirt-qemu cannot open it"))
+        #expect(access.hint?.contains("chgrp kvm /dev/kvm && chmod 0660 /dev/kvm") == true)
+    }
+
+    @Test func devKVMAtUdevsPermissionsPasses() throws {
+        let url = try #require(Bundle.module.url(forResource: "nested-cloud-vm", withExtension: "json", subdirectory: "Fixtures/hosts"))
+        var recording = try RecordedHost.load(path: url.path)
+        let kvmGroup = try #require(recording.texts["/etc/group"]?.split(separator: "\n").first { $0.hasPrefix("kvm:") })
+        let gid = try #require(UInt32(kvmGroup.split(separator: ":")[2]))
+        recording.ownership = ["/dev/kvm": FileOwnership(uid: 0, gid: gid, mode: 0o660)]
+        let report = HostChecker(sources: recording.sources).run()
+        #expect(report.check("kvm.device-access")?.status == .pass)
+        #expect(report.check("kvm.device-access")?.reason.contains("root:kvm 0660") == true)
+    }
+
+    @Test func insideAVMTheBlockingChecksPointToTheHypervisor() throws {
+        let report = try Self.report("nested-cloud-vm")
+        for id in ["kvm_amd.loaded", "sev.device"] {
+            let hint = try #require(report.check(id)?.hint, "\(id)")
+            #expect(hint.contains("cpu.hypervisor"), "\(id): \(hint)")
+            #expect(!hint.contains("modprobe"), "\(id): \(hint)")
+        }
+        // The guide's BIOS table names these; here they cannot be read, and say why.
+        for id in ["msr.syscfg", "msr.rmp", "cpuid.asids", "sev.platform-status"] {
+            let check = try #require(report.check(id), "\(id) missing")
+            #expect(check.status == .skip, "\(id)")
+            #expect(check.reason.hasPrefix("not read") || check.reason.contains("not asked"), "\(id): \(check.reason)")
+        }
+        #expect(report.check("host.sme-active")?.reason.contains("this host is a VM") == true)
+    }
+
+    @Test func kvmPVMIsUsableButRunChoosesTCGAndModeNoneSaysSo() throws {
+        let report = try Self.report("nested-cloud-vm")
+        let kvm = try #require(report.check("kvm.usable"))
+        #expect(kvm.status == .pass)
+        #expect(kvm.reason.contains("kvm_pvm"))
+        #expect(kvm.reason.contains("cvm run --accel auto uses TCG"))
+        #expect(report.noneVerdict.ready)
+        #expect(report.noneVerdict.accelerator == "tcg")
+        let milan = try Self.report("milan-snp-ready")
+        #expect(milan.noneVerdict.accelerator == "kvm")
+    }
+
+    @Test func smeActivityComesFromTheKernelFlagAndSYSCFG() throws {
+        let milan = try Self.report("milan-snp-ready")
+        let sme = try #require(milan.check("host.sme-active"))
+        #expect(sme.status == .info)
+        #expect(sme.reason.contains("MemEncryptionModEn (bit 23) set"))
     }
 
     @Test func everyFailedCheckOnRecordedHostsNamesAReason() throws {

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import Testing
 @testable import Launch
 
@@ -47,11 +48,11 @@ import Testing
     }
 
     @Test func guestExitCodeDecoding() {
-        #expect(QEMUSupervisor.guestExitCode(status: 0, reason: .exit, stderr: "") == 0)
-        #expect(QEMUSupervisor.guestExitCode(status: 85, reason: .exit, stderr: "") == 42)
-        #expect(QEMUSupervisor.guestExitCode(status: 1, reason: .exit, stderr: "") == 0)
-        #expect(QEMUSupervisor.guestExitCode(status: 1, reason: .exit, stderr: "qemu-system-x86_64: -bios x: could not load") == nil)
-        #expect(QEMUSupervisor.guestExitCode(status: 9, reason: .uncaughtSignal, stderr: "") == nil)
+        #expect(QEMUSupervisor.guestExitCode(Termination(exitCode: 0, signal: nil), stderr: "") == 0)
+        #expect(QEMUSupervisor.guestExitCode(Termination(exitCode: 85, signal: nil), stderr: "") == 42)
+        #expect(QEMUSupervisor.guestExitCode(Termination(exitCode: 1, signal: nil), stderr: "") == 0)
+        #expect(QEMUSupervisor.guestExitCode(Termination(exitCode: 1, signal: nil), stderr: "qemu-system-x86_64: -bios x: could not load") == nil)
+        #expect(QEMUSupervisor.guestExitCode(Termination(exitCode: nil, signal: 9), stderr: "") == nil)
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 import SEVABI
 import Testing

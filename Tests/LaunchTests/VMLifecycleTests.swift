@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 @testable import Launch
 import SEVABI
@@ -76,8 +77,9 @@ struct VMLifecycleQEMUTests {
         #expect(try String(contentsOf: vm.serialLog, encoding: .utf8).contains(VMTestBed.readyLine))
         #expect(throws: VMError.wrongState("VM 'life-1' is already running")) { try bed.manager.start(name) }
 
-        // The test BIOS ignores the ACPI power button: stop falls back to QMP quit after the timeout.
-        try bed.manager.stop(name, timeout: 1)
+        // The test BIOS ignores the ACPI power button: stop falls back to QMP quit after the timeout, and says so.
+        let forced = try bed.manager.stop(name, timeout: 1).forced
+        #expect(forced == "the guest did not power off within 1 s of the ACPI power button; QEMU quit over QMP")
         #expect(try bed.qemuProcesses("life-1").isEmpty)
         #expect(try bed.manager.status(name).status == .stopped)
         #expect(throws: VMError.self) { try bed.manager.stop(name) }

@@ -5,14 +5,17 @@
  * configfs; checks that the initramfs was unpacked completely; loads the modules listed in
  * /.cvm/modules; runs the command from the kernel command line (cvm.run= / cvm.run64=) or the one in
  * /.cvm/config; prints "cvm-init:" markers with boot-time stamps on the console; powers off and hands
- * the exit code to the host through QEMU's isa-debug-exit device (port 0xf4).
+ * the exit code to the host through QEMU's isa-debug-exit device (port 0xf4). A press of the ACPI power
+ * button (QMP system_powerdown, virsh shutdown) ends the command and powers off.
  *
  * Built by `cvm image build` with: gcc -static -Os -s (glibc); no NSS, no dynamic loading.
  */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <dirent.h>
 #include <grp.h>
+#include <linux/input.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -310,6 +313,53 @@ static void exec_command(char **argv, char **env, int envc) {
     errno = saved;
 }
 
+/* Set by SIGUSR1, which the power-button watcher sends to PID 1. */
+static volatile sig_atomic_t power_button_pressed;
+
+static void on_power_button(int signo) {
+    (void)signo;
+    power_button_pressed = 1;
+}
+
+/* The ACPI power button is an input device (drivers/acpi/button.c, module "button") named "Power
+ * Button"; evdev gives it /dev/input/eventN. A child process blocks on it and, when KEY_POWER goes
+ * down, signals PID 1, so the main loop keeps its plain wait(). */
+static void watch_power_button(void) {
+    DIR *dir = opendir("/sys/class/input");
+    if (!dir) { mark("power-button", "status=absent reason=\"no /sys/class/input\""); return; }
+    char device[300] = "";
+    struct dirent *entry;
+    while ((entry = readdir(dir)) && !device[0]) {
+        if (strncmp(entry->d_name, "event", 5) != 0) continue;
+        char path[512], name[128];
+        snprintf(path, sizeof path, "/sys/class/input/%s/device/name", entry->d_name);
+        if (read_file(path, name, sizeof name) < 0) continue;
+        name[strcspn(name, "\n")] = 0;
+        if (strcmp(name, "Power Button") == 0) snprintf(device, sizeof device, "/dev/input/%s", entry->d_name);
+    }
+    closedir(dir);
+    if (!device[0]) { mark("power-button", "status=absent reason=\"no input device named Power Button\""); return; }
+    int fd = open(device, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) { mark("power-button", "status=absent device=%s error=\"%s\"", device, strerror(errno)); return; }
+    struct sigaction action;
+    memset(&action, 0, sizeof action);
+    action.sa_handler = on_power_button;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGUSR1, &action, NULL); /* no SA_RESTART: wait() returns EINTR */
+    pid_t watcher = fork();
+    if (watcher < 0) { close(fd); mark("power-button", "status=absent error=\"fork: %s\"", strerror(errno)); return; }
+    if (watcher > 0) { close(fd); mark("power-button", "status=watching device=%s", device); return; }
+    signal(SIGUSR1, SIG_DFL);
+    struct input_event event;
+    while (read(fd, &event, sizeof event) == (ssize_t)sizeof event || errno == EINTR) {
+        if (event.type == EV_KEY && event.code == KEY_POWER && event.value == 1) {
+            kill(1, SIGUSR1);
+            _exit(0);
+        }
+    }
+    _exit(1);
+}
+
 static int run_command(struct config *cfg) {
     static char decoded[sizeof cmdline];
     char value[sizeof cmdline];
@@ -408,6 +458,13 @@ static int run_command(struct config *cfg) {
     for (;;) {
         int status;
         pid_t pid = wait(&status);
+        if (power_button_pressed) {
+            /* The command runs in its own session (setsid): end its whole process group. */
+            mark("power-button", "status=pressed action=poweroff");
+            kill(-child, SIGTERM);
+            code = 128 + SIGTERM;
+            break;
+        }
         if (pid < 0 && errno == EINTR) continue;
         if (pid < 0) break;
         if (pid == child) {
@@ -456,6 +513,7 @@ int main(void) {
     cmdline[strcspn(cmdline, "\n")] = 0;
     char flag[16];
     if (!(cmdline_value("cvm.modules", flag, sizeof flag) && strcmp(flag, "0") == 0)) load_modules();
+    watch_power_button();
     if (has_filesystem("configfs")) mount_fs("configfs", "/sys/kernel/config", "configfs", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL);
 
     struct stat st;

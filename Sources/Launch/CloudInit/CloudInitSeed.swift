@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 
 /// A cloud-init NoCloud seed: an ISO 9660 image labelled `cidata` holding `user-data`, `meta-data`

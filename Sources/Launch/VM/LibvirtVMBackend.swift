@@ -58,18 +58,20 @@ struct LibvirtVMBackend: VMBackend {
         return VMRuntimeState(running: detail != "shut off" && detail != "crashed", detail: detail)
     }
 
-    func stop(_ record: VMRecord, in vm: VMDirectory, force: Bool, timeout: Double) throws {
+    func stop(_ record: VMRecord, in vm: VMDirectory, force: Bool, timeout: Double) throws -> String? {
         let name = record.name.rawValue
-        guard state(record, in: vm).running else { return }
+        guard state(record, in: vm).running else { return nil }
         if !force {
             _ = try? virsh(["shutdown", name])
             let deadline = Date().addingTimeInterval(timeout)
             while Date() < deadline {
-                if !state(record, in: vm).running { return }
+                if !state(record, in: vm).running { return nil }
                 usleep(200_000)
             }
         }
-        if state(record, in: vm).running { try virsh(["destroy", name]) }
+        guard state(record, in: vm).running else { return nil }
+        try virsh(["destroy", name])
+        return "\(force ? "--force" : "the guest did not power off within \(Int(timeout)) s of virsh shutdown"); virsh destroy"
     }
 
     func undefine(_ record: VMRecord, in vm: VMDirectory) throws {

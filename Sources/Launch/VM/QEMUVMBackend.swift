@@ -72,21 +72,23 @@ struct QEMUVMBackend: VMBackend {
         return VMRuntimeState(running: true, detail: detail, pid: pid)
     }
 
-    func stop(_ record: VMRecord, in vm: VMDirectory, force: Bool, timeout: Double) throws {
-        guard let pid = Self.readPID(vm) ?? record.pid, Self.isOurQEMU(pid, vm: vm) else { return }
+    func stop(_ record: VMRecord, in vm: VMDirectory, force: Bool, timeout: Double) throws -> String? {
+        guard let pid = Self.readPID(vm) ?? record.pid, Self.isOurQEMU(pid, vm: vm) else { return nil }
+        let why = force ? "--force" : "the guest did not power off within \(Int(timeout)) s of the ACPI power button"
         if !force, let client = try? QMPClient(socketPath: vm.qmpSocket.path, timeout: 5) {
             _ = try? client.execute("system_powerdown")
-            if Self.waitForExit(pid, vm: vm, timeout: timeout) { return cleanUp(vm) }
+            if Self.waitForExit(pid, vm: vm, timeout: timeout) { cleanUp(vm); return nil }
         }
+        defer { cleanUp(vm) }
         if let client = try? QMPClient(socketPath: vm.qmpSocket.path, timeout: 5) {
             _ = try? client.execute("quit")
-            if Self.waitForExit(pid, vm: vm, timeout: 10) { return cleanUp(vm) }
+            if Self.waitForExit(pid, vm: vm, timeout: 10) { return "\(why); QEMU quit over QMP" }
         }
         kill(pid, SIGTERM)
-        if Self.waitForExit(pid, vm: vm, timeout: 5) { return cleanUp(vm) }
+        if Self.waitForExit(pid, vm: vm, timeout: 5) { return "\(why); QEMU ended with SIGTERM" }
         kill(pid, SIGKILL)
         guard Self.waitForExit(pid, vm: vm, timeout: 5) else { throw VMError.io("QEMU (pid \(pid)) survived SIGKILL") }
-        cleanUp(vm)
+        return "\(why); QEMU killed with SIGKILL"
     }
 
     static func waitForExit(_ pid: Int32, vm: VMDirectory, timeout: Double) -> Bool {

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 
 /// What the hypervisor says about a VM right now.
@@ -23,7 +24,8 @@ protocol VMBackend: Sendable {
     func start(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws -> Int32?
     func state(_ record: VMRecord, in vm: VMDirectory) -> VMRuntimeState
     /// ACPI power button, then a hard stop after `timeout` seconds; `force` stops hard at once.
-    func stop(_ record: VMRecord, in vm: VMDirectory, force: Bool, timeout: Double) throws
+    /// Returns nil when the guest powered off on the ACPI power button, else how it was stopped hard.
+    func stop(_ record: VMRecord, in vm: VMDirectory, force: Bool, timeout: Double) throws -> String?
     /// Removes every trace from the hypervisor (libvirt: undefine with NVRAM). The VM is stopped.
     func undefine(_ record: VMRecord, in vm: VMDirectory) throws
 }
@@ -48,4 +50,11 @@ struct VMTool: Sendable {
         }
         return output
     }
+}
+
+/// How `cvm vm stop` ended a VM.
+public struct VMStopReport: Sendable {
+    public var record: VMRecord
+    /// nil when the guest powered off on the ACPI power button, else how it was stopped hard and why.
+    public var forced: String?
 }

@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 
 /// Disk images through qemu-img: a VM never writes its base image, it gets a qcow2 overlay whose

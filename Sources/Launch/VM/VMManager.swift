@@ -1,4 +1,5 @@
 import Foundation
+import HostOS
 import HostProbe
 import SEVABI
 
@@ -181,18 +182,7 @@ public struct VMManager: Sendable {
 
     func guestPolicy(_ record: VMRecord) throws -> GuestPolicy? {
         guard let text = record.policy else { return nil }
-        let digits = text.lowercased().hasPrefix("0x") ? String(text.dropFirst(2)) : text
-        guard let value = UInt64(digits, radix: 16) else { throw VMError.io("state.json has an unreadable policy '\(text)'") }
-        do {
-            switch record.mode {
-            case .sevSNP: return .snp(try SNPPolicy(rawValue: value))
-            default:
-                guard let narrow = UInt32(exactly: value) else { throw VMError.io("SEV policy \(text) does not fit 32 bits") }
-                return .sev(try SEVPolicy(rawValue: narrow))
-            }
-        } catch let error as VMError {
-            throw error
-        } catch {
+        do { return try GuestPolicy(parsing: text, mode: record.mode) } catch {
             throw VMError.io("state.json policy \(text): \(error)")
         }
     }
@@ -269,8 +259,9 @@ public struct VMManager: Sendable {
         }
     }
 
+    /// Stops a running VM; the report says when it had to stop it hard, and why.
     @discardableResult
-    public func stop(_ name: VMName, force: Bool = false, timeout: Double = 60) throws -> VMRecord {
+    public func stop(_ name: VMName, force: Bool = false, timeout: Double = 60) throws -> VMStopReport {
         let (vm, lock, stored) = try store.open(name)
         defer { lock.release() }
         var record = stored
@@ -279,9 +270,9 @@ public struct VMManager: Sendable {
             if record.status == .running { try markStopped(&record, in: vm) }
             throw VMError.wrongState("VM '\(name)' is not running")
         }
-        try backend.stop(record, in: vm, force: force, timeout: timeout)
+        let forced = try backend.stop(record, in: vm, force: force, timeout: timeout)
         try markStopped(&record, in: vm)
-        return record
+        return VMStopReport(record: record, forced: forced)
     }
 
     func markStopped(_ record: inout VMRecord, in vm: VMDirectory) throws {
