@@ -134,10 +134,7 @@ import Testing
     @Test func kernelHashesNeedAFirmwareWithTheHashesTable() throws {
         let dir = try Self.scratch("hashes")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let kernel = dir.appendingPathComponent("vmlinuz")
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        bytes.replaceSubrange(0x202..<0x208, with: [0x48, 0x64, 0x72, 0x53, 0x0F, 0x02])
-        try Data(bytes).write(to: kernel)
+        let kernel = URL(fileURLWithPath: try RunCLITests.linuxKernel(in: dir))
         let environment = Self.environment(host: "milan-snp-ready", cache: dir.appendingPathComponent("cache"))
         let plain = try CLIRun.cvm(["run", "--kernel", kernel.path, "--mode", "sev-snp", "--kernel-hashes", "--firmware", "/usr/share/ovmf/OVMF.fd", "--dry-run"],
                                    environment: environment)
@@ -155,10 +152,7 @@ import Testing
         let dir = try Self.scratch("dry")
         defer { try? FileManager.default.removeItem(at: dir) }
         let cache = dir.appendingPathComponent("cache")
-        let kernel = dir.appendingPathComponent("vmlinuz")
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        bytes.replaceSubrange(0x202..<0x208, with: [0x48, 0x64, 0x72, 0x53, 0x0F, 0x02])
-        try Data(bytes).write(to: kernel)
+        let kernel = URL(fileURLWithPath: try RunCLITests.linuxKernel(in: dir))
         for mode in ["sev", "sev-es", "none"] {
             let run = try CLIRun.cvm(["run", "--kernel", kernel.path, "--mode", mode, "--firmware", "ovmf", "--dry-run"],
                                      environment: Self.environment(host: "milan-snp-ready", cache: cache))
@@ -174,10 +168,7 @@ import Testing
     @Test func theDefaultCBitFollowsTheHostsGeneration() throws {
         let dir = try Self.scratch("cbit")
         defer { try? FileManager.default.removeItem(at: dir) }
-        let kernel = dir.appendingPathComponent("vmlinuz")
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        bytes.replaceSubrange(0x202..<0x208, with: [0x48, 0x64, 0x72, 0x53, 0x0F, 0x02])
-        try Data(bytes).write(to: kernel)
+        let kernel = URL(fileURLWithPath: try RunCLITests.linuxKernel(in: dir))
         for (host, cbit) in [("turin-sev-off", 51), ("genoa-snp-disabled", 51), ("rome-sev-es", 47)] {
             let run = try CLIRun.cvm(["run", "--kernel", kernel.path, "--mode", "sev", "--dry-run"],
                                      environment: Self.environment(host: host, cache: dir.appendingPathComponent("cache")))
@@ -211,10 +202,7 @@ import Testing
         let hostData = String(repeating: "0f", count: 32)
         let hostData64 = Data([UInt8](repeating: 0x0F, count: 32)).base64EncodedString()
 
-        let kernel = dir.appendingPathComponent("vmlinuz")
-        var bytes = [UInt8](repeating: 0, count: 4096)
-        bytes.replaceSubrange(0x202..<0x208, with: [0x48, 0x64, 0x72, 0x53, 0x0F, 0x02])
-        try Data(bytes).write(to: kernel)
+        let kernel = URL(fileURLWithPath: try RunCLITests.linuxKernel(in: dir))
         let environment = Self.environment(host: "milan-snp-ready", cache: dir.appendingPathComponent("cache"))
         let base = ["run", "--kernel", kernel.path, "--mode", "sev-snp", "--id-block", json.path, "--host-data", hostData, "--dry-run"]
         let qemu = try CLIRun.cvm(base, environment: environment)
