@@ -1,5 +1,9 @@
 import ArgumentParser
 import Attestation
+import AttestationPolicy
+import Certificates
+import KDS
+import SNPReport
 import Foundation
 import SEVABI
 

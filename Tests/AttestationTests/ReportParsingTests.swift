@@ -1,6 +1,7 @@
 import Testing
 import SEVABI
-@testable import Attestation
+@testable import AttestationPolicy
+@testable import SNPReport
 
 /// Expected values are the ones listed for each vector in ../shared/vectors/README.md.
 struct ReportParsingTests {

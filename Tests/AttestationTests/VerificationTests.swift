@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import SEVABI
 @testable import Attestation
+@testable import AttestationPolicy
+@testable import Certificates
+@testable import SNPReport
 
 struct VerificationTests {
     func verify(_ name: String, report: AttestationReport? = nil, certificate: Certificate? = nil,

@@ -1,4 +1,6 @@
 import Attestation
+import AttestationPolicy
+import SNPReport
 import FuzzSupport
 
 /// Feeds arbitrary text to the validation-policy reader (YAML, or JSON when it starts with `{`): the

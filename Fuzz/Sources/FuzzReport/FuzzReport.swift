@@ -1,4 +1,7 @@
 import Attestation
+import AttestationPolicy
+import KDS
+import SNPReport
 import FuzzSupport
 
 /// Feeds arbitrary bytes to the SNP report parser and everything that reads a parsed report: the

@@ -1,4 +1,5 @@
 import Attestation
+import Certificates
 
 /// A real chain to verify fuzzed reports and policies against (embedded roots; the ASK as a stand-in leaf
 /// is enough to exercise every check's code path without a network or fixture files).

@@ -1,3 +1,4 @@
+import SNPReport
 import SwiftASN1
 
 /// The AMD extensions of a VCEK or VLEK certificate, under 1.3.6.1.4.1.3704.1 (VCEK spec 57230,

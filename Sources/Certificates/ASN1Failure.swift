@@ -3,7 +3,7 @@ import SwiftASN1
 /// What went wrong in a DER structure, in words for the user. swift-asn1's own description names its
 /// source file and line ("ASN1Error.truncatedASN1Field: SwiftASN1/ASN1.swift:202"), which says nothing
 /// to someone holding a bad certificate.
-func describeDERFailure(_ error: any Error) -> String {
+package func describeDERFailure(_ error: any Error) -> String {
     guard let asn1 = error as? ASN1Error else { return "\(error)" }
     switch asn1.code {
     case .truncatedASN1Field: return "the DER data is truncated (a field runs past the end)"

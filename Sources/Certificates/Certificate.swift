@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import SEVABI
+import SignatureVerification
 import SwiftASN1
 
 public enum CertificateError: Error, Equatable, CustomStringConvertible, Sendable {

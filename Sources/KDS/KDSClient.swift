@@ -2,6 +2,8 @@ import Foundation
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+import Certificates
+import SNPReport
 
 /// Fetches from KDS with an on-disk cache, retries with exponential backoff (honouring Retry-After on
 /// 429 and 503), a per-request timeout and an offline mode that only reads the cache. KDS is

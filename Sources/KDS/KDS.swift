@@ -1,5 +1,6 @@
 import Foundation
 import SEVABI
+import SNPReport
 
 /// AMD Key Distribution Service paths (VCEK spec 57230, "KDS Interface"). The base URL is configurable
 /// so a mirror, a proxy or a test server can stand in for https://kdsintf.amd.com.

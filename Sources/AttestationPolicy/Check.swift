@@ -10,8 +10,8 @@ public struct Check: Sendable, Codable, Equatable {
         self.detail = detail
     }
 
-    static func pass(_ name: String, _ detail: String) -> Check { Check(name, true, detail) }
-    static func fail(_ name: String, _ detail: String) -> Check { Check(name, false, detail) }
+    package static func pass(_ name: String, _ detail: String) -> Check { Check(name, true, detail) }
+    package static func fail(_ name: String, _ detail: String) -> Check { Check(name, false, detail) }
 }
 
 /// The checks of one verification and the verdict: it passes only when every check passed.

@@ -1,3 +1,5 @@
+import SNPReport
+
 /// The AMD signing hierarchy of one product: ARK (self-signed root), ASK (signs VCEKs), ASVK (signs VLEKs).
 public struct AMDRootSet: Sendable {
     public let product: SNPProduct

@@ -1,7 +1,7 @@
-import Foundation
 import Crypto
-import _CryptoExtras
+import SignatureVerification
 import SwiftASN1
+import _CryptoExtras
 
 /// Object identifiers this module reads.
 enum OID {
@@ -16,14 +16,10 @@ enum OID {
     static let amdVCEK: ASN1ObjectIdentifier = [1, 3, 6, 1, 4, 1, 3704, 1]
 }
 
-/// The signature algorithms AMD certificates and CRLs use. RSASSA-PSS parameters are parsed rather
-/// than matched byte for byte, because AMD encodes them both with and without the explicit
-/// trailerField (RFC 4055 section 3.1).
-public enum SignatureAlgorithm: Sendable, Hashable, CustomStringConvertible {
-    /// RSASSA-PSS with SHA-384, MGF1-SHA-384 and a 48-byte salt (the only PSS variant accepted).
-    case rsaPSSSHA384
-    case ecdsaSHA384
-
+extension SignatureAlgorithm {
+    /// AlgorithmIdentifier ::= SEQUENCE { algorithm OID, parameters ANY }. RSASSA-PSS parameters are parsed
+    /// rather than matched byte for byte, because AMD encodes them both with and without the explicit
+    /// trailerField (RFC 4055 section 3.1).
     init(algorithmIdentifier node: ASN1Node) throws {
         let (oid, parameters): (ASN1ObjectIdentifier, ASN1Node?) = try DER.sequence(node, identifier: .sequence) { nodes in
             let oid = try ASN1ObjectIdentifier(derEncoded: &nodes)
@@ -77,20 +73,9 @@ public enum SignatureAlgorithm: Sendable, Hashable, CustomStringConvertible {
             return oid
         }
     }
-
-    public var description: String {
-        switch self {
-        case .rsaPSSSHA384: return "RSASSA-PSS SHA-384 salt 48"
-        case .ecdsaSHA384: return "ECDSA SHA-384"
-        }
-    }
 }
 
-/// A certificate's subject public key: RSA (ARK, ASK, ASVK) or EC P-384 (VCEK, VLEK).
-public enum PublicKey: Sendable {
-    case rsa(_RSA.Signing.PublicKey)
-    case p384(P384.Signing.PublicKey)
-
+extension PublicKey {
     /// SubjectPublicKeyInfo ::= SEQUENCE { algorithm AlgorithmIdentifier, subjectPublicKey BIT STRING }
     init(spki node: ASN1Node) throws {
         let (oid, curve, bits): (ASN1ObjectIdentifier, ASN1ObjectIdentifier?, ASN1BitString) = try DER.sequence(node, identifier: .sequence) { nodes in
@@ -123,21 +108,6 @@ public enum PublicKey: Sendable {
             }
         default:
             throw CertificateError.unsupportedAlgorithm("public key algorithm \(oid)")
-        }
-    }
-
-    /// Verifies `signature` over `message` with the given algorithm; false on any mismatch.
-    public func isValidSignature(_ signature: some DataProtocol, for message: some DataProtocol, algorithm: SignatureAlgorithm) -> Bool {
-        let digest = SHA384.hash(data: message)
-        switch (self, algorithm) {
-        case let (.rsa(key), .rsaPSSSHA384):
-            // PSS padding in swift-crypto verifies with a salt as long as the digest: 48 for SHA-384.
-            return key.isValidSignature(_RSA.Signing.RSASignature(rawRepresentation: signature), for: digest, padding: .PSS)
-        case let (.p384(key), .ecdsaSHA384):
-            guard let parsed = try? P384.Signing.ECDSASignature(derRepresentation: signature) else { return false }
-            return key.isValidSignature(parsed, for: digest)
-        default:
-            return false
         }
     }
 }

@@ -1,9 +1,10 @@
 import SEVABI
+import SNPReport
 
 /// The validation policy applied to a report whose signature is already known good (or not: the checks
 /// run regardless so that every problem is named in one pass).
-enum PolicyChecks {
-    static func run(report: AttestationReport, product: SNPProduct, policy: ValidationPolicy) -> [Check] {
+public enum PolicyChecks {
+    public static func run(report: AttestationReport, product: SNPProduct, policy: ValidationPolicy) -> [Check] {
         var checks = [guestPolicyCheck(report: report, policy: policy)]
         let expected: [(String, String, [UInt8]?, [UInt8])] = [
             ("measurement", "MEASUREMENT", policy.measurement?.bytes, report.measurement),

@@ -1,4 +1,5 @@
 import Foundation
+import SNPReport
 
 /// Reads the certificates a host, snpguest or `cvm attest fetch` leaves in a directory: ark, ask, asvk,
 /// vcek, vlek with a .pem, .der, .crt or .cer extension, cert_chain.pem (ASK then ARK, as KDS serves it),

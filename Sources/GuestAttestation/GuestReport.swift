@@ -1,4 +1,5 @@
 import Foundation
+import SEVABI
 #if canImport(Glibc)
 import Glibc
 #endif
