@@ -108,7 +108,7 @@ let package = Package(
         .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostOS", "HostProbe", "SEVABI", "GuestImage"]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
         .testTarget(name: "BenchReportTests", dependencies: ["BenchReport"]),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "GuestImage", "HostOS", "HostProbe", "Launch"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "GuestImage", "HostOS", "HostProbe", "Launch", "SEVABI"]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,6 +1,7 @@
 import BenchReport
 import Foundation
 import Launch
+import SEVABI
 
 /// Set by the bench's `SignalOwner` subscription or a test to stop the bench after the current run.
 public final class CancellationFlag: @unchecked Sendable {
@@ -134,7 +135,7 @@ public struct BenchEngine: Sendable {
         defer { try? FileManager.default.removeItem(at: scratch) }
         let qmpPath = scratch.appendingPathComponent("qmp").path
         let startedAt = ISO8601DateFormatter().string(from: Date())
-        let accelerator = run.cell.mode == "none" ? gate.accelerator.rawValue : Accelerator.kvm.rawValue
+        let accelerator = run.cell.confidentialMode == ConfidentialMode.none ? gate.accelerator.rawValue : Accelerator.kvm.rawValue
 
         func record(_ outcome: RunOutcome, failure: String?, exitCode: Int?, wall: Double, analysis: RunAnalysis) -> BenchRunRecord {
             var record = BenchRunRecord(runID: run.runID, cell: run.cell, workloads: run.workloads, repetition: run.repetition,

@@ -1,5 +1,6 @@
 import BenchReport
 import Foundation
+import GuestImage
 import HostOS
 import HostProbe
 import Launch
@@ -26,10 +27,10 @@ public struct HostGate: Sendable {
 
     /// Runs the host check (without its QEMU probe guests) for the confidential modes asked for, and
     /// picks the accelerator for plain guests (a real KVM probe for `auto`).
-    public static func probe(modes: [String], accelerator request: AcceleratorRequest, qemu: String,
+    public static func probe(modes: [ConfidentialMode], accelerator request: AcceleratorRequest, qemu: String,
                              sources: HostSources = .live()) -> HostGate {
         var refusals: [ConfidentialMode: String] = [:]
-        let confidential = modes.compactMap(ConfidentialMode.init(rawValue:)).filter(\.isConfidential)
+        let confidential = modes.filter(\.isConfidential)
         if !confidential.isEmpty {
             var options = HostChecker.Options()
             options.probeQEMUGuests = false
@@ -68,9 +69,14 @@ public struct HostGate: Sendable {
         acceleratorNotice = "accelerator: TCG (software emulation; KVM answers its probe but a unikernel boot under KVM \(why): nested or paravirtual KVM?): timings are emulated, not native"
     }
 
-    public func verdict(_ mode: String) -> String {
-        ConfidentialMode(rawValue: mode).flatMap { refusals[$0] }.map { "not ready: \($0)" } ?? "ready"
+    public func verdict(_ mode: ConfidentialMode) -> String {
+        refusals[mode].map { "not ready: \($0)" } ?? "ready"
     }
+}
+
+extension BenchCell {
+    /// The cell's mode as the one mode type; plans and run logs on disk keep its name.
+    var confidentialMode: ConfidentialMode? { ConfidentialMode(rawValue: mode) }
 }
 
 /// Turns guests, modes and shapes into the plan: cells to run, cells skipped with their reasons and
@@ -83,7 +89,7 @@ public enum BenchPlanner {
             for mode in options.modes {
                 for vcpus in options.vcpus {
                     for memory in options.memoryMiB {
-                        let cell = BenchCell(guest: guest.spec.name, mode: mode, vcpus: vcpus, memoryMiB: memory)
+                        let cell = BenchCell(guest: guest.spec.name, mode: mode.rawValue, vcpus: vcpus, memoryMiB: memory)
                         if let reason = refusal(guest: guest, cell: cell, gate: gate, firmware: options.firmware) {
                             let (measurement, note) = expectedMeasurement(guest: guest, cell: cell, options: options)
                             skipped.append(SkippedCell(cell: cell, reason: reason, expectedMeasurement: measurement, measurementNote: note))
@@ -94,7 +100,7 @@ public enum BenchPlanner {
                 }
             }
         }
-        var plan = BenchPlan(guests: guests.map(\.record), modes: options.modes, workloads: options.workloads, vcpus: options.vcpus,
+        var plan = BenchPlan(guests: guests.map(\.record), modes: options.modes.map(\.rawValue), workloads: options.workloads, vcpus: options.vcpus,
                              memoryMiB: options.memoryMiB, repetitions: options.repetitions, warmups: options.warmups,
                              cells: cells, skipped: skipped, timeoutSeconds: options.timeoutSeconds)
         plan.guestRepetitions = Dictionary(uniqueKeysWithValues: guests.compactMap { guest in guest.spec.repetitions.map { (guest.spec.name, $0) } })
@@ -106,11 +112,11 @@ public enum BenchPlanner {
 
     static func refusal(guest: PreparedGuest, cell: BenchCell, gate: HostGate, firmware: FirmwareRequest = .auto) -> String? {
         if let unavailable = guest.unavailable { return unavailable }
-        if let reason = ConfidentialMode(rawValue: cell.mode).flatMap({ gate.refusals[$0] }) { return reason }
+        if let reason = cell.confidentialMode.flatMap({ gate.refusals[$0] }) { return reason }
         if cell.memoryMiB < guest.minimumMemoryMiB {
             return "\(cell.memoryMiB) MiB is below the guest's minimum of \(guest.minimumMemoryMiB) MiB"
         }
-        if cell.mode != "none" || firmware != .auto, case .unikernel = guest.spec.kind, guest.efiKernel == nil {
+        if cell.confidentialMode != ConfidentialMode.none || firmware != .auto, case .unikernel = guest.spec.kind, guest.efiKernel == nil {
             return "this unikernel bundle has no EFI application to boot through OVMF"
         }
         return nil
@@ -136,30 +142,22 @@ public enum BenchPlanner {
     /// kernel, initrd and command line when the OVMF has the kernel-hashes table (then the launch uses
     /// kernel-hashes=on), else the firmware and vCPUs only.
     public static func expectedMeasurement(guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> (String?, String?) {
-        guard let mode = ConfidentialMode(rawValue: cell.mode), mode.isConfidential, guest.unavailable == nil,
+        guard let mode = cell.confidentialMode, mode.isConfidential, guest.unavailable == nil,
               let launchMode = LaunchMode(mode) else { return (nil, nil) }
         guard let firmware = firmwarePath(for: mode, request: options.firmware) else { return (nil, "no OVMF image for \(mode.rawValue) on this system (apt-get install ovmf)") }
-        let image: FirmwareImage
-        do { image = try FirmwareImage(path: firmware) } catch { return (nil, "\(firmware): \(error)") }
-        let hashesTable = FirmwareDiscovery.inspect(firmware, files: LocalFileSystem()).supportsMeasuredKernelBoot
-        var hashes: SEVHashesTable?
         let cmdline = guest.commandLine(workloads: workloads(for: guest, options: options), parameters: options.parameters)
-        if hashesTable {
-            do {
-                hashes = SEVHashesTable(kernel: try readFile(try boot(guest, cmdline: cmdline).kernel(throughOVMF: true)), initrd: try guest.initrd.map(readFile), cmdline: cmdline)
-            } catch {
-                return (nil, "cannot read the guest's kernel or initrd: \(error)")
-            }
-        }
         do {
-            let measurer = try LaunchMeasurer(mode: launchMode, firmware: image, hashes: hashes)
-            let vcpuType = try VCPUType(named: "EPYC-v4")
-            let digest = try measurer.measure(VCPUConfiguration(count: cell.vcpus, type: vcpuType))
-            let hex = digest.map { String(format: "%02x", $0) }.joined()
-            let covers = hashes != nil
+            let vcpus = VCPUConfiguration(count: cell.vcpus, type: try VCPUType(named: "EPYC-v4"))
+            let expected = try LaunchMeasurementRecord.expected(firmware: URL(fileURLWithPath: firmware), cmdline: cmdline,
+                                                                mode: launchMode, vcpus: vcpus) {
+                (URL(fileURLWithPath: try boot(guest, cmdline: cmdline).kernel(throughOVMF: true)), guest.initrd.map { URL(fileURLWithPath: $0) })
+            }
+            let covers = expected.coversKernelInitrdCmdline
                 ? "covers \(firmware), \(cell.vcpus) vCPU(s) EPYC-v4 and the kernel, initrd and command line (kernel-hashes=on)"
                 : "covers \(firmware) and \(cell.vcpus) vCPU(s) EPYC-v4 only: this OVMF has no kernel-hashes table, so the kernel, initrd and command line are not measured"
-            return (hex, covers)
+            return (expected.measurement, covers)
+        } catch let error as GuestImageError {
+            return (nil, "\(error)")
         } catch {
             return (nil, "\(firmware): \(error)")
         }
@@ -168,7 +166,7 @@ public enum BenchPlanner {
     /// The launch of one run of `cell`.
     public static func launchSpec(guest: PreparedGuest, cell: BenchCell, workloads: [String], options: BenchOptions,
                                   gate: HostGate, stateDirectory: URL, qmpSocket: String) throws -> LaunchSpec {
-        guard let mode = ConfidentialMode(rawValue: cell.mode) else { throw BenchError.badInput("unknown mode \(cell.mode)") }
+        guard let mode = cell.confidentialMode else { throw BenchError.badInput("unknown mode \(cell.mode)") }
         var launch = LaunchOptions(name: "cvm-bench-\(getpid())")
         launch.mode = mode
         launch.vcpus = cell.vcpus
@@ -190,29 +188,19 @@ public enum BenchPlanner {
     }
 }
 
-/// Facts about this host for environment.json.
+/// Facts about this host for environment.json: HostProbe's host facts plus what this bench decided.
 public enum BenchHostFacts {
-    public static func environment(gate: HostGate, modes: [String], qemu: String, cvmVersion: String, command: String,
-                                   startedAt: String, firmware: FirmwareRequest = .auto, runner: any CommandRunner = ProcessRunner()) -> BenchEnvironment {
-        let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
-        let cpuModel = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
-            .flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
-        let meminfo = (try? String(contentsOfFile: "/proc/meminfo", encoding: .utf8)) ?? ""
-        let memoryKiB = meminfo.split(separator: "\n").first { $0.hasPrefix("MemTotal:") }
-            .flatMap { Int($0.split(separator: " ").dropFirst().first ?? "") } ?? 0
-        var system = utsname()
-        uname(&system)
-        let release = withUnsafeBytes(of: system.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
-        let qemuVersion = runner.run([qemu, "--version"], timeout: 20).flatMap { $0.stdout.split(separator: "\n").first.map(String.init) }
-        let libvirt = runner.run(["virsh", "--version"], timeout: 20).flatMap { $0.status == 0 ? $0.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil }
+    public static func environment(gate: HostGate, modes: [ConfidentialMode], qemu: String, cvmVersion: String, command: String,
+                                   startedAt: String, firmware: FirmwareRequest = .auto, sources: HostSources = .live()) -> BenchEnvironment {
+        let host = HostFacts.collect(qemu: qemu, sources: sources)
         // The OVMF image confidential launches would use (SNP's stateless image first).
         let ovmf = BenchPlanner.firmwarePath(for: .sevSNP, request: firmware) ?? BenchPlanner.firmwarePath(for: .sev, request: firmware)
         let ovmfDigest = ovmf.flatMap { try? GuestProvider.sha256(URL(fileURLWithPath: $0)) }
         var verdicts: [String: String] = [:]
-        for mode in modes { verdicts[mode] = gate.verdict(mode) }
-        return BenchEnvironment(hostname: ProcessInfo.processInfo.hostName, cpuModel: cpuModel, cpuCount: ProcessInfo.processInfo.processorCount,
-                                memoryMiB: memoryKiB / 1024, kernelRelease: release, accelerator: gate.accelerator.rawValue,
-                                qemuVersion: qemuVersion, ovmf: ovmf, ovmfSHA256: ovmfDigest, libvirtVersion: libvirt,
+        for mode in modes { verdicts[mode.rawValue] = gate.verdict(mode) }
+        return BenchEnvironment(hostname: host.hostname, cpuModel: host.cpuModel, cpuCount: host.cpuCount,
+                                memoryMiB: host.memoryMiB, kernelRelease: host.kernelRelease, accelerator: gate.accelerator.rawValue,
+                                qemuVersion: host.qemuVersion, ovmf: ovmf, ovmfSHA256: ovmfDigest, libvirtVersion: host.libvirtVersion,
                                 cvmVersion: cvmVersion, command: command, startedAt: startedAt, modeVerdicts: verdicts)
     }
 }

@@ -99,7 +99,7 @@ public struct GuestSpec: Hashable, Sendable {
 /// `resolved(quick:)` fills in the defaults.
 public struct BenchSettings: Equatable, Sendable {
     public var guests: [GuestSpec]?
-    public var modes: [String]?
+    public var modes: [ConfidentialMode]?
     public var workloads: [String]?
     public var vcpus: [Int]?
     public var memoryMiB: [Int]?
@@ -115,7 +115,6 @@ public struct BenchSettings: Equatable, Sendable {
 
     public init() {}
 
-    public static let modeNames = ["none", "sev", "sev-es", "sev-snp"]
     public static let configKeys = ["guests", "modes", "workloads", "vcpus", "memory", "reps", "warmups", "timeout", "out", "accel", "firmware", "params"]
 
     /// Values of `other` replace ours where given (flags over a config file).
@@ -173,7 +172,7 @@ public struct BenchSettings: Equatable, Sendable {
 /// The matrix to run, complete and validated.
 public struct BenchOptions: Equatable, Sendable {
     public var guests: [GuestSpec] = [.unikernel, .linux]
-    public var modes: [String] = BenchSettings.modeNames
+    public var modes: [ConfidentialMode] = ConfidentialMode.allCases
     public var workloads: [String] = ["boot", "stream", "chase", "sha256", "ep", "exits", "touch"]
     public var vcpus: [Int] = [1]
     public var memoryMiB: [Int] = [256]
@@ -196,9 +195,6 @@ public struct BenchOptions: Equatable, Sendable {
             throw BenchError.badInput("guest name '\(guest.name)' is used twice")
         }
         guard !modes.isEmpty else { throw BenchError.badInput("no modes given") }
-        for mode in modes where !BenchSettings.modeNames.contains(mode) {
-            throw BenchError.badInput("unknown mode '\(mode)' (expected \(BenchSettings.modeNames.joined(separator: ", ")))")
-        }
         guard !workloads.isEmpty else { throw BenchError.badInput("no workloads given") }
         for workload in workloads where !WorkloadCatalog.names.contains(workload) {
             throw BenchError.badInput("unknown workload '\(workload)' (expected \(WorkloadCatalog.names.joined(separator: ", ")))")
@@ -237,6 +233,16 @@ extension BenchSettings {
         let items = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces) }
         guard !items.contains(where: \.isEmpty) else { throw BenchError.badInput("\(what) '\(text)': empty item in the list") }
         return items
+    }
+
+    /// Mode names (`none`, `sev`, `sev-es`, `sev-snp`) as the one mode type, from flags or a file.
+    public static func modes(_ names: [String]) throws -> [ConfidentialMode] {
+        try names.map { name in
+            guard let mode = ConfidentialMode(rawValue: name) else {
+                throw BenchError.badInput("unknown mode '\(name)' (expected \(ConfidentialMode.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return mode
+        }
     }
 
     public static func integers(_ text: String, what: String) throws -> [Int] {
@@ -287,7 +293,7 @@ extension BenchSettings {
             let at = "\(name)\(where_(value)): \(key)"
             switch key {
             case "guests": settings.guests = try guestList(value, at: at)
-            case "modes": settings.modes = try strings(value, at: at)
+            case "modes": settings.modes = try modes(strings(value, at: at))
             case "workloads": settings.workloads = try strings(value, at: at)
             case "vcpus": settings.vcpus = try strings(value, at: at).map { item in
                 guard let count = Int(item) else { throw BenchError.badInput("\(at): '\(item)' is not a whole number") }

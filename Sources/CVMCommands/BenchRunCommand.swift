@@ -87,7 +87,7 @@ struct BenchRunCommand: ParsableCommand {
         if let config { file = try BenchSettings.load(configFile: config) }
         var flags = BenchSettings()
         flags.guests = try guests.map { try BenchSettings.list($0, what: "--guests").map(GuestSpec.parse) }
-        flags.modes = try modes.map { try BenchSettings.list($0, what: "--modes") }
+        flags.modes = try modes.map { try BenchSettings.modes(BenchSettings.list($0, what: "--modes")) }
         flags.workloads = try workloads.map { try BenchSettings.list($0, what: "--workloads") }
         flags.vcpus = try vcpus.map { try BenchSettings.integers($0, what: "--vcpus") }
         flags.memoryMiB = try memory.map { try BenchSettings.list($0, what: "--memory").map(BenchSettings.memory) }

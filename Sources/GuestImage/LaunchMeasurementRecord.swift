@@ -104,6 +104,27 @@ public struct LaunchMeasurementRecord: Codable, Sendable, Equatable {
             firmware: firmware, measurements: rows, unavailableModes: unavailable)
     }
 
+    /// The expected digest of one launch of `mode` with `vcpus` by a launcher that passes
+    /// kernel-hashes=on whenever the firmware takes it (`cvm bench`): covering the kernel, initrd and
+    /// cmdline when `firmware` has the SEV hashes table, else the firmware and vCPUs only. Kernel and
+    /// initrd are asked for and read only in the first case; a missing initrd is hashed as empty, as
+    /// QEMU does. When they cannot be had: `GuestImageError.io`.
+    public static func expected(firmware url: URL, cmdline: String, mode: LaunchMode, vcpus: VCPUConfiguration,
+                                kernelAndInitrd: () throws -> (kernel: URL, initrd: URL?)) throws -> (measurement: String, coversKernelInitrdCmdline: Bool) {
+        let image = try FirmwareImage(path: url.path)
+        var hashes: SEVHashesTable?
+        if image.sevHashesTableGPA != nil {
+            do {
+                let parts = try kernelAndInitrd()
+                hashes = SEVHashesTable(kernel: try readFile(parts.kernel.path), initrd: try parts.initrd.map { try readFile($0.path) }, cmdline: cmdline)
+            } catch {
+                throw GuestImageError.io("cannot read the guest's kernel or initrd: \(error)")
+            }
+        }
+        let digest = try LaunchMeasurer(mode: mode, firmware: image, hashes: hashes).measure(vcpus)
+        return (digest.hexString, hashes != nil)
+    }
+
     /// The expected digest for one launch, if the table has it (SEV rows match any vCPU count and type).
     public func measurement(mode: String, vcpus: Int, vcpuType: String?) -> String? {
         measurements.first { row in

@@ -3,6 +3,7 @@ import Foundation
 import GuestImage
 import HostOS
 import HostProbe
+import SEVABI
 import Testing
 @testable import Bench
 
@@ -10,7 +11,7 @@ enum BenchFixture {
     /// The CVMKit checkout holding Unikernel/build.sh.
     static let sourceTree = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
 
-    static func options(guests: [GuestSpec] = [.unikernel], modes: [String], workloads: [String], reps: Int, warmups: Int) -> BenchOptions {
+    static func options(guests: [GuestSpec] = [.unikernel], modes: [ConfidentialMode], workloads: [String], reps: Int, warmups: Int) -> BenchOptions {
         var options = BenchOptions()
         options.guests = guests
         options.modes = modes
@@ -44,7 +45,7 @@ enum BenchFixture {
     @Test func runRecordsOnDiskAndSkippedModes() throws {
         let directory = BenchFixture.temporaryDirectory("schema")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let options = BenchFixture.options(modes: ["none", "sev-snp"], workloads: ["boot", "sha256"], reps: 2, warmups: 1)
+        let options = BenchFixture.options(modes: [.none, .sevSNP], workloads: ["boot", "sha256"], reps: 2, warmups: 1)
         // A recorded host whose SNP is disabled in the BIOS: the sev-snp cells are skipped on every test machine.
         let host = try RecordedHost.load(path: BenchFixture.sourceTree.appendingPathComponent("Tests/HostProbeTests/Fixtures/hosts/genoa-snp-disabled.json").path)
         var session = BenchFixture.session(options, directory: directory)
@@ -129,7 +130,7 @@ enum BenchFixture {
     @Test func resumeRunsOnlyWhatIsMissing() throws {
         let directory = BenchFixture.temporaryDirectory("resume")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let options = BenchFixture.options(modes: ["none"], workloads: ["boot"], reps: 4, warmups: 0)
+        let options = BenchFixture.options(modes: [.none], workloads: ["boot"], reps: 4, warmups: 0)
 
         // Stop after two runs, as Ctrl-C would between boots.
         var first = BenchFixture.session(options, directory: directory)
@@ -180,7 +181,7 @@ enum BenchFixture {
         let unikernelDirectory = URL(fileURLWithPath: current.record.path)
         try FileManager.default.createDirectory(at: cache.appendingPathComponent("bench"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(at: unikernelDirectory, to: cache.appendingPathComponent("bench/\(unikernelDirectory.lastPathComponent)"))
-        let options = BenchFixture.options(guests: [.unikernel, .linux], modes: ["none"], workloads: ["boot"], reps: 1, warmups: 0)
+        let options = BenchFixture.options(guests: [.unikernel, .linux], modes: [.none], workloads: ["boot"], reps: 1, warmups: 0)
         var session = BenchFixture.session(options, directory: directory)
         session.provider = GuestProvider(cache: cache, sourceTree: BenchFixture.sourceTree, busybox: "/nonexistent/busybox")
         let result = try session.run()
@@ -194,7 +195,7 @@ enum BenchFixture {
     @Test func linuxGuestRunsTheSameWorkloads() throws {
         let directory = BenchFixture.temporaryDirectory("linux")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let options = BenchFixture.options(guests: [.linux], modes: ["none"], workloads: ["boot", "sha256"], reps: 1, warmups: 0)
+        let options = BenchFixture.options(guests: [.linux], modes: [.none], workloads: ["boot", "sha256"], reps: 1, warmups: 0)
         let result = try BenchFixture.session(options, directory: directory).run()
         let record = try #require(result.outcome.executed.first)
         #expect(record.outcome == .ok, "\(record.failure ?? "")")

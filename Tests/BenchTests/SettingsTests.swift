@@ -1,5 +1,6 @@
 import Foundation
 import Launch
+import SEVABI
 import Testing
 @testable import Bench
 
@@ -28,7 +29,7 @@ import Testing
         #expect(options.guests[2].kind == .kernel(path: "/boot/vmlinuz", initrd: "/boot/initrd.img", cmdline: "console=ttyS0"))
         #expect(options.repetitions(for: options.guests[2]) == 3)
         #expect(options.repetitions(for: options.guests[0]) == 12)
-        #expect(options.modes == ["none", "sev-snp"])
+        #expect(options.modes == [.none, .sevSNP])
         #expect(options.workloads == ["boot", "stream"])
         #expect(options.vcpus == [1, 2])
         #expect(options.memoryMiB == [256, 1024])
@@ -43,19 +44,19 @@ import Testing
     @Test func flagsOverrideTheFile() throws {
         var file = BenchSettings()
         file.repetitions = 10
-        file.modes = ["none"]
+        file.modes = [.none]
         var flags = BenchSettings()
         flags.repetitions = 3
         let options = try file.overriding(with: flags).resolved(quick: false)
         #expect(options.repetitions == 3)
-        #expect(options.modes == ["none"])
+        #expect(options.modes == [.none])
     }
 
     @Test func quickDefaultsAndExplicitReps() throws {
         let quick = try BenchSettings().resolved(quick: true)
         #expect(quick.guests.map(\.name) == ["unikernel", "linux"])
         #expect(quick.workloads == ["boot", "stream", "chase", "sha256"])
-        #expect(quick.modes == ["none", "sev", "sev-es", "sev-snp"])
+        #expect(quick.modes == [.none, .sev, .sevES, .sevSNP])
         #expect(quick.repetitions(for: quick.guests[0]) > quick.repetitions(for: quick.guests[1]))
         var flags = BenchSettings()
         flags.repetitions = 2
