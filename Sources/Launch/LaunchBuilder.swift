@@ -12,6 +12,9 @@ public enum LaunchGuest: Sendable {
     case kernel(path: String, initrd: String?, cmdline: String?)
     /// A disk image booted through the firmware.
     case disk(path: String)
+    /// A VM's own qcow2 overlay of its disk (absent until `cvm vm create` makes it, so during its dry
+    /// run): written in place, and a reboot restarts the guest as it would a machine.
+    case vmDisk(path: String)
     /// Nothing but a custom -bios image (`--firmware bios:PATH`).
     case firmwareOnly
 }
@@ -88,6 +91,10 @@ public struct LaunchOptions: Sendable {
     public var console: SerialSink = .stdio
     public var debugExit = true
     public var qmpSocket: String?
+    /// CD-ROM images (a cloud image's cloud-init seed).
+    public var cdroms: [String] = []
+    /// QEMU user networking; nil: the preset's choice (none without a preset).
+    public var userNetwork: Bool?
     public var qemuBinary = "qemu-system-x86_64"
     /// Prepared for another host: no host gate, no accelerator probe, no files written.
     public var dryRun = false
@@ -164,6 +171,8 @@ public struct LaunchBuilder: Sendable {
         case .disk(let path):
             boot = try diskBoot(path, profile: profile)
             bootsDisk = true
+        case .vmDisk(let path):
+            boot = .disk(path: path, format: "qcow2")
         case .firmwareOnly:
             boot = .firmwareOnly
         }
@@ -190,6 +199,8 @@ public struct LaunchBuilder: Sendable {
             spec.extraQEMUArguments = profile.extraQEMUArguments(mode: mode)
             if options.cpuModel == nil, !mode.isConfidential { spec.cpuModel = profile.cpuKVM }
         }
+        spec.cdroms = options.cdroms
+        if let userNetwork = options.userNetwork { spec.userNetwork = userNetwork }
         if case .bundle(let bundle) = guest { containerGuest(bundle, spec: &spec) }
         if options.kernelHashesWhenMeasurable, mode.isConfidential, case .kernel = spec.boot {
             spec.kernelHashes = Self.measuresKernel(firmware.imagePath, files: files)

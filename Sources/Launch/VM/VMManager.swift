@@ -163,21 +163,40 @@ public struct VMManager: Sendable {
         URL(fileURLWithPath: path).standardizedFileURL.path
     }
 
-    /// The launch this VM makes, with files from its directory.
+    /// The launch this VM makes, with files from its directory: the record supplies the guest and the
+    /// options, `LaunchBuilder` makes the spec. The host was asked (and `accelerator` chosen) by the
+    /// caller; the firmware is the one resolved at create time, with the VM's own variable store.
     public func launchSpec(_ record: VMRecord, in vm: VMDirectory, accelerator: Accelerator) throws -> LaunchSpec {
-        let boot: BootSource
+        let guest: LaunchGuest
         switch record.source.kind {
         case .bundle:
-            boot = .kernel(path: vm.kernel.path, initrd: record.source.hasInitrd ? vm.initrd.path : nil, cmdline: record.source.cmdline ?? "")
+            guest = .bundle(BundleBoot(kernel: vm.kernel.path, initrd: record.source.hasInitrd ? vm.initrd.path : nil,
+                                       cmdline: record.source.cmdline ?? ""))
         case .disk, .cloudImage:
-            boot = .disk(path: vm.disk.path, format: "qcow2")
+            guest = .vmDisk(path: vm.disk.path)
         }
-        let firmware = record.firmware.launchFirmware(varsCopy: vm.ovmfVars.path)
-        return LaunchSpec(name: record.name.rawValue, boot: boot, mode: record.mode, policy: try guestPolicy(record),
-                          vcpus: record.vcpus, cpuModel: record.cpuModel, memoryMiB: record.memoryMiB, firmware: firmware,
-                          accelerator: accelerator, kernelHashes: record.kernelHashes, snp: record.snp ?? SNPLaunchOptions(),
-                          console: .none, debugExit: false,
-                          cdroms: record.source.kind == .cloudImage ? [vm.seedISO.path] : [], userNetwork: record.userNetwork)
+        var options = LaunchOptions(name: record.name.rawValue)
+        options.mode = record.mode
+        options.policy = try guestPolicy(record)
+        options.vcpus = record.vcpus
+        options.memoryMiB = record.memoryMiB
+        options.cpuModel = record.cpuModel
+        options.firmware = record.firmware.request
+        options.kernelHashes = record.kernelHashes
+        options.snp = record.snp ?? SNPLaunchOptions()
+        options.console = .none
+        options.debugExit = false
+        options.cdroms = record.source.kind == .cloudImage ? [vm.seedISO.path] : []
+        options.userNetwork = record.userNetwork
+        options.qemuBinary = qemuBinary
+        options.hostDecided = accelerator
+        do {
+            var spec = try LaunchBuilder(options: options).plan(guest).spec
+            spec.firmware = record.firmware.launchFirmware(varsCopy: vm.ovmfVars.path)
+            return spec
+        } catch let error as LaunchError {
+            throw VMError(error)
+        }
     }
 
     func guestPolicy(_ record: VMRecord) throws -> GuestPolicy? {

@@ -66,6 +66,15 @@ public struct VMFirmware: Sendable, Hashable, Codable {
         }
     }
 
+    /// The request that resolves to this firmware again (the launch builder checks it against the mode).
+    var request: FirmwareRequest {
+        switch kind {
+        case .seabios: return .seabios
+        case .ovmfPflash, .bios: return image.map(FirmwareRequest.path) ?? .ovmf
+        case .customBIOS: return .customBIOS(image ?? "")
+        }
+    }
+
     /// The launch form, with the VM's own variable store.
     func launchFirmware(varsCopy: String) -> Firmware {
         switch kind {
