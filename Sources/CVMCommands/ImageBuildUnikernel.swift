@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GuestImage
+import UnikernelCore
 
 extension ImageCommand.Build {
     /// `cvm image build unikernel`: runs Unikernel/build.sh, which needs only the Swift toolchain.
@@ -43,6 +44,11 @@ extension ImageCommand.Build {
         var json = false
 
         func run() async throws {
+            // The guest parses its command line with BootOptions; the host compiles the same file, so a
+            // line the guest would refuse at boot is refused here, before a build.
+            do { _ = try BootOptions.parse(Array(cmdline.utf8)) } catch {
+                throw CLIFailure.badInput("--cmdline \"\(cmdline)\": \(error)")
+            }
             guard let script = UnikernelBuildScript.locate(source: source) else {
                 throw CLIFailure.unsupportedHere("cannot find Unikernel/build.sh; pass --source with the CVMKit source tree")
             }
