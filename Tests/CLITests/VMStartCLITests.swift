@@ -45,4 +45,34 @@ struct VMStartCLITests {
         while kill(pid, 0) == 0 && Date() < deadline { usleep(100_000) }
         #expect(kill(pid, 0) != 0, "QEMU (pid \(pid)) still runs 5 s after vm stop")
     }
+
+    /// A guest whose command ends powers off by itself; state.json must say so without another `cvm vm`
+    /// command looking (the watcher `vm start` leaves records it).
+    @Test(.timeLimit(.minutes(15))) func aGuestThatExitsByItselfIsRecordedStoppedWithoutAnotherCommand() throws {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-vm-exit-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["CVM_HOME"] = scratch.path
+        let command = Data("echo vm-up-then-exit; sleep 2".utf8).base64EncodedString()
+        let bundle = scratch.appendingPathComponent("bundle").path
+        let build = try CLIRun.cvm(["image", "build", "linux", "--out", bundle, "--cmdline", "console=ttyS0 panic=-1 cvm.run64=\(command)"],
+                                   environment: environment)
+        try #require(build.status == 0, "\(build.stderr)")
+        let create = try CLIRun.cvm(["vm", "create", "exits", "--bundle", bundle, "--accel", "tcg", "--memory", "512M"], environment: environment)
+        try #require(create.status == 0, "\(create.stderr)")
+        defer { _ = try? CLIRun.cvm(["vm", "delete", "exits"], environment: environment) }
+        let start = try CLIRun.cvm(["vm", "start", "exits", "--wait-for", "vm-up-then-exit", "--timeout", "600"], environment: environment)
+        try #require(start.status == 0, "\(start.stderr)")
+
+        let state = scratch.appendingPathComponent("vms/exits/state.json")
+        func recorded() -> String? {
+            guard let data = FileManager.default.contents(atPath: state.path),
+                  let object = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return nil }
+            return object["status"] as? String
+        }
+        let deadline = Date().addingTimeInterval(120)
+        while recorded() == "running" && Date() < deadline { usleep(200_000) }
+        #expect(recorded() == "stopped", "state.json says \(recorded() ?? "nothing") after the guest exited")
+    }
 }
