@@ -68,7 +68,7 @@ let package = Package(
         .testTarget(name: "SEVABITests", dependencies: ["SEVABI"]),
         .testTarget(name: "HostOSTests", dependencies: ["HostOS", "CHostAccess"]),
         .testTarget(name: "HostProbeTests", dependencies: ["HostProbe", "HostOS"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "Attestation"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "Attestation", "GuestImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "AttestationTests", dependencies: ["Attestation", "Measurement"], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement"], resources: [.copy("Fixtures")]),
