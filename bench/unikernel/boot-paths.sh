@@ -30,20 +30,16 @@ raw=$out/boot-paths-raw.txt
 qemu=qemu-system-x86_64
 common="-accel tcg -M q35 -m 256 -smp 1 -nodefaults -nographic -no-reboot -serial stdio -device isa-debug-exit,iobase=0xf4,iosize=0x04"
 
-now() { date +%s.%N; }
+. "$here/timing.sh"
 # run_path NAME ARGS...: one QEMU process; appends "NAME seconds entry_to_memory_us workload_start_us status".
 run_path() {
     name=$1; shift
-    start=$(now)
-    status=0
-    timeout 300 "$qemu" "$@" > "$out/$name.log" 2>&1 || status=$?
-    end=$(now)
+    timed_qemu "$name" "$@"
     memory=$(sed -n 's/.*cvmuk stage name=memory-ready .* us=\([0-9]*\).*/\1/p' "$out/$name.log")
     workload=$(sed -n 's/.*cvmuk stage name=workload-start .* us=\([0-9]*\).*/\1/p' "$out/$name.log")
-    echo "$name $(echo "$end - $start" | bc) ${memory:-na} ${workload:-na} status=$status" >> "$raw"
+    echo "$name $seconds ${memory:-na} ${workload:-na} status=$status" >> "$raw"
 }
-# median NAME COLUMN PRINTF-FORMAT
-median() { grep "^$1 " "$raw" | awk -v c="$2" '{print $c}' | sort -n | awk -v f="$3" '{a[NR]=$1} END {if (NR == 0) print "n/a"; else if (NR % 2) printf f, a[(NR+1)/2]; else printf f, (a[NR/2]+a[NR/2+1])/2}'; }
+median() { median_of "$raw" "$1" "$2" "$3"; }
 list() { grep "^$1 " "$raw" | awk '{printf "%s%.2f", sep, $2; sep=", "}'; }
 
 i=0
