@@ -9,7 +9,12 @@ let package = Package(
         .library(name: "SEVABI", targets: ["SEVABI"]),
         .library(name: "HostProbe", targets: ["HostProbe"]),
         .library(name: "Measurement", targets: ["Measurement"]),
-        .library(name: "Attestation", targets: ["Attestation"]),
+        // The attestation modules, for the fuzz package (Fuzz/) and other verifiers.
+        .library(name: "Attestation", targets: [
+            "SNPReport", "AttestationPolicy", "SignatureVerification", "Certificates", "KDS", "GuestAttestation", "Attestation",
+        ]),
+        // For the fuzz package (Fuzz/), which feeds bench configs to BenchSettings.
+        .library(name: "Bench", targets: ["Bench"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -35,17 +40,38 @@ let package = Package(
             "SEVABI",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
-        // Reports, certificates, chains, validation policy, KDS, legacy SEV, guest retrieval.
-        .target(name: "Attestation", dependencies: [
-            "SEVABI", "Measurement",
+        // The SNP attestation report ABI: ATTESTATION_REPORT, TCB_VERSION, the product, the printable summary.
+        .target(name: "SNPReport", dependencies: ["SEVABI"]),
+        // What a report must look like (ValidationPolicy, typed expected values) and the checks that judge it.
+        .target(name: "AttestationPolicy", dependencies: [
+            "SEVABI", "SNPReport", .product(name: "Yams", package: "Yams"),
+        ]),
+        // Signature arithmetic: RSASSA-PSS and ECDSA through swift-crypto, the fixed-key P-384 comb verifier.
+        .target(name: "SignatureVerification", dependencies: [
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "_CryptoExtras", package: "swift-crypto"),
+        ]),
+        // X.509 on swift-asn1, the pinned AMD roots, VCEK/VLEK extensions, CRLs, the host certificate table.
+        .target(name: "Certificates", dependencies: [
+            "SEVABI", "SNPReport", "SignatureVerification",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
-            .product(name: "Yams", package: "Yams"),
+        ]),
+        // AMD Key Distribution Service: paths, and the client with cache, backoff and offline mode.
+        .target(name: "KDS", dependencies: ["SEVABI", "SNPReport", "Certificates"]),
+        // Inside the guest: reports from configfs-tsm or the /dev/sev-guest ioctls.
+        .target(name: "GuestAttestation", dependencies: ["SEVABI"]),
+        // Verifying evidence end to end: the chain once, then report signature, binding and policy → Verdict;
+        // legacy SEV LAUNCH_MEASURE.
+        .target(name: "Attestation", dependencies: [
+            "SEVABI", "SNPReport", "AttestationPolicy", "SignatureVerification", "Certificates", "Measurement",
         ]),
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
-            "SEVABI", "HostOS", "HostProbe", "Measurement", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
+            "SEVABI", "HostOS", "HostProbe", "Measurement", "SNPReport", "AttestationPolicy", "Certificates", "KDS",
+            "GuestAttestation", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
+            "UnikernelCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Docker/OCI image archives and layouts: readers, digest checks, in-memory layer flattening.
@@ -53,30 +79,36 @@ let package = Package(
         // Reproducible initramfs (cpio newc + gzip), guest bundles, the Linux guest builder.
         .target(name: "GuestImage", dependencies: ["SEVABI", "HostOS", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")]),
         // LaunchSpec → QEMU argv / libvirt XML, QMP, QEMU supervision, persistent VMs.
-        .target(name: "Launch", dependencies: ["SEVABI", "HostOS", "HostProbe"]),
+        .target(name: "Launch", dependencies: ["SEVABI", "HostOS", "HostProbe", "GuestImage"]),
         // Pure logic of the Embedded Swift unikernel (Unikernel/); its kernel build compiles these files too.
         .target(name: "UnikernelCore"),
         // Benchmark results model, statistics and reports (JSON, CSV, Markdown, HTML with SVG charts).
         .target(name: "BenchReport"),
         // The benchmark engine: matrix, guests, runs under QEMU, timelines, run log with resume.
         .target(name: "Bench", dependencies: [
-            "BenchReport", "HostOS", "HostProbe", "Measurement", "Launch", "GuestImage",
+            "BenchReport", "SEVABI", "HostOS", "HostProbe", "Measurement", "Launch", "GuestImage",
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
 
         .testTarget(name: "SEVABITests", dependencies: ["SEVABI"]),
         .testTarget(name: "HostOSTests", dependencies: ["HostOS", "CHostAccess"]),
-        .testTarget(name: "HostProbeTests", dependencies: ["HostProbe", "HostOS"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "Attestation", "GuestImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "AttestationTests", dependencies: ["Attestation", "Measurement"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "CLITests", dependencies: ["CVMCommands"]),
-        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "HostProbeTests", dependencies: ["HostProbe", "HostOS", "SEVABI"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "SEVABI", "GuestImage", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "AttestationTests", dependencies: [
+            "SNPReport", "AttestationPolicy", "SignatureVerification", "Certificates", "KDS", "GuestAttestation", "Attestation",
+            "SEVABI", .product(name: "Crypto", package: "swift-crypto"),
+        ], resources: [.copy("Fixtures")]),
+        .testTarget(name: "CLITests", dependencies: [
+            "CVMCommands", "BenchReport", "GuestImage", "HostProbe", "Launch",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostOS", "HostProbe", "SEVABI", "GuestImage"]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
         .testTarget(name: "BenchReportTests", dependencies: ["BenchReport"]),
-        .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "Launch"]),
+        .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "GuestImage", "HostOS", "HostProbe", "Launch"]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// libFuzzer targets for the Attestation parsers. Built by Fuzz/run.sh with `--sanitize=fuzzer`, which
+// libFuzzer targets for the parsers of untrusted input (reports, certificates, policies, bench configs). Built by Fuzz/run.sh with `--sanitize=fuzzer`, which
 // instruments every module and links libFuzzer's main; see Fuzz/README.md.
 import PackageDescription
 
@@ -7,9 +7,15 @@ let package = Package(
     name: "CVMKitFuzz",
     dependencies: [.package(name: "CVMKit", path: "..")],
     targets: [
-        .executableTarget(name: "FuzzReport", dependencies: [.product(name: "Attestation", package: "CVMKit")],
+        // What more than one target uses: the embedded Turin chain.
+        .target(name: "FuzzSupport", dependencies: [.product(name: "Attestation", package: "CVMKit")]),
+        .executableTarget(name: "FuzzReport", dependencies: ["FuzzSupport", .product(name: "Attestation", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(name: "FuzzCertificate", dependencies: [.product(name: "Attestation", package: "CVMKit")],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "FuzzPolicy", dependencies: ["FuzzSupport", .product(name: "Attestation", package: "CVMKit")],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "FuzzBenchConfig", dependencies: [.product(name: "Bench", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,22 +1,8 @@
+import AttestationPolicy
+import Certificates
 import Foundation
-import SEVABI
-
-/// The certificates a verification starts from: the endorsement key (VCEK or VLEK) and optionally
-/// intermediates or an ARK supplied by the host or KDS. Supplied ARKs must be byte-identical to a
-/// pinned AMD root; supplied intermediates must chain to it.
-public struct CertificateSet: Sendable {
-    public var endorsementKey: Certificate
-    public var ark: Certificate?
-    public var ask: Certificate?
-    public var asvk: Certificate?
-
-    public init(endorsementKey: Certificate, ark: Certificate? = nil, ask: Certificate? = nil, asvk: Certificate? = nil) {
-        self.endorsementKey = endorsementKey
-        self.ark = ark
-        self.ask = ask
-        self.asvk = asvk
-    }
-}
+import SNPReport
+import SignatureVerification
 
 /// A chain checked once at a given time: ARK → ASK/ASVK → VCEK/VLEK. Holding on to it lets many reports
 /// from the same chip be verified with only the report signature and the policy checks.
@@ -87,7 +73,7 @@ public struct VerifiedChain: Sendable {
             }
         } catch {
             extensions = nil
-            checks.append(.fail("product", "\(leafName) extensions unreadable: \(error)"))
+            checks.append(.fail("product", "\(leafName) extensions unreadable: \(describeDERFailure(error))"))
         }
         self.product = product
         self.kind = kind

@@ -1,4 +1,4 @@
-import Crypto
+import AttestationPolicy
 import Foundation
 import Measurement
 import SEVABI

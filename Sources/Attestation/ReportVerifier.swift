@@ -1,6 +1,9 @@
-import Crypto
+import AttestationPolicy
+import Certificates
 import Foundation
 import SEVABI
+import SNPReport
+import SignatureVerification
 
 public enum VerificationError: Error, Equatable, CustomStringConvertible, Sendable {
     case unknownProduct

@@ -149,7 +149,7 @@ public struct BenchEngine: Sendable {
         do {
             let spec = try BenchPlanner.launchSpec(guest: guest, cell: run.cell, workloads: run.workloads, options: options,
                                                    gate: gate, stateDirectory: scratch, qmpSocket: qmpPath)
-            arguments = try QEMUCommandLine.render(spec, binary: qemu) + ["-S"]
+            arguments = try QEMUCommandLine.render(spec, binary: qemu)
         } catch {
             return record(.launchFailed, failure: "\(error)", exitCode: nil, wall: 0, analysis: RunAnalysis())
         }

@@ -4,18 +4,19 @@ import HostOS
 import HostProbe
 import Launch
 import Measurement
+import SEVABI
 
 /// What the host says about each mode, asked once per bench.
 public struct HostGate: Sendable {
     /// nil = the mode can launch here; otherwise the host check's one-line reason.
-    public var refusals: [String: String]
+    public var refusals: [ConfidentialMode: String]
     public var accelerator: Accelerator
     public var acceleratorNotice: String?
     /// C-bit position and address reduction from this host's CPUID, when it has SEV.
     public var cbitpos: Int?
     public var reducedPhysBits: Int?
 
-    public init(refusals: [String: String], accelerator: Accelerator, acceleratorNotice: String? = nil, cbitpos: Int? = nil, reducedPhysBits: Int? = nil) {
+    public init(refusals: [ConfidentialMode: String], accelerator: Accelerator, acceleratorNotice: String? = nil, cbitpos: Int? = nil, reducedPhysBits: Int? = nil) {
         self.refusals = refusals
         self.accelerator = accelerator
         self.acceleratorNotice = acceleratorNotice
@@ -27,7 +28,7 @@ public struct HostGate: Sendable {
     /// picks the accelerator for plain guests (a real KVM probe for `auto`).
     public static func probe(modes: [String], accelerator request: AcceleratorRequest, qemu: String,
                              sources: HostSources = .live()) -> HostGate {
-        var refusals: [String: String] = [:]
+        var refusals: [ConfidentialMode: String] = [:]
         let confidential = modes.compactMap(ConfidentialMode.init(rawValue:)).filter(\.isConfidential)
         if !confidential.isEmpty {
             var options = HostChecker.Options()
@@ -35,13 +36,10 @@ public struct HostGate: Sendable {
             options.qemuBinary = qemu
             let report = HostChecker(sources: sources, options: options).run()
             for mode in confidential {
-                guard let sevMode = mode.sevMode else { continue }
-                let verdict = report.verdict(for: sevMode)
-                if !verdict.ready {
-                    let more = verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : ""
-                    refusals[mode.rawValue] = "\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(more)"
+                if let why = LaunchPlanner.hostRefusal(for: mode, report: report) {
+                    refusals[mode] = why
                 } else if request == .tcg {
-                    refusals[mode.rawValue] = "--accel tcg: confidential guests need KVM on an SEV host; TCG cannot run them"
+                    refusals[mode] = "--accel tcg: \(LaunchError.needsKVM(mode))"
                 }
             }
         }
@@ -71,7 +69,7 @@ public struct HostGate: Sendable {
     }
 
     public func verdict(_ mode: String) -> String {
-        refusals[mode].map { "not ready: \($0)" } ?? "ready"
+        ConfidentialMode(rawValue: mode).flatMap { refusals[$0] }.map { "not ready: \($0)" } ?? "ready"
     }
 }
 
@@ -102,17 +100,17 @@ public enum BenchPlanner {
         plan.guestRepetitions = Dictionary(uniqueKeysWithValues: guests.compactMap { guest in guest.spec.repetitions.map { (guest.spec.name, $0) } })
         if plan.guestRepetitions?.isEmpty == true { plan.guestRepetitions = nil }
         plan.workloadParameters = WorkloadCatalog.defaultParameters.merging(options.parameters) { $1 }
-        plan.firmware = options.firmware == "auto" ? nil : options.firmware
+        plan.firmware = options.firmware == .auto ? nil : options.firmware.argument
         return plan
     }
 
-    static func refusal(guest: PreparedGuest, cell: BenchCell, gate: HostGate, firmware: String = "auto") -> String? {
+    static func refusal(guest: PreparedGuest, cell: BenchCell, gate: HostGate, firmware: FirmwareRequest = .auto) -> String? {
         if let unavailable = guest.unavailable { return unavailable }
-        if let reason = gate.refusals[cell.mode] { return reason }
+        if let reason = ConfidentialMode(rawValue: cell.mode).flatMap({ gate.refusals[$0] }) { return reason }
         if cell.memoryMiB < guest.minimumMemoryMiB {
             return "\(cell.memoryMiB) MiB is below the guest's minimum of \(guest.minimumMemoryMiB) MiB"
         }
-        if cell.mode != "none" || firmware == "ovmf", case .unikernel = guest.spec.kind, guest.efiKernel == nil {
+        if cell.mode != "none" || firmware != .auto, case .unikernel = guest.spec.kind, guest.efiKernel == nil {
             return "this unikernel bundle has no EFI application to boot through OVMF"
         }
         return nil
@@ -124,10 +122,14 @@ public enum BenchPlanner {
     }
 
     /// The firmware a confidential launch of `mode` would use here, resolved without side effects.
-    static func firmwarePath(for mode: ConfidentialMode) -> String? {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-bench-fw-\(getpid())-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        return (try? LaunchPlanner.firmware(for: mode, request: .auto, stateDirectory: scratch))?.imagePath
+    static func firmwarePath(for mode: ConfidentialMode, request: FirmwareRequest = .auto) -> String? {
+        (try? LaunchPlanner.resolveFirmware(for: mode, request: request))?.imagePath
+    }
+
+    /// The guest's boot parts as the launch builder takes them; the command line carries `workloads`.
+    static func boot(_ guest: PreparedGuest, cmdline: String) -> BundleBoot {
+        BundleBoot(kernel: guest.kernel, efiKernel: guest.efiKernel, initrd: guest.initrd, cmdline: cmdline,
+                   pvh: guest.efiKernel != nil, minimumMemoryMiB: guest.minimumMemoryMiB)
     }
 
     /// The launch measurement the cell would have on an SEV host with this system's OVMF: covering the
@@ -135,17 +137,16 @@ public enum BenchPlanner {
     /// kernel-hashes=on), else the firmware and vCPUs only.
     public static func expectedMeasurement(guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> (String?, String?) {
         guard let mode = ConfidentialMode(rawValue: cell.mode), mode.isConfidential, guest.unavailable == nil,
-              let launchMode = LaunchMode(parsing: mode.rawValue) else { return (nil, nil) }
-        guard let firmware = firmwarePath(for: mode) else { return (nil, "no OVMF image for \(mode.rawValue) on this system (apt-get install ovmf)") }
+              let launchMode = LaunchMode(mode) else { return (nil, nil) }
+        guard let firmware = firmwarePath(for: mode, request: options.firmware) else { return (nil, "no OVMF image for \(mode.rawValue) on this system (apt-get install ovmf)") }
         let image: FirmwareImage
         do { image = try FirmwareImage(path: firmware) } catch { return (nil, "\(firmware): \(error)") }
         let hashesTable = FirmwareDiscovery.inspect(firmware, files: LocalFileSystem()).supportsMeasuredKernelBoot
         var hashes: SEVHashesTable?
-        let kernelPath = mode.isConfidential ? (guest.efiKernel ?? guest.kernel) : guest.kernel
         let cmdline = guest.commandLine(workloads: workloads(for: guest, options: options), parameters: options.parameters)
         if hashesTable {
             do {
-                hashes = SEVHashesTable(kernel: try readFile(kernelPath), initrd: try guest.initrd.map(readFile), cmdline: cmdline)
+                hashes = SEVHashesTable(kernel: try readFile(try boot(guest, cmdline: cmdline).kernel(throughOVMF: true)), initrd: try guest.initrd.map(readFile), cmdline: cmdline)
             } catch {
                 return (nil, "cannot read the guest's kernel or initrd: \(error)")
             }
@@ -168,19 +169,23 @@ public enum BenchPlanner {
     public static func launchSpec(guest: PreparedGuest, cell: BenchCell, workloads: [String], options: BenchOptions,
                                   gate: HostGate, stateDirectory: URL, qmpSocket: String) throws -> LaunchSpec {
         guard let mode = ConfidentialMode(rawValue: cell.mode) else { throw BenchError.badInput("unknown mode \(cell.mode)") }
-        let firmware = try LaunchPlanner.firmware(for: mode, request: options.firmware == "ovmf" ? .ovmf : .auto, stateDirectory: stateDirectory)
-        // Through OVMF a PVH bundle boots its EFI application; a bzImage boots as it is.
-        let kernel = firmware.isOVMF ? (guest.efiKernel ?? guest.kernel) : guest.kernel
+        var launch = LaunchOptions(name: "cvm-bench-\(getpid())")
+        launch.mode = mode
+        launch.vcpus = cell.vcpus
+        launch.memoryMiB = cell.memoryMiB
+        launch.firmware = options.firmware
+        // The bench asked the host once (HostGate); every run takes its answer.
+        launch.hostDecided = mode.isConfidential ? .kvm : gate.accelerator
+        launch.kernelHashesWhenMeasurable = true
+        launch.cbitpos = mode.isConfidential ? gate.cbitpos : nil
+        launch.reducedPhysBits = mode.isConfidential ? gate.reducedPhysBits : nil
+        launch.qmpSocket = qmpSocket
         let cmdline = guest.commandLine(workloads: workloads, parameters: options.parameters)
-        var spec = LaunchSpec(name: "cvm-bench-\(getpid())", boot: .kernel(path: kernel, initrd: guest.initrd, cmdline: cmdline),
-                              mode: mode, vcpus: cell.vcpus, memoryMiB: cell.memoryMiB, firmware: firmware,
-                              accelerator: mode.isConfidential ? .kvm : gate.accelerator, console: .stdio, debugExit: true,
-                              qmpSocket: qmpSocket)
-        if mode.isConfidential {
-            spec.cbitpos = gate.cbitpos
-            spec.reducedPhysBits = gate.reducedPhysBits
-            if let path = firmware.imagePath { spec.kernelHashes = FirmwareDiscovery.inspect(path, files: LocalFileSystem()).supportsMeasuredKernelBoot }
-        }
+        let plan = try LaunchBuilder(options: launch).plan(.bundle(boot(guest, cmdline: cmdline)))
+        var spec = plan.spec
+        spec.firmware = try plan.firmware.prepare(in: stateDirectory)
+        // vCPUs wait for the QMP `cont` that marks the timeline's firmware point.
+        spec.startPaused = true
         return spec
     }
 }
@@ -188,7 +193,7 @@ public enum BenchPlanner {
 /// Facts about this host for environment.json.
 public enum BenchHostFacts {
     public static func environment(gate: HostGate, modes: [String], qemu: String, cvmVersion: String, command: String,
-                                   startedAt: String, runner: any CommandRunner = ProcessRunner()) -> BenchEnvironment {
+                                   startedAt: String, firmware: FirmwareRequest = .auto, runner: any CommandRunner = ProcessRunner()) -> BenchEnvironment {
         let cpuinfo = (try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8)) ?? ""
         let cpuModel = cpuinfo.split(separator: "\n").first { $0.hasPrefix("model name") }
             .flatMap { $0.split(separator: ":", maxSplits: 1).last }.map { $0.trimmingCharacters(in: .whitespaces) } ?? "unknown"
@@ -201,7 +206,7 @@ public enum BenchHostFacts {
         let qemuVersion = runner.run([qemu, "--version"], timeout: 20).flatMap { $0.stdout.split(separator: "\n").first.map(String.init) }
         let libvirt = runner.run(["virsh", "--version"], timeout: 20).flatMap { $0.status == 0 ? $0.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil }
         // The OVMF image confidential launches would use (SNP's stateless image first).
-        let ovmf = BenchPlanner.firmwarePath(for: .sevSNP) ?? BenchPlanner.firmwarePath(for: .sev)
+        let ovmf = BenchPlanner.firmwarePath(for: .sevSNP, request: firmware) ?? BenchPlanner.firmwarePath(for: .sev, request: firmware)
         let ovmfDigest = ovmf.flatMap { try? GuestProvider.sha256(URL(fileURLWithPath: $0)) }
         var verdicts: [String: String] = [:]
         for mode in modes { verdicts[mode] = gate.verdict(mode) }

@@ -43,7 +43,7 @@ public struct BenchSession: Sendable {
         if let notice = gate.acceleratorNotice { progress?.note(notice) }
         let plan = BenchPlanner.plan(options: options, guests: guests, gate: gate)
         let environment = BenchHostFacts.environment(gate: gate, modes: options.modes, qemu: qemu, cvmVersion: cvmVersion,
-                                                     command: command, startedAt: ISO8601DateFormatter().string(from: Date()))
+                                                     command: command, startedAt: ISO8601DateFormatter().string(from: Date()), firmware: options.firmware)
         let store = try ResultStore(directory: directory, plan: plan, environment: environment, restart: restart)
         if store.resumed { progress?.note("resuming \(directory.path): \(store.completed.count) run(s) already in the log") }
         for skipped in plan.skipped where skipped.cell.vcpus == plan.vcpus.first && skipped.cell.memoryMiB == plan.memoryMiB.first {

@@ -1,5 +1,6 @@
 import Foundation
 import Launch
+import SEVABI
 import Yams
 
 /// Why a benchmark cannot start or go on; every description is one line.
@@ -161,7 +162,7 @@ public struct BenchSettings: Equatable, Sendable {
         if let warmups { options.warmups = warmups }
         if let timeoutSeconds { options.timeoutSeconds = timeoutSeconds }
         if let accelerator { options.accelerator = accelerator }
-        if let firmware { options.firmware = firmware }
+        if let firmware { options.firmware = FirmwareRequest(argument: firmware) }
         if let parameters { options.parameters = parameters }
         options.out = out
         try options.validate()
@@ -181,8 +182,9 @@ public struct BenchOptions: Equatable, Sendable {
     public var timeoutSeconds: Double = 300
     public var out: String?
     public var accelerator: AcceleratorRequest = .auto
-    /// "auto": SeaBIOS (PVH for the unikernel) in mode none, OVMF in confidential modes; "ovmf": OVMF always.
-    public var firmware = "auto"
+    /// auto: SeaBIOS (PVH for the unikernel) in mode none, OVMF in confidential modes; ovmf: the system's
+    /// OVMF always; a path: that OVMF image always (a self-built AmdSev OVMF, say).
+    public var firmware: FirmwareRequest = .auto
     public var parameters: [String: String] = [:]
 
     public init() {}
@@ -212,7 +214,15 @@ public struct BenchOptions: Equatable, Sendable {
         }
         guard (0...100).contains(warmups) else { throw BenchError.badInput("warm-ups \(warmups) is out of range (0-100)") }
         guard timeoutSeconds > 0, timeoutSeconds <= 86_400 else { throw BenchError.badInput("timeout \(timeoutSeconds) s is out of range") }
-        guard ["auto", "ovmf"].contains(firmware) else { throw BenchError.badInput("firmware '\(firmware)' is not auto or ovmf") }
+        switch firmware {
+        case .auto, .ovmf: break
+        case .path(let path):
+            guard FileManager.default.isReadableFile(atPath: path) else {
+                throw BenchError.badInput("firmware '\(path)' is not auto, ovmf or a readable OVMF image")
+            }
+        case .seabios, .customBIOS:
+            throw BenchError.badInput("firmware '\(firmware.argument)' is not auto, ovmf or an OVMF image path")
+        }
         try WorkloadCatalog.validate(parameters)
     }
 
@@ -238,15 +248,8 @@ extension BenchSettings {
 
     /// `256M`, `1G`, `512` (MiB), `2GiB`.
     public static func memory(_ text: String) throws -> Int {
-        let upper = text.trimmingCharacters(in: .whitespaces).uppercased()
-        let digits = upper.prefix { $0.isNumber }
-        let suffix = upper.dropFirst(digits.count)
-        guard let value = Int(digits), digits.count <= 9 else { throw BenchError.badInput("memory '\(text)' is not a size (use e.g. 256M or 1G)") }
-        switch suffix {
-        case "", "M", "MB", "MIB": return value
-        case "G", "GB", "GIB": return value * 1024
-        default: throw BenchError.badInput("memory '\(text)' is not a size (use e.g. 256M or 1G)")
-        }
+        guard let mebibytes = MemorySize.mebibytes(text) else { throw BenchError.badInput("memory '\(text)' is not a size (use e.g. 256M or 1G)") }
+        return mebibytes
     }
 
     /// `stream.size=8M` (flag form of a workload parameter).
@@ -265,7 +268,10 @@ extension BenchSettings {
     public static func parse(yaml text: String, name: String = "config") throws -> BenchSettings {
         let root: Node?
         do {
+            try NestingDepth.check(text)
             root = try Yams.compose(yaml: text)
+        } catch let error as NestingDepth.TooDeep {
+            throw BenchError.badInput("\(name): \(error)")
         } catch let error as YamlError {
             throw BenchError.badInput("\(name): not valid YAML: \(Self.describe(error))")
         } catch {

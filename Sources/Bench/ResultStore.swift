@@ -105,7 +105,7 @@ public final class ResultStore: @unchecked Sendable {
     static func decode<T: Decodable>(_ type: T.Type, _ url: URL) throws -> T {
         guard let data = FileManager.default.contents(atPath: url.path) else { throw BenchError.io("cannot read \(url.path)") }
         do { return try JSONDecoder().decode(T.self, from: data) } catch {
-            throw BenchError.resultMismatch("\(url.path) does not parse (\(error.localizedDescription)); rerun with --restart to discard it")
+            throw BenchError.resultMismatch("\(url.path) does not parse (\(ResultDirectory.oneLine(error))); rerun with --restart to discard it")
         }
     }
 

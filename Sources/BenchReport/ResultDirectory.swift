@@ -117,26 +117,42 @@ public struct ResultDirectory: Sendable {
     }
 
     /// A decoding error as one line: the coding path and what was wrong.
-    static func oneLine(_ error: Error) -> String {
+    public static func oneLine(_ error: Error) -> String {
         let text: String
         switch error {
         case DecodingError.dataCorrupted(let context):
             text = describe(context, "corrupted")
         case DecodingError.keyNotFound(let key, let context):
-            text = describe(context, "missing field \"\(key.stringValue)\"")
+            // The decoder's own text here is "No value associated with key CodingKeys(stringValue: …)".
+            text = describe(context, "missing field \"\(key.stringValue)\"", detail: false)
         case DecodingError.typeMismatch(let type, let context):
-            text = describe(context, "expected \(type)")
+            text = describe(context, "expected \(typeName(type))", detail: false)
         case DecodingError.valueNotFound(let type, let context):
-            text = describe(context, "expected \(type), found null")
+            text = describe(context, "expected \(typeName(type)), found null", detail: false)
         default:
             text = error.localizedDescription
         }
         return text.split(whereSeparator: \.isNewline).joined(separator: " ")
     }
 
-    private static func describe(_ context: DecodingError.Context, _ what: String) -> String {
+    /// A JSON word for a Swift type: what the file should have held.
+    private static func typeName(_ type: Any.Type) -> String {
+        switch type {
+        case is String.Type: return "text"
+        case is Bool.Type: return "true or false"
+        case is Int.Type, is Int64.Type, is UInt64.Type, is Int32.Type, is UInt32.Type, is UInt8.Type: return "a whole number"
+        case is Double.Type, is Float.Type: return "a number"
+        default:
+            let name = String(describing: type)
+            if name.hasPrefix("Array") { return "a list" }
+            if name.hasPrefix("Dictionary") { return "an object" }
+            return "a \(name)"
+        }
+    }
+
+    private static func describe(_ context: DecodingError.Context, _ what: String, detail showDetail: Bool = true) -> String {
         let path = context.codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
-        let detail = context.debugDescription
+        let detail = showDetail ? context.debugDescription : ""
         if path.isEmpty { return detail.isEmpty ? what : "\(what): \(detail)" }
         return detail.isEmpty ? "\(path): \(what)" : "\(path): \(what) (\(detail))"
     }

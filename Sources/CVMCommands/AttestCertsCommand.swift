@@ -1,5 +1,5 @@
 import ArgumentParser
-import Attestation
+import Certificates
 import Foundation
 import SEVABI
 

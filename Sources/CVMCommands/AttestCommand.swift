@@ -1,5 +1,6 @@
 import ArgumentParser
-import Attestation
+import Certificates
+import SNPReport
 import Foundation
 import SEVABI
 

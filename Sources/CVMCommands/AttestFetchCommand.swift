@@ -1,5 +1,7 @@
 import ArgumentParser
 import Attestation
+import Certificates
+import KDS
 import Foundation
 import SEVABI
 

@@ -1,5 +1,6 @@
 import ArgumentParser
-import Attestation
+import Certificates
+import GuestAttestation
 import Foundation
 import SEVABI
 

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Attestation
+import AttestationPolicy
 import Foundation
 import SEVABI
 

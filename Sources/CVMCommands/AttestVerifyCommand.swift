@@ -1,5 +1,9 @@
 import ArgumentParser
 import Attestation
+import AttestationPolicy
+import Certificates
+import KDS
+import SNPReport
 import Foundation
 import SEVABI
 
@@ -65,22 +69,24 @@ struct AttestVerify: ParsableCommand {
             let text = String(decoding: try AttestCLI.readFile(policy, what: "policy"), as: UTF8.self)
             do { result = try ValidationPolicy.load(contentsOf: text) } catch { throw CLIFailure.badInput("\(policy): \(error)") }
         }
-        result.measurement = expectMeasurement ?? result.measurement
-        result.reportData = expectReportData ?? result.reportData
-        result.hostData = expectHostData ?? result.hostData
-        result.idKeyDigest = expectIdKeyDigest ?? result.idKeyDigest
-        result.authorKeyDigest = expectAuthorKeyDigest ?? result.authorKeyDigest
-        result.familyID = expectFamilyId ?? result.familyID
-        result.imageID = expectImageId ?? result.imageID
-        result.chipID = expectChipId ?? result.chipID
-        result.guestPolicy = expectPolicy ?? result.guestPolicy
+        do {
+            result.measurement = try expectMeasurement.map { try Expected(hex: $0) } ?? result.measurement
+            result.reportData = try expectReportData.map { try Expected(hex: $0) } ?? result.reportData
+            result.hostData = try expectHostData.map { try Expected(hex: $0) } ?? result.hostData
+            result.idKeyDigest = try expectIdKeyDigest.map { try Expected(hex: $0) } ?? result.idKeyDigest
+            result.authorKeyDigest = try expectAuthorKeyDigest.map { try Expected(hex: $0) } ?? result.authorKeyDigest
+            result.familyID = try expectFamilyId.map { try Expected(hex: $0) } ?? result.familyID
+            result.imageID = try expectImageId.map { try Expected(hex: $0) } ?? result.imageID
+            result.chipID = try expectChipId.map { try Expected(hex: $0) } ?? result.chipID
+            result.guestPolicy = try expectPolicy.map(ValidationPolicy.parseGuestPolicy) ?? result.guestPolicy
+            result.minimumVersion = try minVersion.map(ValidationPolicy.parseVersion) ?? result.minimumVersion
+        } catch { throw CLIFailure.badInput("\(error)") }
         do {
             if let minTcb { result.minimumTCB = try TCBRequirement(parsing: minTcb) }
             if let minLaunchTcb { result.minimumLaunchTCB = try TCBRequirement(parsing: minLaunchTcb) }
         } catch { throw CLIFailure.badInput("\(error)") }
         result.minimumGuestSVN = minGuestSvn ?? result.minimumGuestSVN
         result.minimumBuild = minBuild ?? result.minimumBuild
-        result.minimumVersion = minVersion ?? result.minimumVersion
         if let vmpl {
             guard vmpl <= 3 else { throw CLIFailure.badInput("--vmpl must be 0-3, found \(vmpl)") }
             result.vmpl = vmpl
@@ -93,7 +99,6 @@ struct AttestVerify: ParsableCommand {
         if requireIdBlock { result.requireIDBlock = true }
         if noVlek { result.allowVLEK = false }
         if requireVlek { result.requireVLEK = true }
-        do { try result.validate() } catch { throw CLIFailure.badInput("\(error)") }
         return result
     }
 

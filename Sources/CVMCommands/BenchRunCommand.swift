@@ -74,7 +74,7 @@ struct BenchRunCommand: ParsableCommand {
     @Option(help: "Seconds before a boot is stopped.") var timeout: Double?
     @Option(help: "Result directory (default bench-results/UTC-TIMESTAMP).") var out: String?
     @Option(help: "auto, kvm or tcg.") var accel: AcceleratorRequest?
-    @Option(help: "auto (SeaBIOS/PVH for mode none, OVMF for confidential modes) or ovmf (OVMF for every mode).") var firmware: String?
+    @Option(help: "auto (SeaBIOS/PVH for mode none, OVMF for confidential modes), ovmf (the system's OVMF for every mode) or the path of an OVMF image (a self-built AmdSev OVMF, say) for every mode.") var firmware: String?
     @Option(help: "Workload parameter KEY=VALUE, e.g. stream.size=8M (repeatable).") var param: [String] = []
     @Flag(help: "Discard earlier results in --out instead of resuming.") var restart = false
     @Flag(help: "Rebuild the cached unikernel and Linux guest.") var rebuildGuests = false

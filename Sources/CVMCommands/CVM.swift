@@ -55,12 +55,22 @@ public enum CVMMain {
                 return 0
             }
             if isArgumentParserError(error) {
-                printError(message)
+                printError(oneLineUsageError(message))
                 return 2
             }
             printError("cvm: error: \(String(describing: error))")
             return 2
         }
+    }
+
+    /// swift-argument-parser's usage errors span several lines (error, usage, help pointer); a bad
+    /// input gets one line: the error, and where the help is.
+    static func oneLineUsageError(_ message: String) -> String {
+        let lines = message.split(whereSeparator: \.isNewline).map { $0.trimmingCharacters(in: .whitespaces) }
+        let first = lines.first.map { $0.hasPrefix("Error: ") ? String($0.dropFirst(7)) : $0 } ?? "invalid usage"
+        let help = lines.first { $0.hasPrefix("See '") && $0.contains("--help") }
+            .map { "; s" + $0.dropFirst().replacingOccurrences(of: " for more information.", with: "") } ?? ""
+        return "cvm: error: \(first)\(help)"
     }
 
     private static func isArgumentParserError(_ error: Error) -> Bool {

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HostProbe
+import SEVABI
 
 struct HostCheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +20,7 @@ struct HostCheckCommand: ParsableCommand {
     )
 
     @Option(help: "Judge one mode: sev, sev-es or sev-snp (exit 0 when it can launch, 1 when not).")
-    var mode: SEVMode?
+    var mode: ConfidentialMode?
     @Flag(help: "Print JSON (schema cvmkit.host-check/1).") var json = false
     @Option(help: "QEMU binary to inspect.") var qemu = "qemu-system-x86_64"
     @Option(help: "libvirt connection URI.") var libvirtURI = "qemu:///system"
@@ -59,11 +60,10 @@ struct HostCheckCommand: ParsableCommand {
     }
 }
 
-extension SEVMode: ExpressibleByArgument {}
 
 /// The human table of a host report.
 enum HostReportRenderer {
-    static func render(_ report: HostReport, mode: SEVMode?) -> String {
+    static func render(_ report: HostReport, mode: ConfidentialMode?) -> String {
         var lines = ["Host \(report.host): \(report.cpu), Linux \(report.kernel)", ""]
         let idWidth = min(28, report.checks.map { $0.id.count }.max() ?? 10)
         for check in report.checks {
@@ -76,7 +76,7 @@ enum HostReportRenderer {
             }
         }
         lines.append("")
-        let modes = mode.map { [$0] } ?? SEVMode.allCases
+        let modes = mode.map { [$0] } ?? ConfidentialMode.confidential
         if mode == nil {
             let none = report.noneVerdict
             lines.append(none.ready ? "none: ready (accelerator \(none.accelerator ?? "tcg"))" : "none: not ready (\(none.blockers.joined(separator: "; ")))")

@@ -10,7 +10,7 @@ struct IDBlockCommand: ParsableCommand {
         discussion: """
         Examples:
           openssl ecparam -name secp384r1 -genkey -noout -out id-key.pem
-          m=$(cvm measure --mode sev-snp --ovmf OVMF.fd --vcpus 4 --vcpu-type EPYC-v4)
+          m=$(cvm measure --mode sev-snp --firmware OVMF.fd --vcpus 4 --cpu EPYC-v4)
           cvm id-block --measurement "$m" \\
               --id-key id-key.pem --author-key author-key.pem --policy 0x30000
         Prints the 96-byte ID block and the 4096-byte ID auth info in base64, ready for QEMU \

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GuestImage
 import Measurement
+import UnikernelCore
 
 extension ImageCommand.Build {
     /// `cvm image build unikernel`: runs Unikernel/build.sh, which needs only the Swift toolchain.
@@ -11,8 +12,10 @@ extension ImageCommand.Build {
             abstract: "Build the Embedded Swift unikernel bundle (PVH kernel, EFI application, firmware image, manifest with its launch measurements).",
             discussion: """
             The bundle directory holds `kernel` (PVH ELF for qemu -kernel without firmware), `kernel.efi` \
-            (the same kernel as an EFI application for OVMF's -kernel), `cmdline` and `manifest.json`. \
-            The same sources and toolchain always give the same bytes.
+            (the same kernel as an EFI application for OVMF's -kernel), `firmware.fd` (the same kernel as \
+            its own firmware for -bios, command line in fw_cfg file opt/org.cvmkit/cmdline), `cmdline` and \
+            `manifest.json`, whose launchMeasurement lists firmware.fd's expected SEV, SEV-ES and SNP digests \
+            for --vcpus x --vcpu-types. The same sources and toolchain always give the same bytes.
 
             Command line words: run=noop|stream|chase|sha256|ep|exits|touch|fault|all (comma list), \
             stream.size=, stream.reps=, chase.size=, chase.steps=, sha256.size=, ep.m=, exits.iters=, \
@@ -50,6 +53,11 @@ extension ImageCommand.Build {
         var json = false
 
         func run() async throws {
+            // The guest parses its command line with BootOptions; the host compiles the same file, so a
+            // line the guest would refuse at boot is refused here, before a build.
+            do { _ = try BootOptions.parse(Array(cmdline.utf8)) } catch {
+                throw CLIFailure.badInput("--cmdline \"\(cmdline)\": \(error)")
+            }
             guard let script = UnikernelBuildScript.locate(source: source) else {
                 throw CLIFailure.unsupportedHere("cannot find Unikernel/build.sh; pass --source with the CVMKit source tree")
             }

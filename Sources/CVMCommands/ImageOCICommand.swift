@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GuestImage
+import Launch
 import Measurement
 import OCIImage
 
@@ -27,7 +28,7 @@ extension ImageCommand.Build {
             Examples:
               cvm image build oci docker-archive:app.tar --out app-guest
               cvm image build oci oci:./layout:1.0 --firmware OVMF.amdsev.fd \\
-                  --vcpus 1,2,4 --vcpu-types EPYC-Milan
+                  --vcpus 1,2,4 --cpu EPYC-Milan
               cvm run app-guest --accel tcg
               cvm run docker-archive:app.tar     # builds the bundle itself
             """
@@ -40,9 +41,11 @@ extension ImageCommand.Build {
         @Option(help: "Kernel command line (rdinit=/.cvm/init is added unless given).") var cmdline: String = OCIGuestBuilder.defaultCmdline
         @Option(help: "OVMF image to predict launch measurements for (needs the SEV kernel-hashes table).") var firmware: String?
         @Option(help: "vCPU counts for the measurement table: a number, list or range.") var vcpus = "1,2,4,8"
-        @Option(help: "vCPU types for the measurement table, comma separated.") var vcpuTypes = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ",")
+        @Option(help: "vCPU models (QEMU -cpu names) for the measurement table, comma separated.") var cpu = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ",")
+        @Option(help: .hidden) var vcpuTypes: String?
         @Option(help: "Package cache directory (default: $CVM_CACHE or ~/.cache/cvmkit).") var cache: String?
         @Option(help: "The init's C source (default: guest/init/cvm-init.c of this checkout).") var initSource: String?
+        @Option(help: ArgumentHelp(OCI.maxImageContentHelp)) var maxImageContent: String?
         @Flag(help: "Print the bundle path and manifest as JSON; progress goes to stderr.") var json = false
 
         struct Output: Encodable {
@@ -52,7 +55,8 @@ extension ImageCommand.Build {
 
         func run() async throws {
             let image = try mappingImageErrors { try ImageSource(parsing: source) }
-            var options = try Self.builderOptions(source: image, platform: platform, firmware: firmware, vcpus: vcpus, vcpuTypes: vcpuTypes)
+            var options = try Self.builderOptions(source: image, platform: platform, firmware: firmware, vcpus: vcpus, vcpuTypes: vcpuTypes ?? cpu,
+                                                  maxImageContent: maxImageContent)
             options.output = URL(fileURLWithPath: out).standardizedFileURL
             options.kernelVersion = kernelVersion
             options.cmdline = cmdline
@@ -69,9 +73,25 @@ extension ImageCommand.Build {
         }
 
         /// Options shared with `cvm run IMAGE`; the output directory is the caller's.
+        static let maxImageContentHelp = """
+            Most bytes of file content the flattened image may hold, e.g. 4G or 16G (default \(FlattenLimits.defaultMaxStoredBytes >> 30)G). \
+            It bounds what a compressed layer can expand to on the temporary disk; see docs/OCI.md.
+            """
+
+        /// The content limit a user asked for, in bytes; the default when none was given.
+        static func contentLimit(_ text: String?) throws -> Int64 {
+            guard let text else { return FlattenLimits.defaultMaxStoredBytes }
+            guard let mebibytes = MemorySize.mebibytes(text), mebibytes > 0 else {
+                throw CLIFailure.badInput("invalid --max-image-content '\(text)' (use e.g. 4G or 16G)")
+            }
+            return Int64(mebibytes) << 20
+        }
+
         static func builderOptions(source: ImageSource, platform: String, firmware: String?, vcpus: String = "1,2,4,8",
-                                   vcpuTypes: String = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ",")) throws -> OCIGuestBuilder.Options {
-            try mappingImageErrors {
+                                   vcpuTypes: String = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ","),
+                                   maxImageContent: String? = nil) throws -> OCIGuestBuilder.Options {
+            let contentLimit = try contentLimit(maxImageContent)
+            return try mappingImageErrors {
                 let counts = try parseIntegerList(vcpus)
                 for count in counts where !(1...LaunchMeasurer.maxVCPUs).contains(count) {
                     throw MeasurementError.vcpuCountOutOfRange(count, max: LaunchMeasurer.maxVCPUs)
@@ -81,9 +101,11 @@ extension ImageCommand.Build {
                 if let firmwareURL, !FileManager.default.isReadableFile(atPath: firmwareURL.path) {
                     throw CLIFailure.badInput("cannot read firmware \(firmwareURL.path)")
                 }
+                var limits = FlattenLimits()
+                limits.maxStoredBytes = contentLimit
                 return OCIGuestBuilder.Options(output: URL(fileURLWithPath: "."), source: source,
                                                platform: try Platform(parsing: platform), firmware: firmwareURL,
-                                               vcpuCounts: counts, vcpuTypes: types, tool: "cvm \(CVMVersion.string)")
+                                               vcpuCounts: counts, vcpuTypes: types, limits: limits, tool: "cvm \(CVMVersion.string)")
             }
         }
 

@@ -9,19 +9,19 @@ struct MeasureCommand: ParsableCommand {
         abstract: "Predict the SEV, SEV-ES or SEV-SNP launch measurement of a guest, or a whole table of them.",
         discussion: """
         Examples:
-          cvm measure --mode sev-snp --ovmf OVMF.fd --vcpus 4 --vcpu-type EPYC-Milan
-          cvm measure --mode sev-snp --ovmf OVMF.amdsev.fd --vcpus 2 \\
-              --vcpu-type EPYC-Genoa \\
+          cvm measure --mode sev-snp --firmware OVMF.fd --vcpus 4 --cpu EPYC-Milan
+          cvm measure --mode sev-snp --firmware OVMF.amdsev.fd --vcpus 2 \\
+              --cpu EPYC-Genoa \\
               --kernel vmlinuz --initrd initrd.img --append 'console=ttyS0'
-          cvm measure --mode sev-es --ovmf OVMF.fd --vcpus 1-64 \\
-              --vcpu-type EPYC-Milan,EPYC-Genoa --vmm-type qemu,ec2 --json
-          cvm measure --mode snp:ovmf-hash --ovmf OVMF.fd
-          cvm measure --mode sev-snp --ovmf OVMF.fd --snp-ovmf-hash HEX \\
-              --vcpus 4 --vcpu-type EPYC-Milan
-          cvm measure --mode snp:svsm --ovmf OVMF_CODE.fd --svsm svsm.bin \\
-              --vars-size 540672 --vcpus 2 --vcpu-type EPYC-Genoa
+          cvm measure --mode sev-es --firmware OVMF.fd --vcpus 1-64 \\
+              --cpu EPYC-Milan,EPYC-Genoa --vmm-type qemu,ec2 --json
+          cvm measure --mode snp:ovmf-hash --firmware OVMF.fd
+          cvm measure --mode sev-snp --firmware OVMF.fd --snp-ovmf-hash HEX \\
+              --vcpus 4 --cpu EPYC-Milan
+          cvm measure --mode snp:svsm --firmware OVMF_CODE.fd --svsm svsm.bin \\
+              --vars-size 540672 --vcpus 2 --cpu EPYC-Genoa
 
-        --vcpus, --vcpu-type, --vmm-type and --guest-features take lists and ranges (4, 1-64, 1,2,4-8). \
+        --vcpus, --cpu, --vmm-type and --guest-features take lists and ranges (4, 1-64, 1,2,4-8). \
         One combination prints the measurement; several print one row per combination as CSV, or as a \
         JSON array with --json. The firmware part is hashed once for the whole table. \
         vCPU types: \(VCPUType.known.compactMap(\.name).joined(separator: ", ")). \
@@ -34,11 +34,13 @@ struct MeasureCommand: ParsableCommand {
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case hex, base64 }
 
     @Option(help: "sev, sev-es, sev-snp, snp:ovmf-hash or snp:svsm.") var mode: String
-    @Option(help: "OVMF firmware image (the file QEMU maps below 4 GiB).") var ovmf: String
+    @Option(help: "OVMF firmware image (the file QEMU maps below 4 GiB).") var firmware: String?
+    @Option(help: .hidden) var ovmf: String?
     @Option(help: "Number of vCPUs: a number, list or range (required for sev-es, sev-snp, snp:svsm).") var vcpus: String?
-    @Option(help: "vCPU model name(s), comma separated (QEMU -cpu names).") var vcpuType: String?
-    @Option(help: "vCPU signature (CPUID Fn0000_0001_EAX), instead of --vcpu-type.") var vcpuSig: String?
-    @Option(help: "vCPU family, with --vcpu-model and --vcpu-stepping, instead of --vcpu-type.") var vcpuFamily: Int?
+    @Option(help: "vCPU model name(s), comma separated (QEMU -cpu names).") var cpu: String?
+    @Option(help: .hidden) var vcpuType: String?
+    @Option(help: "vCPU signature (CPUID Fn0000_0001_EAX), instead of --cpu.") var vcpuSig: String?
+    @Option(help: "vCPU family, with --vcpu-model and --vcpu-stepping, instead of --cpu.") var vcpuFamily: Int?
     @Option(help: "vCPU model number.") var vcpuModel: Int?
     @Option(help: "vCPU stepping.") var vcpuStepping: Int?
     @Option(help: "VMM(s) that build the initial vCPU state: qemu, ec2, gce (comma separated).") var vmmType = "qemu"
@@ -50,7 +52,8 @@ struct MeasureCommand: ParsableCommand {
     @Option(help: "snp:svsm: the COCONUT-SVSM image.") var svsm: String?
     @Option(help: "snp:svsm: size of the OVMF variable store in bytes.") var varsSize: UInt64?
     @Option(help: "snp:svsm: the OVMF variable store file (its size is used).") var varsFile: String?
-    @Option(help: "hex or base64.") var outputFormat: OutputFormat = .hex
+    @Option(help: "How the digest is written: hex or base64.") var digestEncoding: OutputFormat?
+    @Option(help: .hidden) var outputFormat: OutputFormat?
     @Flag(help: "Print JSON (an object, or an array for tables).") var json = false
     @Flag(help: "Print CSV even for a single combination.") var csv = false
     @Option(help: "Write the measured VMSA pages to DIR/vmsa<N>.bin (one combination only).") var dumpVmsa: String?
@@ -69,13 +72,19 @@ struct MeasureCommand: ParsableCommand {
         try mappingMeasurementErrors(runMeasurement)
     }
 
+    /// --firmware, or its old spelling --ovmf (kept hidden for one release).
+    func firmwarePath() throws -> String {
+        guard let path = firmware ?? ovmf else { throw CLIFailure.badInput("give the firmware image: --firmware OVMF.fd") }
+        return path
+    }
+
     private func runMeasurement() throws {
         guard let launchMode = LaunchMode(parsing: mode) else {
             throw CLIFailure.badInput("unknown mode '\(mode)'; use sev, sev-es, sev-snp, snp:ovmf-hash or snp:svsm")
         }
         if kernel == nil && (initrd != nil || append != nil) { throw MeasurementError.initrdOrAppendWithoutKernel }
         let measurer = try LaunchMeasurer(
-            mode: launchMode, firmware: try FirmwareImage(path: ovmf), hashes: try kernelHashes(),
+            mode: launchMode, firmware: try FirmwareImage(path: try firmwarePath()), hashes: try kernelHashes(),
             ovmfDigest: try snpOvmfHash.map { try [UInt8](hex: $0, count: 48) }, svsm: try svsmInput(launchMode))
         let request = try tableRequest(launchMode)
         let rows = try measurer.table(request)
@@ -129,8 +138,8 @@ struct MeasureCommand: ParsableCommand {
                 throw CLIFailure.badInput("--vcpu-family, --vcpu-model and --vcpu-stepping go together")
             }
             types = [try VCPUType(family: vcpuFamily, model: vcpuModel, stepping: vcpuStepping)]
-        } else if let vcpuType {
-            types = try Self.list(vcpuType).map { try VCPUType(named: $0) }
+        } else if let cpuModels = cpu ?? vcpuType {
+            types = try Self.list(cpuModels).map { try VCPUType(named: $0) }
         }
         let vmms = try Self.list(vmmType).map { try VMMType(parsing: $0) }
         let features = try Self.list(guestFeatures).map { text -> UInt64 in
@@ -147,7 +156,7 @@ struct MeasureCommand: ParsableCommand {
     }
 
     private func render(_ row: MeasurementRow) -> Row {
-        let value = outputFormat == .hex ? row.digest.hexString : Data(row.digest).base64EncodedString()
+        let value = (digestEncoding ?? outputFormat ?? .hex) == .hex ? row.digest.hexString : Data(row.digest).base64EncodedString()
         let config = row.configuration
         return Row(mode: row.mode.rawValue, vcpus: config?.count, vcpuType: config?.type?.name,
                    vcpuSignature: config?.type.map { "0x" + String($0.signature, radix: 16) },

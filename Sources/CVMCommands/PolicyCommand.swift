@@ -35,16 +35,20 @@ struct PolicyCommand: ParsableCommand {
 
     static func report(sev policy: SEVPolicy) -> Report {
         Report(kind: "sev", value: policy.description,
-               flags: SEVPolicy.bits.map { .init(name: $0.name, bit: $0.bit, set: policy.rawValue & (1 << UInt32($0.bit)) != 0, meaning: $0.meaning) },
+               flags: flagRows(SEVPolicy.bits, set: policy.setBits),
                apiMajor: Int(policy.apiMajor), apiMinor: Int(policy.apiMinor), abiMajor: nil, abiMinor: nil,
                warnings: policy.warnings)
     }
 
     static func report(snp policy: SNPPolicy) -> Report {
         Report(kind: "snp", value: policy.description,
-               flags: SNPPolicy.bits.map { .init(name: $0.name, bit: $0.bit, set: policy.rawValue & (1 << UInt64($0.bit)) != 0, meaning: $0.meaning) },
+               flags: flagRows(SNPPolicy.bits, set: policy.setBits),
                apiMajor: nil, apiMinor: nil, abiMajor: Int(policy.abiMajor), abiMinor: Int(policy.abiMinor),
                warnings: policy.warnings)
+    }
+
+    private static func flagRows(_ bits: [PolicyBit], set: [PolicyBit]) -> [Report.Flag] {
+        bits.map { .init(name: $0.name, bit: $0.bit, set: set.contains($0), meaning: $0.meaning) }
     }
 
     static func render(_ report: Report) -> String {
@@ -74,13 +78,19 @@ struct PolicyCommand: ParsableCommand {
             """
         )
 
-        @Argument(help: "The policy value, decimal or 0x-prefixed hex.") var value: String
+        // Unrecognized words are collected too, so "-1" reaches the number check (one clear line)
+        // instead of being read as an unknown option.
+        @Argument(parsing: .allUnrecognized, help: "The policy value, decimal or 0x-prefixed hex.") var value: [String] = []
         @Flag var kind: Kind?
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            guard let raw = parseUnsignedInteger(value, as: UInt64.self) else {
-                throw CLIFailure.badInput(PolicyError.notANumber(value).description)
+            guard value.count == 1 else {
+                throw CLIFailure.badInput(value.isEmpty ? "policy decode needs one value, decimal or 0x-prefixed hex"
+                                                        : "policy decode takes one value, found \(value.count): \(value.joined(separator: " "))")
+            }
+            guard let raw = parseUnsignedInteger(value[0], as: UInt64.self) else {
+                throw CLIFailure.badInput(PolicyError.notANumber(value[0]).description)
             }
             let chosen = kind ?? (raw & SNPPolicy.mustBeOneBit != 0 ? .snp : .sev)
             let report: Report

@@ -38,17 +38,19 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Extra kernel arguments appended to the bundle's command line.") var extraArgs: String?
     @Option(help: "none, sev, sev-es or sev-snp.") var mode: ConfidentialMode = .none
     @Option(help: "Guest policy (SEV 32-bit or SNP 64-bit; default 0x1 SEV, 0x5 SEV-ES, 0x30000 SNP).") var policy: String?
-    @Option(help: "Number of vCPUs.") var vcpus: Int = 1
-    @Option(help: "Guest memory, e.g. 512M or 2G.") var memory: String = "512M"
+    @Option(help: "Number of vCPUs (default 1, or the preset's).") var vcpus: Int?
+    @Option(help: "Guest memory, e.g. 512M or 2G (default 512M, or the preset's).") var memory: String?
     @Option(help: "QEMU CPU model (default QEMU's; EPYC-v4 for confidential modes).") var cpu: String?
     @Option(help: "Firmware: auto, seabios, ovmf, a path to an OVMF image, or bios:PATH (a -bios image that is the whole guest).") var firmware: String = "auto"
     @Option(help: "qemu or libvirt.") var backend: Backend = .qemu
     @Option(help: "auto, kvm or tcg.") var accel: AcceleratorRequest = .auto
     @Option(help: "Stop the guest after this many seconds.") var timeout: Double?
     @Flag(help: "Measured direct kernel boot (kernel-hashes=on); needs an OvmfPkg/AmdSev firmware.") var kernelHashes = false
-    @Option(help: "C-bit position for --dry-run (default: read from the host, else 47 Milan / 51 Genoa, Turin).") var cbitpos: Int?
+    @OptionGroup var snpInputs: SNPLaunchInputOptions
+    @Option(help: "C-bit position (default: read from the host; else by the host's CPU generation, 47 up to Milan, 51 Genoa and Turin; else by the CPU model).") var cbitpos: Int?
     @Option(help: "Physical address bit reduction for --dry-run (default 1).") var reducedPhysBits: Int?
     @Option(help: "QEMU binary.") var qemu = "qemu-system-x86_64"
+    @Option(help: ArgumentHelp(ImageCommand.Build.OCI.maxImageContentHelp)) var maxImageContent: String?
     @Option(help: "Write the console to this file as well.") var consoleLog: String?
     @Flag(help: "Print the launch instead of running it.") var dryRun = false
     @Flag(help: "Do not echo the guest console.") var quiet = false
@@ -59,77 +61,40 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         if try listPresetsIfAsked() { return }
-        // A dry run prints a command meant to be run later: its per-VM OVMF variable store must outlive
-        // this process, so it goes to the cache instead of a temporary directory.
-        let scratch = dryRun
-            ? Self.cacheDirectory.appendingPathComponent("dry-run/\(UUID().uuidString)")
-            : FileManager.default.temporaryDirectory.appendingPathComponent("cvm-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        defer { if !dryRun { try? FileManager.default.removeItem(at: scratch) } }
-
-        var spec = try launchSpec(scratch: scratch)
-        // The C-bit position and address reduction come from this host's CPUID when it has SEV; a dry
-        // run for another host falls back to the usual values of the CPU model (or --cbitpos).
-        if mode.isConfidential, spec.cbitpos == nil, let leaf = CPUInfo(cpuid: NativeCPUID()).memoryEncryption, leaf.sev {
-            spec.cbitpos = leaf.cBitPosition
-            spec.reducedPhysBits = spec.reducedPhysBits ?? leaf.physicalAddressReduction
-        }
+        let builder = LaunchBuilder(options: try launchOptions(), host: try Self.launchHost()) { printError("notice: \($0)") }
+        let guest = try self.guest(builder)
+        let plan = try mappingLaunchErrors { try builder.plan(guest, hostChecked: containerImageSource != nil) }
         if dryRun {
-            if mode.isConfidential { spec.accelerator = .kvm }
-            try finishCustomLaunch(&spec, dryRun: true)
-            do {
-                switch backend {
-                case .qemu:
-                    print(QEMUCommandLine.shellQuoted(try QEMUCommandLine.render(spec, binary: qemu)))
-                case .libvirt:
-                    print(try LibvirtDomainXML.render(spec, consoleLog: consoleLog), terminator: "")
-                }
-            } catch let error as LaunchError {
-                throw CLIFailure.badInput(error.description)
+            if case .ovmfPflash(_, let template) = plan.firmware, case .ovmfPflash(_, let vars) = plan.spec.firmware {
+                printError("notice: the launch keeps its UEFI variables in \(vars): copy \(template ?? "an empty store of the code image's size") there before running it")
             }
-            if (try? FileManager.default.contentsOfDirectory(atPath: scratch.path))?.isEmpty == true {
-                try? FileManager.default.removeItem(at: scratch)
-            }
+            try mappingLaunchErrors { try printLaunch(plan.spec) }
             return
         }
 
-        do {
-            try LaunchPlanner.requireHostSupport(for: mode)
-        } catch let error as LaunchError {
-            throw CLIFailure.unsupportedHere(error.description + ". Use --dry-run to prepare the launch for another host.")
-        }
-        if !mode.isConfidential {
-            printError("notice: --mode none: this guest is not protected (no memory encryption)")
-        }
-        let (accelerator, notice) = LaunchPlanner.accelerator(accel, mode: mode, cpuModel: spec.effectiveCPUModel, qemuBinary: qemu)
-        spec.accelerator = accelerator
-        if let notice { printError("notice: \(notice)") }
-        try finishCustomLaunch(&spec, dryRun: false)
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        var spec = plan.spec
+        spec.firmware = try mappingLaunchErrors { try plan.firmware.prepare(in: scratch) }
 
         let result: RunResult
         switch backend {
         case .qemu:
             // Asking QEMU about itself costs four QEMU starts; only confidential launches need the answers.
             let capabilities = mode.isConfidential ? QEMUCapabilities.detect(using: ProcessRunner(), binary: qemu) : nil
-            let arguments: [String]
-            do { arguments = try QEMUCommandLine.render(spec, binary: qemu, capabilities: capabilities) } catch let error as LaunchError {
-                throw CLIFailure.unsupportedHere(error.description)
-            }
-            do {
-                result = try QEMUSupervisor.run(arguments, options: .init(timeout: timeout, echoConsole: !quiet && !json, consoleLog: consoleLog))
-            } catch let error as LaunchError {
-                throw CLIFailure.unsupportedHere(error.description)
+            let arguments = try mappingLaunchErrors(allUnsupported: true) { try QEMUCommandLine.render(spec, binary: qemu, capabilities: capabilities) }
+            result = try mappingLaunchErrors(allUnsupported: true) {
+                try QEMUSupervisor.run(arguments, options: .init(timeout: timeout, echoConsole: !quiet && !json, consoleLog: consoleLog))
             }
         case .libvirt:
             let version = LibvirtCapabilities.detect(using: ProcessRunner())?.version
-            do {
-                result = try LibvirtRunner.run(spec, libvirtVersion: version, scratch: scratch, timeout: timeout ?? 600, echo: !quiet && !json)
-            } catch let error as LaunchError {
-                throw CLIFailure.unsupportedHere(error.description)
+            result = try mappingLaunchErrors(allUnsupported: true) {
+                try LibvirtRunner.run(spec, libvirtVersion: version, scratch: scratch, timeout: timeout ?? 600, echo: !quiet && !json)
             }
         }
         if json {
-            try printJSON(RunReport(result: result, accelerator: accelerator.rawValue, mode: mode.rawValue, backend: backend.rawValue))
+            try printJSON(RunReport(result: result, accelerator: spec.accelerator.rawValue, mode: mode.rawValue, backend: backend.rawValue))
         }
         printError("cvm: \(result.summary)")
         reportContainerGuestRun(spec)
@@ -140,6 +105,13 @@ struct RunCommand: ParsableCommand {
         if code != 0 { throw ExitCode(Int32(truncatingIfNeeded: code)) }
     }
 
+    func printLaunch(_ spec: LaunchSpec) throws {
+        switch backend {
+        case .qemu: print(QEMUCommandLine.shellQuoted(try QEMUCommandLine.render(spec, binary: qemu)))
+        case .libvirt: print(try LibvirtDomainXML.render(spec, consoleLog: consoleLog), terminator: "")
+        }
+    }
+
     struct RunReport: Encodable {
         let result: RunResult
         let accelerator: String
@@ -147,69 +119,81 @@ struct RunCommand: ParsableCommand {
         let backend: String
     }
 
-    func launchSpec(scratch: URL) throws -> LaunchSpec {
-        let boot: BootSource
-        var minimumMemory = 16
-        let custom = try customBoot()
-        if let custom {
-            boot = custom.boot
-        } else if let kernel {
-            guard source == nil else { throw CLIFailure.badInput("give a bundle or --kernel, not both") }
-            guard FileManager.default.isReadableFile(atPath: kernel) else { throw CLIFailure.badInput("cannot read kernel \(kernel)") }
-            if let initrd, !FileManager.default.isReadableFile(atPath: initrd) { throw CLIFailure.badInput("cannot read initrd \(initrd)") }
-            boot = .kernel(path: Self.absolute(kernel), initrd: initrd.map(Self.absolute), cmdline: append ?? "console=ttyS0")
-        } else if let source {
-            let bundle: GuestBundle
-            if let image = containerImageSource { bundle = try containerImageBundle(image, scratch: scratch) } else {
-                do { bundle = try GuestBundle.load(from: URL(fileURLWithPath: source)) } catch {
-                    throw CLIFailure.badInput("\(error)")
-                }
-            }
-            minimumMemory = bundle.manifest.boot.minimumMemoryMiB
-            var kernelPath = bundle.kernelURL.path
-            if bundle.manifest.boot.protocolName == "pvh" {
-                // A PVH kernel has no firmware to carry SEV; through OVMF the bundle's EFI application boots instead.
-                let throughOVMF = mode.isConfidential || firmware != "auto" && firmware != "seabios"
-                if throughOVMF {
-                    guard let efi = bundle.efiKernelURL else {
-                        throw CLIFailure.badInput("this PVH bundle has no EFI application: it cannot boot through OVMF or in a confidential mode")
-                    }
-                    kernelPath = efi.path
-                }
-            }
-            boot = .kernel(path: kernelPath, initrd: bundle.hasInitrd ? bundle.initrdURL.path : nil, cmdline: bundle.cmdline)
-        } else if firmware.hasPrefix("bios:") {
-            boot = .firmwareOnly
-        } else {
-            throw CLIFailure.badInput("nothing to run: give a bundle directory or --kernel FILE")
-        }
-        guard let memoryMiB = custom?.memoryMiB ?? Self.parseMemory(memory) else {
-            throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)")
-        }
-        if memoryMiB < minimumMemory {
-            throw CLIFailure.badInput("--memory \(memoryMiB)M is below the bundle's minimum of \(minimumMemory)M (its initramfs would not unpack)")
-        }
-        let guestPolicy: GuestPolicy?
-        do { guestPolicy = try Self.parsePolicy(policy, mode: mode) } catch let error as PolicyError {
+    /// The launch options as the user gave them; the builder applies defaults and presets.
+    func launchOptions() throws -> LaunchOptions {
+        var options = LaunchOptions(name: "cvm-run-\(getpid())")
+        options.mode = mode
+        do { options.policy = try Self.parsePolicy(policy, mode: mode) } catch let error as PolicyError {
             throw CLIFailure.badInput("invalid --policy: \(error)")
         }
-        let firmwareChoice: Firmware
-        do {
-            firmwareChoice = try LaunchPlanner.firmware(for: mode, request: custom?.firmwareRequest ?? FirmwareRequest(argument: firmware), stateDirectory: scratch)
-        } catch LaunchError.invalid(let why) {
+        options.vcpus = vcpus
+        if let memory {
+            guard let value = MemorySize.mebibytes(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
+            options.memoryMiB = value
+        }
+        options.cpuModel = cpu
+        options.firmware = FirmwareRequest(argument: firmware)
+        options.accelerator = accel
+        options.kernelHashes = kernelHashes
+        options.kernelHashesWhenMeasurable = false
+        options.cbitpos = cbitpos
+        options.reducedPhysBits = reducedPhysBits
+        options.snp = try snpInputs.launchOptions()
+        options.extraKernelArguments = extraArgs.map { [$0] } ?? []
+        options.bootProtocol = kernelOptions.bootProtocol
+        options.preset = try presetChoice()
+        options.diskFormat = kernelOptions.diskFormat
+        options.writableDisk = kernelOptions.writable
+        options.qemuBinary = qemu
+        options.dryRun = dryRun
+        return options
+    }
+
+    /// SOURCE, --kernel, --disk or bios:PATH as the guest to launch (a container image is built into its bundle first).
+    func guest(_ builder: LaunchBuilder) throws -> LaunchGuest {
+        switch (source, kernel, kernelOptions.disk) {
+        case (_?, _?, _), (_?, _, _?):
+            throw CLIFailure.badInput(kernel != nil ? "give a bundle or --kernel, not both" : "give a bundle or --disk, not both")
+        case (_, _?, _?):
+            throw CLIFailure.badInput("give --kernel or --disk, not both")
+        case let (nil, kernel?, nil):
+            return .kernel(path: kernel, initrd: initrd, cmdline: append)
+        case let (nil, nil, disk?):
+            if initrd != nil || append != nil { throw CLIFailure.badInput("--initrd and --append apply to --kernel, not to a disk image") }
+            return .disk(path: disk)
+        case let (source?, nil, nil):
+            if kernelOptions.isSet { throw CLIFailure.badInput("--boot-protocol, --disk and --preset apply to --kernel or --disk, not to a bundle") }
+            if let image = containerImageSource {
+                try mappingLaunchErrors(hostRefusal: true) { try builder.requireHost() }
+                return .bundle(BundleBoot(try containerImageBundle(image, firmware: builder.measuredBootFirmware())))
+            }
+            do { return .bundle(BundleBoot(try GuestBundle.load(from: URL(fileURLWithPath: source)))) } catch {
+                throw CLIFailure.badInput("\(error)")
+            }
+        case (nil, nil, nil):
+            if case .customBIOS = FirmwareRequest(argument: firmware) { return .firmwareOnly }
+            if kernelOptions.isSet { throw CLIFailure.badInput("nothing to run: give --kernel FILE or --disk IMAGE") }
+            throw CLIFailure.badInput("nothing to run: give a bundle directory or --kernel FILE")
+        }
+    }
+
+    /// Launch errors as exit statuses: a launch that is wrong whatever the host is bad input (2); one
+    /// this host cannot make is 3 (a refused host gate also says how to prepare it for another host).
+    func mappingLaunchErrors<T>(allUnsupported: Bool = false, hostRefusal: Bool = false, _ body: () throws -> T) throws -> T {
+        do { return try body() } catch LaunchError.invalid(let why) where !allUnsupported {
             throw CLIFailure.badInput(why)
+        } catch LaunchError.hostRefused(let why) {
+            throw CLIFailure.unsupportedHere(why + ". Use --dry-run to prepare the launch for another host.")
         } catch let error as LaunchError {
             throw CLIFailure.unsupportedHere(error.description)
         }
-        var spec = LaunchSpec(
-            name: "cvm-run-\(getpid())", boot: boot, mode: mode, policy: guestPolicy, vcpus: custom?.vcpus ?? vcpus, cpuModel: cpu,
-            memoryMiB: memoryMiB, firmware: firmwareChoice, accelerator: .tcg, kernelHashes: kernelHashes,
-            cbitpos: cbitpos, reducedPhysBits: reducedPhysBits, console: .stdio, debugExit: true,
-            extraKernelArguments: extraArgs.map { [$0] } ?? [])
-        try prepareContainerGuestLaunch(&spec)
-        if let custom { applyCustomBoot(custom, to: &spec) }
-        do { try spec.validate() } catch let error as LaunchError { throw CLIFailure.badInput(error.description) }
-        return spec
+    }
+
+    /// The host a launch is planned for: this machine, or the recorded host named by $CVM_HOST_RECORDING
+    /// (the tests replay recorded hosts, so a dry run's output does not depend on the test machine).
+    static func launchHost() throws -> HostSources {
+        guard let path = ProcessInfo.processInfo.environment["CVM_HOST_RECORDING"], !path.isEmpty else { return .live() }
+        do { return try RecordedHost.load(path: path).sources } catch { throw CLIFailure.badInput("\(error)") }
     }
 
     static var cacheDirectory: URL {
@@ -217,34 +201,9 @@ struct RunCommand: ParsableCommand {
         return FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache/cvmkit")
     }
 
-    /// Dry runs print commands meant to be run elsewhere: paths are made absolute.
-    static func absolute(_ path: String) -> String {
-        URL(fileURLWithPath: path).standardizedFileURL.path
-    }
-
-    static func parseMemory(_ text: String) -> Int? {
-        let upper = text.uppercased()
-        let (digits, factor): (String, Int)
-        if upper.hasSuffix("G") || upper.hasSuffix("GB") || upper.hasSuffix("GIB") {
-            (digits, factor) = (String(upper.prefix { $0.isNumber }), 1024)
-        } else {
-            (digits, factor) = (String(upper.prefix { $0.isNumber }), 1)
-        }
-        let suffix = upper.drop { $0.isNumber }
-        guard !digits.isEmpty, ["", "M", "MB", "MIB", "G", "GB", "GIB"].contains(String(suffix)), let value = Int(digits) else { return nil }
-        return value * factor
-    }
-
     static func parsePolicy(_ text: String?, mode: ConfidentialMode) throws -> GuestPolicy? {
         guard let text else { return nil }
-        guard let raw = parseUnsignedInteger(text, as: UInt64.self) else { throw PolicyError.notANumber(text) }
-        switch mode {
-        case .sevSNP: return .snp(try SNPPolicy(rawValue: raw))
-        case .sev, .sevES:
-            guard raw <= UInt64(UInt32.max) else { throw PolicyError.reservedBitsSet(kind: "SEV", mask: raw & ~UInt64(UInt32.max)) }
-            return .sev(try SEVPolicy(rawValue: UInt32(raw)))
-        case .none: return nil
-        }
+        return try GuestPolicy(parsing: text, mode: mode)
     }
 }
 

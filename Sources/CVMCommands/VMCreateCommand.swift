@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import GuestImage
 import Launch
+import SEVABI
 
 struct VMCreateCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,7 +28,7 @@ struct VMCreateCommand: ParsableCommand {
     @Option(help: "none, sev, sev-es or sev-snp.") var mode: ConfidentialMode = .none
     @Option(help: "Guest policy (SEV 32-bit or SNP 64-bit, hex or decimal).") var policy: String?
     @Option(help: "Number of vCPUs.") var vcpus: Int = 1
-    @Option(help: "Guest memory, e.g. 512M or 2G.") var memory: String = "1G"
+    @Option(help: "Guest memory, e.g. 512M or 2G (default 512M, as cvm run).") var memory: String = "\(LaunchOptions.defaultMemoryMiB)M"
     @Option(help: "QEMU CPU model (default QEMU's; EPYC-v4 for confidential modes).") var cpu: String?
     @Flag(help: "Measured direct kernel boot of a --bundle (kernel-hashes=on); needs an OvmfPkg/AmdSev firmware.") var kernelHashes = false
     @Option(help: "qemu or libvirt.") var backend: String = "qemu"
@@ -37,6 +38,8 @@ struct VMCreateCommand: ParsableCommand {
     @Option(help: "Guest network: user (QEMU user-mode NAT) or none (default: user for cloud images).") var network: String?
     @Option(help: "libvirt connection URI for --backend libvirt.") var libvirtURI = "qemu:///system"
     @Option(help: "QEMU binary.") var qemu = "qemu-system-x86_64"
+    @OptionGroup var snpInputs: SNPLaunchInputOptions
+    @Flag(help: "Print the QEMU command line (or with --backend libvirt the domain XML) the VM's first start would use, and create nothing.") var dryRun = false
 
     func run() throws {
         let vmName = try VMCommandSupport.name(name)
@@ -48,7 +51,7 @@ struct VMCreateCommand: ParsableCommand {
         }
         if policy != nil, mode == .none { throw CLIFailure.badInput("--policy needs --mode sev, sev-es or sev-snp") }
         request.vcpus = vcpus
-        guard let memoryMiB = RunCommand.parseMemory(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
+        guard let memoryMiB = MemorySize.mebibytes(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
         request.memoryMiB = memoryMiB
         request.cpuModel = cpu
         request.kernelHashes = kernelHashes
@@ -63,7 +66,12 @@ struct VMCreateCommand: ParsableCommand {
         case "none"?: request.userNetwork = false
         case let other?: throw CLIFailure.badInput("--network must be user or none, not '\(other)'")
         }
+        request.snp = try snpInputs.launchOptions()
         let manager = VMCommandSupport.manager(qemu: qemu)
+        if dryRun {
+            print(try VMCommandSupport.failing { try manager.dryRun(request) }, terminator: backendKind == .libvirt ? "" : "\n")
+            return
+        }
         let record = try VMCommandSupport.failing { try manager.create(request) }
         let vm = manager.store.directory(for: vmName)
         print("created VM \(record.name) (\(record.backend.rawValue), mode \(record.mode.rawValue), \(record.vcpus) vCPU, \(record.memoryMiB) MiB) in \(vm.url.path)")

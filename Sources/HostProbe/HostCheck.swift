@@ -1,22 +1,4 @@
-/// A confidential-guest flavour the host check judges.
-public enum SEVMode: String, Sendable, Codable, CaseIterable, Comparable {
-    case sev, sevES = "sev-es", sevSNP = "sev-snp"
-
-    public var displayName: String {
-        switch self {
-        case .sev: return "SEV"
-        case .sevES: return "SEV-ES"
-        case .sevSNP: return "SEV-SNP"
-        }
-    }
-
-    public static func < (lhs: SEVMode, rhs: SEVMode) -> Bool {
-        allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
-    }
-
-    /// This mode and every richer one.
-    public var andAbove: Set<SEVMode> { Set(Self.allCases.filter { $0 >= self }) }
-}
+import SEVABI
 
 /// One line of the host check.
 public struct CheckResult: Sendable, Hashable, Codable {
@@ -40,9 +22,9 @@ public struct CheckResult: Sendable, Hashable, Codable {
     /// One line: how to fix it, when a fix exists.
     public var hint: String?
     /// The modes that cannot launch unless this check passes.
-    public var requiredFor: [SEVMode]
+    public var requiredFor: [ConfidentialMode]
 
-    public init(id: String, title: String, status: Status, reason: String, hint: String? = nil, requiredFor: Set<SEVMode> = []) {
+    public init(id: String, title: String, status: Status, reason: String, hint: String? = nil, requiredFor: Set<ConfidentialMode> = []) {
         self.id = id
         self.title = title
         self.status = status
@@ -54,38 +36,19 @@ public struct CheckResult: Sendable, Hashable, Codable {
 
 /// Whether one mode can launch here, and if not, the checks that stand in the way.
 public struct ModeVerdict: Sendable, Hashable, Codable {
-    /// nil for mode none (no confidential computing); JSON says "none".
-    public var mode: SEVMode?
+    /// `.none` is a plain guest: it needs QEMU only.
+    public var mode: ConfidentialMode
     public var ready: Bool
     /// `id: reason` of every required check that did not pass.
     public var blockers: [String]
     /// Mode none only: the accelerator `cvm run --accel auto` uses here ("kvm" or "tcg").
     public var accelerator: String?
 
-    enum CodingKeys: String, CodingKey { case mode, ready, blockers, accelerator }
-
-    public init(mode: SEVMode?, ready: Bool, blockers: [String], accelerator: String? = nil) {
+    public init(mode: ConfidentialMode, ready: Bool, blockers: [String], accelerator: String? = nil) {
         self.mode = mode
         self.ready = ready
         self.blockers = blockers
         self.accelerator = accelerator
-    }
-
-    public init(from decoder: Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let name = try c.decode(String.self, forKey: .mode)
-        mode = name == "none" ? nil : try c.decode(SEVMode.self, forKey: .mode)
-        ready = try c.decode(Bool.self, forKey: .ready)
-        blockers = try c.decode([String].self, forKey: .blockers)
-        accelerator = try c.decodeIfPresent(String.self, forKey: .accelerator)
-    }
-
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(mode?.rawValue ?? "none", forKey: .mode)
-        try c.encode(ready, forKey: .ready)
-        try c.encode(blockers, forKey: .blockers)
-        try c.encodeIfPresent(accelerator, forKey: .accelerator)
     }
 }
 
@@ -106,17 +69,18 @@ public struct HostReport: Sendable, Codable {
         self.checks = checks
         // Mode none needs QEMU only; KVM decides the accelerator, not readiness (TCG runs anywhere).
         let qemu = checks.filter { $0.id == "qemu.installed" && $0.status != .pass }
-        verdicts = [ModeVerdict(mode: nil, ready: qemu.isEmpty, blockers: qemu.map { "\($0.id): \($0.reason)" }, accelerator: noneAccelerator)]
-            + SEVMode.allCases.map { mode in
+        verdicts = [ModeVerdict(mode: .none, ready: qemu.isEmpty, blockers: qemu.map { "\($0.id): \($0.reason)" }, accelerator: noneAccelerator)]
+            + ConfidentialMode.confidential.map { mode in
                 let blocking = checks.filter { $0.requiredFor.contains(mode) && $0.status != .pass }
                 return ModeVerdict(mode: mode, ready: blocking.isEmpty, blockers: blocking.map { "\($0.id): \($0.reason)" })
             }
     }
 
     /// Mode none: QEMU present, and the accelerator it gets.
-    public var noneVerdict: ModeVerdict { verdicts.first { $0.mode == nil }! }
+    public var noneVerdict: ModeVerdict { verdict(for: .none) }
 
-    public func verdict(for mode: SEVMode) -> ModeVerdict {
+    /// Every mode, none included, has its verdict.
+    public func verdict(for mode: ConfidentialMode) -> ModeVerdict {
         verdicts.first { $0.mode == mode }!
     }
 

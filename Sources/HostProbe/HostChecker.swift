@@ -48,7 +48,7 @@ public struct HostChecker: Sendable {
 
     func cpuChecks(_ cpu: CPUInfo) -> [CheckResult] {
         var out: [CheckResult] = []
-        let all = Set(SEVMode.allCases)
+        let all = Set(ConfidentialMode.confidential)
         let fms = "family 0x\(String(cpu.family, radix: 16)) model 0x\(String(cpu.model, radix: 16)) stepping \(cpu.stepping)"
         if cpu.isAMD {
             out.append(CheckResult(id: "cpu.vendor", title: "CPU vendor", status: .pass, reason: "AuthenticAMD", requiredFor: all))
@@ -78,7 +78,7 @@ public struct HostChecker: Sendable {
                                    reason: "not read: CPUID leaf 0x8000001F is absent", requiredFor: all))
             return out
         }
-        func feature(_ id: String, _ title: String, _ present: Bool, _ bit: Int, _ modes: Set<SEVMode>, hint: String) -> CheckResult {
+        func feature(_ id: String, _ title: String, _ present: Bool, _ bit: Int, _ modes: Set<ConfidentialMode>, hint: String) -> CheckResult {
             // Inside a VM the BIOS is not the user's to change: the hypervisor decides what CPUID shows.
             let fix = cpu.underHypervisor ? "the hypervisor does not expose \(title) to this VM; run on bare metal" : hint
             return CheckResult(id: id, title: title, status: present ? .pass : .fail,
@@ -87,7 +87,7 @@ public struct HostChecker: Sendable {
         }
         out.append(feature("cpuid.sme", "SME", leaf.sme, 0, [], hint: "enable SMEE (Secure Memory Encryption) in the BIOS"))
         out.append(feature("cpuid.sev", "SEV", leaf.sev, 1, all, hint: "enable SEV in the BIOS and set 'SEV ASID count' above 0"))
-        out.append(feature("cpuid.sev-es", "SEV-ES", leaf.sevES, 3, SEVMode.sevES.andAbove, hint: "SEV-ES needs Rome or later with SEV-ES enabled in the BIOS"))
+        out.append(feature("cpuid.sev-es", "SEV-ES", leaf.sevES, 3, ConfidentialMode.sevES.andAbove, hint: "SEV-ES needs Rome or later with SEV-ES enabled in the BIOS"))
         out.append(feature("cpuid.sev-snp", "SEV-SNP", leaf.sevSNP, 4, [.sevSNP], hint: "SEV-SNP needs Milan or later with SNP enabled in the BIOS (SNP, SNP memory coverage, IOMMU)"))
         out.append(feature("cpuid.vmpl", "VMPL", leaf.vmpl, 5, [.sevSNP], hint: "VMPLs come with SEV-SNP; enable SNP in the BIOS"))
         guard leaf.sev else {
@@ -105,7 +105,7 @@ public struct HostChecker: Sendable {
             let esOK = leaf.esASIDs > 0
             out.append(CheckResult(id: "cpuid.es-asids", title: "SEV-ES/SNP ASIDs", status: esOK ? .pass : .fail,
                                    reason: esOK ? "\(leaf.esASIDs) ASIDs reserved for SEV-ES and SNP guests" : "no ASIDs below the minimum SEV ASID: SEV-ES and SNP cannot start",
-                                   hint: esOK ? nil : "set 'SEV-ES ASID Space Limit' in the BIOS above 1", requiredFor: SEVMode.sevES.andAbove))
+                                   hint: esOK ? nil : "set 'SEV-ES ASID Space Limit' in the BIOS above 1", requiredFor: ConfidentialMode.sevES.andAbove))
         }
         return out
     }
@@ -137,7 +137,7 @@ public struct HostChecker: Sendable {
     // MARK: MSRs
 
     func msrChecks(_ cpu: CPUInfo) -> [CheckResult] {
-        let all = Set(SEVMode.allCases)
+        let all = Set(ConfidentialMode.confidential)
         guard cpu.isAMD, cpu.memoryEncryption?.sev == true else {
             let why = !cpu.isAMD ? "not an AMD CPU" : cpu.underHypervisor ? "CPUID shows no SEV (this host is a VM, cpu.hypervisor)" : "CPUID shows no SEV"
             return [CheckResult(id: "msr.syscfg", title: "SYSCFG MSR", status: .skip, reason: "not read: \(why)", requiredFor: all),
@@ -188,7 +188,7 @@ public struct HostChecker: Sendable {
         let files = sources.files
         let loaded = files.list("/sys/module").filter { $0 == "kvm" || $0.hasPrefix("kvm_") }
         var out: [CheckResult] = []
-        let all = Set(SEVMode.allCases)
+        let all = Set(ConfidentialMode.confidential)
         guard loaded.contains("kvm_amd") else {
             let others = loaded.filter { $0 != "kvm" }
             let reason = others.isEmpty ? (loaded.isEmpty ? "no KVM module is loaded" : "kvm is loaded but kvm_amd is not")
@@ -199,7 +199,7 @@ public struct HostChecker: Sendable {
             return out
         }
         out.append(CheckResult(id: "kvm_amd.loaded", title: "kvm_amd module", status: .pass, reason: "kvm_amd is loaded", requiredFor: all))
-        for (parameter, modes) in [("sev", all), ("sev_es", SEVMode.sevES.andAbove), ("sev_snp", Set([SEVMode.sevSNP]))] {
+        for (parameter, modes) in [("sev", all), ("sev_es", ConfidentialMode.sevES.andAbove), ("sev_snp", Set([ConfidentialMode.sevSNP]))] {
             let path = "/sys/module/kvm_amd/parameters/\(parameter)"
             let id = "kvm_amd.\(parameter)"
             guard let raw = files.text(at: path)?.stripping(" \n") else {
@@ -224,7 +224,7 @@ public struct HostChecker: Sendable {
     static let hypervisorCause = "this host is a VM (cpu.hypervisor): the hypervisor does not pass SEV through; run cvm on bare metal"
 
     func firmwareStatusChecks(_ cpu: CPUInfo) -> [CheckResult] {
-        let all = Set(SEVMode.allCases)
+        let all = Set(ConfidentialMode.confidential)
         let access = sources.files.access("/dev/sev")
         let notQueried = { (why: String) in
             CheckResult(id: "sev.platform-status", title: "SEV platform status", status: .skip,
@@ -277,7 +277,7 @@ public struct HostChecker: Sendable {
     // MARK: KVM
 
     func kvmChecks(_ kvm: KVMProbeResult, cpu: CPUInfo) -> [CheckResult] {
-        let all = Set(SEVMode.allCases)
+        let all = Set(ConfidentialMode.confidential)
         var out: [CheckResult] = []
         switch kvm.deviceAccess {
         case .missing:
@@ -343,7 +343,7 @@ public struct HostChecker: Sendable {
     // MARK: QEMU
 
     func qemuChecks(_ qemu: QEMUCapabilities?, kvm: KVMProbeResult) -> [CheckResult] {
-        let all = Set(SEVMode.allCases)
+        let all = Set(ConfidentialMode.confidential)
         guard let qemu else {
             return [CheckResult(id: "qemu.installed", title: "QEMU", status: .fail, reason: "\(options.qemuBinary) is not installed",
                                 hint: "apt-get install qemu-system-x86", requiredFor: all)]
@@ -388,7 +388,7 @@ public struct HostChecker: Sendable {
         return CheckResult(id: "qemu.kvm-guest", title: "QEMU guest under KVM", status: allRan ? .pass : (anyRan ? .info : .fail),
                            reason: "minimal guest with -accel kvm, CPU model \(described)",
                            hint: allRan ? nil : (anyRan ? "KVM here is partial: cvm run --accel auto uses the working CPU model or falls back to TCG" : "QEMU cannot run guests under KVM here; cvm uses TCG (emulation) instead"),
-                           requiredFor: allRan || anyRan ? [] : Set(SEVMode.allCases))
+                           requiredFor: allRan || anyRan ? [] : Set(ConfidentialMode.confidential))
     }
 
     // MARK: libvirt
@@ -423,7 +423,7 @@ public struct HostChecker: Sendable {
             .map { FirmwareDiscovery.inspect($0, files: sources.files) }
         guard !images.isEmpty else {
             return [CheckResult(id: "ovmf.present", title: "OVMF firmware", status: .fail, reason: "no OVMF image found in \(options.firmwareDirectories.joined(separator: ", "))",
-                                hint: "apt-get install ovmf", requiredFor: Set(SEVMode.allCases))]
+                                hint: "apt-get install ovmf", requiredFor: Set(ConfidentialMode.confidential))]
         }
         var out: [CheckResult] = images.map { image in
             let features: String
@@ -441,7 +441,7 @@ public struct HostChecker: Sendable {
         }
         let usable = images.filter { $0.problem == nil }
         out.append(CheckResult(id: "ovmf.present", title: "OVMF firmware", status: usable.isEmpty ? .fail : .pass,
-                               reason: "\(usable.count) usable OVMF image(s)", hint: usable.isEmpty ? "apt-get install ovmf" : nil, requiredFor: Set(SEVMode.allCases)))
+                               reason: "\(usable.count) usable OVMF image(s)", hint: usable.isEmpty ? "apt-get install ovmf" : nil, requiredFor: Set(ConfidentialMode.confidential)))
         let snp = usable.filter(\.supportsSNP)
         out.append(CheckResult(id: "ovmf.snp", title: "OVMF for SNP", status: snp.isEmpty ? .fail : .pass,
                                reason: snp.isEmpty ? "no OVMF image carries SEV metadata" : "\(snp.map(\.path).joined(separator: ", ")) carry SEV metadata",

@@ -1,4 +1,5 @@
 import Foundation
+import SEVABI
 
 /// How a disk image is attached to the guest.
 public enum DiskBus: String, Sendable, Hashable, CaseIterable {

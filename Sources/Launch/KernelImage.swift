@@ -248,7 +248,12 @@ public enum KernelImageDetector {
             guard let type = try? reader.peekLE(UInt32.self, at: entry) else {
                 throw KernelImageError.malformed("ELF program header \(index) lies beyond the end of the file")
             }
-            guard type == 4 else { continue }  // PT_NOTE
+            if type == 1, info.multibootFlags.map({ $0 & 0x1_0000 == 0 }) ?? true {
+                // PT_LOAD: QEMU's ELF loader reads every loaded segment from the file (a multiboot
+                // header with the a.out kludge, flag bit 16, is loaded by its own addresses instead).
+                try checkLoadSegment(reader, entry: entry, index: index, is64: is64)
+            }
+            guard type == 4, info.pvhEntry == nil else { continue }  // PT_NOTE
             let offset: Int, size: Int
             if is64 {
                 guard let o = try? reader.peekLE(UInt64.self, at: entry + 8), let s = try? reader.peekLE(UInt64.self, at: entry + 32),
@@ -265,8 +270,24 @@ public enum KernelImageDetector {
             }
             if let entryPoint = try xenPhys32Entry(reader, offset: offset, size: size) {
                 info.pvhEntry = entryPoint
-                return
             }
+        }
+    }
+
+    /// A loaded segment must lie inside the file: a truncated kernel is bad input, not a QEMU failure.
+    static func checkLoadSegment(_ reader: ByteReader, entry: Int, index: Int, is64: Bool) throws {
+        let fileSize = UInt64(reader.bytes.count)
+        let offset: UInt64?, size: UInt64?
+        if is64 {
+            offset = try? reader.peekLE(UInt64.self, at: entry + 8)
+            size = try? reader.peekLE(UInt64.self, at: entry + 32)
+        } else {
+            offset = (try? reader.peekLE(UInt32.self, at: entry + 4)).map(UInt64.init)
+            size = (try? reader.peekLE(UInt32.self, at: entry + 16)).map(UInt64.init)
+        }
+        guard let offset, let size else { throw KernelImageError.malformed("ELF program header \(index) lies beyond the end of the file") }
+        guard offset <= fileSize, size <= fileSize - offset else {
+            throw KernelImageError.malformed("ELF segment \(index) (file bytes \(offset)-\(offset &+ size)) lies beyond the end of the file (\(fileSize) bytes): the kernel is truncated")
         }
     }
 

@@ -1,4 +1,5 @@
 import Foundation
+import SEVABI
 
 /// Launch defaults for third-party unikernels, as each project documents its QEMU invocation.
 /// The facts and their sources are in docs/GUIDE.md ("Third-party kernels and unikernels").

@@ -1,6 +1,7 @@
 import Foundation
 import HostOS
 import HostProbe
+import SEVABI
 
 public enum FirmwareRequest: Sendable, Hashable {
     /// SeaBIOS for plain guests, OVMF for confidential ones.
@@ -12,6 +13,17 @@ public enum FirmwareRequest: Sendable, Hashable {
     /// "bios:PATH": any image loaded with -bios, for plain guests.
     case customBIOS(String)
 
+    /// The spelling `init(argument:)` reads back.
+    public var argument: String {
+        switch self {
+        case .auto: return "auto"
+        case .seabios: return "seabios"
+        case .ovmf: return "ovmf"
+        case .path(let path): return path
+        case .customBIOS(let path): return "bios:" + path
+        }
+    }
+
     public init(argument: String) {
         switch argument.lowercased() {
         case "auto": self = .auto
@@ -19,6 +31,44 @@ public enum FirmwareRequest: Sendable, Hashable {
         case "ovmf", "uefi": self = .ovmf
         default: self = argument.hasPrefix("bios:") ? .customBIOS(String(argument.dropFirst(5))) : .path(argument)
         }
+    }
+}
+
+/// The firmware files a launch uses, before its own variable store exists.
+public enum ResolvedFirmware: Sendable, Hashable {
+    case seabios
+    /// OVMF code for pflash and the VARS template each launch copies (nil: an AmdSev build without one).
+    case ovmfPflash(code: String, varsTemplate: String?)
+    case ovmfBios(path: String)
+    case customBIOS(path: String)
+
+    public var imagePath: String? { firmware(varsPath: "").imagePath }
+
+    /// The launch firmware with its variable store at `varsPath` (which this does not create).
+    public func firmware(varsPath: String) -> Firmware {
+        switch self {
+        case .seabios: return .seabios
+        case .ovmfPflash(let code, _): return .ovmfPflash(code: code, vars: varsPath)
+        case .ovmfBios(let path): return .ovmfBios(path: path)
+        case .customBIOS(let path): return .customBIOS(path: path)
+        }
+    }
+
+    /// The launch firmware with this launch's own copy of the variable store in `stateDirectory`
+    /// (kept when it exists: a persistent VM's variables survive its restarts).
+    public func prepare(in stateDirectory: URL) throws -> Firmware {
+        guard case let .ovmfPflash(code, template) = self else { return firmware(varsPath: "") }
+        let varsCopy = stateDirectory.appendingPathComponent("OVMF_VARS.fd")
+        if !FileManager.default.fileExists(atPath: varsCopy.path) {
+            try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
+            if let template {
+                try FileManager.default.copyItem(atPath: template, toPath: varsCopy.path)
+            } else {
+                // A code image without a vars template (an AmdSev build): an empty store of the right size.
+                try Data(count: code.contains("4M") ? 540_672 : 131_072).write(to: varsCopy)
+            }
+        }
+        return .ovmfPflash(code: code, vars: varsCopy.path)
     }
 }
 
@@ -37,9 +87,15 @@ public enum LaunchPlanner {
     ]
     static let statelessImages = ["/usr/share/ovmf/OVMF.fd", "/usr/share/OVMF/OVMF.amdsev.fd", "/usr/share/edk2/ovmf/OVMF.amdsev.fd", "/usr/share/qemu/OVMF.fd"]
 
-    /// Resolves the firmware; for pflash, copies the variable store into `stateDirectory` (one per VM).
+    /// Resolves the firmware and, for pflash, copies the variable store into `stateDirectory` (one per VM).
     public static func firmware(for mode: ConfidentialMode, request: FirmwareRequest, stateDirectory: URL,
                                 files: any HostFileSystem = LocalFileSystem()) throws -> Firmware {
+        try resolveFirmware(for: mode, request: request, files: files).prepare(in: stateDirectory)
+    }
+
+    /// Which firmware files a launch of `mode` uses; reads only, writes nothing.
+    public static func resolveFirmware(for mode: ConfidentialMode, request: FirmwareRequest,
+                                       files: any HostFileSystem = LocalFileSystem()) throws -> ResolvedFirmware {
         let wantsOVMF: Bool
         var explicit: String?
         switch request {
@@ -71,18 +127,7 @@ public enum LaunchPlanner {
             pairs = pflashPairs
         }
         for pair in pairs where files.size(of: pair.code) != nil {
-            let varsCopy = stateDirectory.appendingPathComponent("OVMF_VARS.fd")
-            if !FileManager.default.fileExists(atPath: varsCopy.path) {
-                try FileManager.default.createDirectory(at: stateDirectory, withIntermediateDirectories: true)
-                if files.size(of: pair.vars) != nil {
-                    try FileManager.default.copyItem(atPath: pair.vars, toPath: varsCopy.path)
-                } else {
-                    // A code image without a vars template (an AmdSev build): an empty store of the right size.
-                    let size = pair.code.contains("4M") ? 540_672 : 131_072
-                    try Data(count: size).write(to: varsCopy)
-                }
-            }
-            return .ovmfPflash(code: pair.code, vars: varsCopy.path)
+            return .ovmfPflash(code: pair.code, varsTemplate: files.size(of: pair.vars) != nil ? pair.vars : nil)
         }
         throw LaunchError.unsupportedHere("no OVMF image found (apt-get install ovmf), or give --firmware PATH")
     }
@@ -124,12 +169,19 @@ public enum LaunchPlanner {
 
     /// Refuses a confidential mode the host cannot run, naming the host check's reasons.
     public static func requireHostSupport(for mode: ConfidentialMode, sources: HostSources = .live()) throws {
-        guard let sevMode = mode.sevMode else { return }
+        guard mode.isConfidential else { return }
         var options = HostChecker.Options()
         options.probeQEMUGuests = false
-        let verdict = HostChecker(sources: sources, options: options).run().verdict(for: sevMode)
-        guard verdict.ready else {
-            throw LaunchError.unsupportedHere("\(sevMode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : "")")
+        if let why = hostRefusal(for: mode, report: HostChecker(sources: sources, options: options).run()) {
+            throw LaunchError.hostRefused(why)
         }
+    }
+
+    /// The one wording of a host check's "no" for `mode` (run, vm and bench say the same); nil when ready.
+    public static func hostRefusal(for mode: ConfidentialMode, report: HostReport) -> String? {
+        let verdict = report.verdict(for: mode)
+        guard !verdict.ready else { return nil }
+        let more = verdict.blockers.count > 3 ? " (+\(verdict.blockers.count - 3) more; see cvm host check)" : ""
+        return "\(mode.displayName) cannot launch on this host: \(verdict.blockers.prefix(3).joined(separator: "; "))\(more)"
     }
 }

@@ -1,22 +1,6 @@
 import HostProbe
 import SEVABI
 
-/// How confidential a launch is.
-public enum ConfidentialMode: String, Sendable, Codable, CaseIterable {
-    case none, sev, sevES = "sev-es", sevSNP = "sev-snp"
-
-    public var sevMode: SEVMode? {
-        switch self {
-        case .none: return nil
-        case .sev: return .sev
-        case .sevES: return .sevES
-        case .sevSNP: return .sevSNP
-        }
-    }
-
-    public var isConfidential: Bool { self != .none }
-}
-
 public enum Accelerator: String, Sendable, Codable, CaseIterable {
     case kvm, tcg
 }
@@ -72,7 +56,7 @@ public enum Firmware: Sendable, Hashable {
 }
 
 /// SEV-SNP launch inputs beyond the policy.
-public struct SNPLaunchOptions: Sendable, Hashable {
+public struct SNPLaunchOptions: Sendable, Hashable, Codable {
     /// Base64 of the 96-byte ID block and the 4096-byte ID authentication info.
     public var idBlock: String?
     public var idAuth: String?
@@ -93,8 +77,9 @@ public enum SerialSink: Sendable, Hashable {
     /// The supervisor's standard input/output (streamed to the terminal and a log).
     case stdio
     case file(String)
-    /// A Unix socket a console can attach to later.
-    case socket(String)
+    /// A Unix socket a console can attach to later; with `log`, QEMU also appends every byte to that
+    /// file whether or not a client is attached.
+    case socket(String, log: String? = nil)
     case none
 }
 
@@ -136,6 +121,20 @@ public struct LaunchSpec: Sendable, Hashable {
     public var kernelProtocol: BootProtocol?
     /// Further QEMU arguments a preset documents (RNG, an extra exit device); libvirt gets them as qemu:arg.
     public var extraQEMUArguments: [String] = []
+    /// A disk is booted without writing to it: QEMU keeps the guest's writes in a temporary snapshot.
+    public var diskSnapshot = false
+    /// A reboot ends QEMU (-no-reboot): a guest that resets itself is not booted again in a loop.
+    public var noReboot = false
+    /// libvirt: a guest reboot restarts the domain (persistent VMs) instead of ending it (one-shot runs).
+    public var rebootRestarts = false
+    /// libvirt: the domain's UUID, so redefining a persistent VM keeps its identity.
+    public var domainUUID: String?
+    /// QEMU starts with its vCPUs stopped (-S) until a QMP `cont`: bench tells QEMU's setup from the boot.
+    public var startPaused = false
+    /// QEMU's -name: persistent VMs carry their name into ps and QMP.
+    public var namesProcess = false
+    /// QEMU detaches (-daemonize) and writes its pid to this file (-pidfile): persistent VMs.
+    public var daemonPIDFile: String?
 
     public init(name: String, boot: BootSource, mode: ConfidentialMode = .none, policy: GuestPolicy? = nil, vcpus: Int = 1,
                 cpuModel: String? = nil, memoryMiB: Int = 512, firmware: Firmware = .seabios, accelerator: Accelerator = .tcg,
@@ -191,10 +190,18 @@ public struct LaunchSpec: Sendable, Hashable {
 public enum LaunchError: Error, Equatable, Sendable, CustomStringConvertible {
     case invalid(String)
     case unsupportedHere(String)
+    /// The host check says this host cannot run the mode (a dry run can still prepare the launch).
+    case hostRefused(String)
+
+    /// Confidential guests under TCG: QEMU 7.2 aborts on an assertion when SEV objects meet TCG, and no
+    /// version can emulate SEV. The one wording of it.
+    public static func needsKVM(_ mode: ConfidentialMode) -> LaunchError {
+        .unsupportedHere("\(mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+    }
 
     public var description: String {
         switch self {
-        case .invalid(let why), .unsupportedHere(let why): return why
+        case .invalid(let why), .unsupportedHere(let why), .hostRefused(let why): return why
         }
     }
 }

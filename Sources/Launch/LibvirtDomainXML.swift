@@ -15,13 +15,14 @@ public enum LibvirtDomainXML {
             throw LaunchError.unsupportedHere("libvirt \(version) has no <launchSecurity type='sev-snp'> (needs ≥ 10.5); use --backend qemu for SEV-SNP")
         }
         if spec.mode.isConfidential && spec.accelerator == .tcg {
-            throw LaunchError.unsupportedHere("\(spec.mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+            throw LaunchError.needsKVM(spec.mode)
         }
         var x = XMLWriter()
         let type = spec.accelerator == .kvm ? "kvm" : "qemu"
         let qemuArguments = (spec.debugExit ? ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] : []) + spec.extraQEMUArguments
         x.open("domain", ["type": type, "xmlns:qemu": qemuArguments.isEmpty ? nil : "http://libvirt.org/schemas/domain/qemu/1.0"])
         x.element("name", text: spec.name)
+        if let uuid = spec.domainUUID { x.element("uuid", text: uuid) }
         x.element("memory", ["unit": "MiB"], text: String(spec.memoryMiB))
         if spec.mode.isConfidential {
             // SEV guest memory must stay in place: libvirt then raises the memlock limit for QEMU.
@@ -61,7 +62,7 @@ public enum LibvirtDomainXML {
         x.close("features")
         if let model = spec.effectiveCPUModel { LibvirtCPU.write(model, into: &x) }
         x.element("on_poweroff", text: "destroy")
-        x.element("on_reboot", text: "destroy")
+        x.element("on_reboot", text: spec.rebootRestarts ? "restart" : "destroy")
         x.element("on_crash", text: "destroy")
 
         x.open("devices")
@@ -71,6 +72,7 @@ public enum LibvirtDomainXML {
             x.element("driver", ["name": "qemu", "type": format].merging(iommu) { $1 })
             x.element("source", ["file": path])
             x.element("target", spec.diskBus == .virtioSCSI ? ["dev": "sda", "bus": "scsi"] : ["dev": "vda", "bus": "virtio"])
+            if spec.diskSnapshot { x.element("transient") }
             x.close("disk")
             if spec.diskBus == .virtioSCSI { x.element("controller", ["type": "scsi", "model": "virtio-scsi"]) }
         }

@@ -14,14 +14,21 @@ public enum QEMUCommandLine {
         return 51
     }
 
+    /// The C-bit position of a CPU generation (SEV-REFERENCE: 47 up to Milan, 51 on Genoa and Turin).
+    public static func usualCBitPosition(generation: AMDGeneration) -> Int {
+        switch generation {
+        case .naples, .rome, .milan: return 47
+        case .genoa, .turin: return 51
+        }
+    }
+
     /// - Parameters:
     ///   - capabilities: what the installed QEMU offers; nil renders for a modern QEMU (≥ 9.1), as a dry
     ///     run for another host does.
     public static func render(_ spec: LaunchSpec, binary: String = "qemu-system-x86_64", capabilities: QEMUCapabilities? = nil) throws -> [String] {
         try spec.validate()
         if spec.mode.isConfidential && spec.accelerator == .tcg {
-            // QEMU 7.2 aborts on an assertion when SEV objects meet TCG; no version can emulate SEV.
-            throw LaunchError.unsupportedHere("\(spec.mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+            throw LaunchError.needsKVM(spec.mode)
         }
         if let capabilities {
             switch spec.mode {
@@ -34,6 +41,7 @@ public enum QEMUCommandLine {
         }
 
         var args = [binary]
+        if spec.namesProcess { args += ["-name", spec.name] }
         var machine = spec.machineType
         if spec.kernelHashes, capabilities?.needsKernelHashesMachineWorkaround == true {
             machine = "pc-q35-7.1"
@@ -83,7 +91,7 @@ public enum QEMUCommandLine {
         case let .disk(path, format):
             // Confidential guests need virtio behind the IOMMU platform so DMA uses shared (unencrypted) pages.
             let iommu = spec.mode.isConfidential ? ",iommu_platform=on,disable-legacy=on" : ""
-            args += ["-drive", "if=none,id=disk0,format=\(format),file=\(escapeOption(path))"]
+            args += ["-drive", "if=none,id=disk0,format=\(format),file=\(escapeOption(path))\(spec.diskSnapshot ? ",snapshot=on" : "")"]
             args += spec.diskBus.qemuDevices(iommu: iommu)
         }
         for (index, cdrom) in spec.cdroms.enumerated() {
@@ -96,10 +104,13 @@ public enum QEMUCommandLine {
         }
 
         args += spec.extraQEMUArguments
+        if spec.noReboot { args += ["-no-reboot"] }
         args += serial(spec.console, id: "console0")
         if spec.applicationSerial != .none { args += serial(spec.applicationSerial, id: "app0") }
         if spec.debugExit { args += ["-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"] }
         if let qmp = spec.qmpSocket { args += ["-qmp", "unix:\(qmp),server=on,wait=off"] }
+        if spec.startPaused { args += ["-S"] }
+        if let pidFile = spec.daemonPIDFile { args += ["-daemonize", "-pidfile", pidFile] }
         return args
     }
 
@@ -107,7 +118,9 @@ public enum QEMUCommandLine {
         switch sink {
         case .stdio: return ["-chardev", "stdio,id=\(id),signal=off", "-serial", "chardev:\(id)"]
         case .file(let path): return ["-chardev", "file,id=\(id),path=\(escapeOption(path))", "-serial", "chardev:\(id)"]
-        case .socket(let path): return ["-chardev", "socket,id=\(id),path=\(escapeOption(path)),server=on,wait=off", "-serial", "chardev:\(id)"]
+        case let .socket(path, log):
+            let logging = log.map { ",logfile=\(escapeOption($0)),logappend=on" } ?? ""
+            return ["-chardev", "socket,id=\(id),path=\(escapeOption(path)),server=on,wait=off\(logging)", "-serial", "chardev:\(id)"]
         case .none: return ["-serial", "none"]
         }
     }

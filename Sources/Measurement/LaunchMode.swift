@@ -1,3 +1,5 @@
+import SEVABI
+
 /// What kind of guest is launched, which decides how the launch digest is formed.
 public enum LaunchMode: String, Sendable, CaseIterable, Codable {
     /// SHA-256 over the firmware (and the SEV hashes table).
@@ -10,6 +12,16 @@ public enum LaunchMode: String, Sendable, CaseIterable, Codable {
     case snpOVMFHash = "snp:ovmf-hash"
     /// SNP with a COCONUT-SVSM image below OVMF and its variable store.
     case snpSVSM = "snp:svsm"
+
+    /// The measurement of a confidential launch mode; nil for a plain guest, which has none.
+    public init?(_ mode: ConfidentialMode) {
+        switch mode {
+        case .none: return nil
+        case .sev: self = .sev
+        case .sevES: self = .sevES
+        case .sevSNP: self = .sevSNP
+        }
+    }
 
     /// Accepts the names used here and by sev-snp-measure (seves, snp, sev-snp:svsm), any case.
     public init?(parsing text: String) {

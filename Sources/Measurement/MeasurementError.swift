@@ -17,6 +17,7 @@ public enum MeasurementError: Error, Equatable, CustomStringConvertible, Sendabl
     case vcpuSignatureRequired(mode: String)
     case vcpuCountOutOfRange(Int, max: Int)
     case invalidRange(String)
+    case vcpuListOutOfRange(String, max: Int)
     case vmmNotSupported(vmm: String, mode: String)
     case unknownVMMType(String)
     case invalidOVMFHash(String)
@@ -55,9 +56,11 @@ public enum MeasurementError: Error, Equatable, CustomStringConvertible, Sendabl
         case let .unknownVCPUType(name, known):
             return "unknown vCPU type '\(name)'; known: \(known.joined(separator: ", "))"
         case let .vcpuSignatureRequired(mode):
-            return "mode \(mode) with the QEMU VMM needs a vCPU type (--vcpu-type, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping)"
+            return "mode \(mode) with the QEMU VMM needs a vCPU type (--cpu, --vcpu-sig or --vcpu-family/--vcpu-model/--vcpu-stepping)"
         case let .vcpuCountOutOfRange(count, max):
             return "vCPU count \(count) is out of range (1...\(max))"
+        case let .vcpuListOutOfRange(text, max):
+            return "vCPU count \(text.prefix(20)) is over the limit of \(max)"
         case let .invalidRange(text):
             return "not a number, list or range: '\(text.prefix(60))' (examples: 4, 1-64, 1,2,4-8)"
         case let .vmmNotSupported(vmm, mode):

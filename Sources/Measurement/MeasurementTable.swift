@@ -57,17 +57,23 @@ extension LaunchMeasurer {
     }
 }
 
-/// Parses "4", "1-64", "1,2,4-8" into the listed integers, in order.
+/// Parses "4", "1-64", "1,2,4-8" into the listed vCPU counts, in order. A count beyond
+/// `LaunchMeasurer.maxVCPUs` is refused as out of range (naming the limit), not as "not a number".
 public func parseIntegerList(_ text: String) throws -> [Int] {
     var out: [Int] = []
     for part in text.split(separator: ",", omittingEmptySubsequences: false) {
         let piece = part.filter { $0 != " " }
-        let bounds = piece.split(separator: "-", omittingEmptySubsequences: false)
-        if bounds.count == 1, let value = Int(bounds[0]) {
-            out.append(value)
-        } else if bounds.count == 2, let low = Int(bounds[0]), let high = Int(bounds[1]), low <= high,
-                  high - low < LaunchMeasurer.maxVCPUs {
-            out.append(contentsOf: low...high)
+        let bounds = try piece.split(separator: "-", omittingEmptySubsequences: false).map { bound in
+            guard !bound.isEmpty, bound.allSatisfy({ ("0"..."9").contains($0) }) else { throw MeasurementError.invalidRange(text) }
+            guard let value = Int(bound), value <= LaunchMeasurer.maxVCPUs else {
+                throw MeasurementError.vcpuListOutOfRange(String(bound), max: LaunchMeasurer.maxVCPUs)
+            }
+            return value
+        }
+        if bounds.count == 1 {
+            out.append(bounds[0])
+        } else if bounds.count == 2, bounds[0] <= bounds[1] {
+            out.append(contentsOf: bounds[0]...bounds[1])
         } else {
             throw MeasurementError.invalidRange(text)
         }

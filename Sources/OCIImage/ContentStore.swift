@@ -33,6 +33,8 @@ public final class ContentStore: @unchecked Sendable {
     private var written: Int64 = 0
     /// The most bytes the store accepts (content of files later overwritten still counts).
     public let limit: Int64
+    /// The directory holding the (unlinked) store file.
+    public let directory: String
 
     /// Creates the store in `directory` (default: the temporary directory).
     public init(directory: String? = nil, limit: Int64) throws {
@@ -45,6 +47,7 @@ public final class ContentStore: @unchecked Sendable {
         unlink(path)
         self.fd = fd
         self.limit = limit
+        self.directory = folder
     }
 
     deinit { close(fd) }
@@ -59,6 +62,15 @@ public final class ContentStore: @unchecked Sendable {
             defer { written += size }
             return written
         }
+    }
+
+    /// Bytes an unprivileged writer may still add to the store's file system (statvfs f_bavail), or nil
+    /// when the file system does not say.
+    func freeBytes() -> Int64? {
+        var info = statvfs()
+        guard fstatvfs(fd, &info) == 0 else { return nil }
+        let (bytes, overflow) = Int64(info.f_bavail).multipliedReportingOverflow(by: Int64(info.f_frsize))
+        return overflow ? Int64.max : bytes
     }
 
     func write(_ bytes: ArraySlice<UInt8>, at offset: Int64) throws {

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Errors from reading a tar stream. Every case describes itself in one line.
 public enum TarError: Error, Equatable, CustomStringConvertible, Sendable {
     case truncated(offset: Int64, context: String)
@@ -92,6 +94,8 @@ public enum FlattenError: Error, Equatable, CustomStringConvertible, Sendable {
     case hardlinkTargetMissing(layer: Int, path: String, target: String)
     case hardlinkToDirectory(layer: Int, path: String, target: String)
     case limitExceeded(layer: Int, what: String, limit: Int64)
+    case contentLimitExceeded(layer: Int, path: String, size: Int64, stored: Int64, limit: Int64)
+    case noSpace(layer: Int, path: String, size: Int64, directory: String, available: Int64)
     case layer(index: Int, digest: String, underlying: String)
 
     public var description: String {
@@ -102,7 +106,24 @@ public enum FlattenError: Error, Equatable, CustomStringConvertible, Sendable {
         case let .hardlinkTargetMissing(layer, path, target): return "layer \(layer): hard link '\(path.prefix(200))' points to '\(target.prefix(200))', which does not exist in the image"
         case let .hardlinkToDirectory(layer, path, target): return "layer \(layer): hard link '\(path.prefix(200))' points to directory '\(target.prefix(200))'"
         case let .limitExceeded(layer, what, limit): return "layer \(layer): \(what) exceeds the limit of \(limit)"
+        case let .contentLimitExceeded(layer, path, size, stored, limit):
+            return "layer \(layer): '\(path.prefix(200))' (\(size) bytes) would take the image's file content past the limit of \(ByteCount(limit)) (\(stored) bytes stored so far; raise it with --max-image-content)"
+        case let .noSpace(layer, path, size, directory, available):
+            return "layer \(layer): '\(path.prefix(200))' needs \(ByteCount(size)) in \(directory), which has \(ByteCount(available)) free"
         case let .layer(index, digest, underlying): return "layer \(index) (\(digest)): \(underlying)"
         }
+    }
+}
+
+/// A byte count for messages: exact bytes, with the binary unit a person reads at a glance.
+struct ByteCount: CustomStringConvertible {
+    let bytes: Int64
+    init(_ bytes: Int64) { self.bytes = bytes }
+
+    var description: String {
+        let units: [(Int64, String)] = [(1 << 40, "TiB"), (1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+        guard let (size, unit) = units.first(where: { bytes >= $0.0 }) else { return "\(bytes) bytes" }
+        let value = Double(bytes) / Double(size)
+        return "\(bytes) bytes (\(value < 10 ? String(format: "%.1f", value) : String(Int(value.rounded()))) \(unit))"
     }
 }

@@ -3,8 +3,12 @@ public struct FlattenLimits: Sendable, Equatable {
     public var tar = TarLimits()
     /// Most tar entries over all layers.
     public var maxEntries: Int = 2_000_000
-    /// Most bytes written to the content store (overwritten files still count).
-    public var maxStoredBytes: Int64 = 32 << 30
+    /// Most bytes written to the content store (overwritten files still count). The flattened files
+    /// become an initramfs that the guest unpacks into its RAM, so an image much past a few GiB cannot
+    /// boot anyway, while a gzip layer of 10 MB can claim 10 GiB (and /tmp is often tmpfs, i.e. RAM):
+    /// see docs/OCI.md, "Limits". `--max-image-content` raises it.
+    public var maxStoredBytes: Int64 = FlattenLimits.defaultMaxStoredBytes
+    public static let defaultMaxStoredBytes: Int64 = 4 << 30
     /// Files up to this size stay in memory...
     public var inlineThreshold: Int = 16 << 10
     /// ...until inline content reaches this total; then everything goes to the store.
@@ -242,8 +246,12 @@ final class Flattener {
             inlineBytes += entry.size
             return ContentReference(size: entry.size, storage: .inline(try tar.readAllContent()))
         }
+        // Both checks come before a byte is written, so a bomb costs nothing but its header.
         guard let offset = store.reserve(entry.size) else {
-            throw FlattenError.limitExceeded(layer: layer, what: "content of '\(entry.path.prefix(200))' (\(entry.size) bytes) with \(store.size) bytes stored", limit: store.limit)
+            throw FlattenError.contentLimitExceeded(layer: layer, path: entry.path, size: entry.size, stored: store.size, limit: store.limit)
+        }
+        if let available = store.freeBytes(), entry.size > available {
+            throw FlattenError.noSpace(layer: layer, path: entry.path, size: entry.size, directory: store.directory, available: available)
         }
         var position = offset
         try tar.readContent { chunk in

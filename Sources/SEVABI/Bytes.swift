@@ -138,14 +138,12 @@ extension StringProtocol {
     }
 }
 
-/// Parses an unsigned integer written in decimal or with a 0x (hex) / 0b (binary) prefix.
+/// Parses an unsigned integer written exactly as the help texts promise: decimal digits, or `0x`/`0X`
+/// followed by hex digits. Signs, spaces, underscores and other bases are refused, so what a user typed
+/// is what was meant (Swift's `Int("+5")` and `radix:` parsing would accept more).
 public func parseUnsignedInteger<T: FixedWidthInteger & UnsignedInteger>(_ text: String, as _: T.Type = T.self) -> T? {
-    let trimmed = text.trimmingWhitespace().replacingUnderscores()
-    if trimmed.hasPrefix("0x") || trimmed.hasPrefix("0X") { return T(trimmed.dropFirst(2), radix: 16) }
-    if trimmed.hasPrefix("0b") || trimmed.hasPrefix("0B") { return T(trimmed.dropFirst(2), radix: 2) }
-    return T(trimmed, radix: 10)
-}
-
-extension String {
-    fileprivate func replacingUnderscores() -> String { String(filter { $0 != "_" }) }
+    let hex = text.hasPrefix("0x") || text.hasPrefix("0X")
+    let digits = hex ? text.dropFirst(2) : Substring(text)
+    guard !digits.isEmpty, digits.allSatisfy({ hex ? $0.isHexDigit : ("0"..."9").contains($0) }) else { return nil }
+    return T(digits, radix: hex ? 16 : 10)
 }

@@ -4,14 +4,29 @@
 public struct SEVPolicy: Sendable, Hashable, CustomStringConvertible {
     public let rawValue: UInt32
 
-    public static let bits: [PolicyBit] = [
-        PolicyBit(name: "NODBG", bit: 0, meaning: "debugging of the guest is disallowed"),
-        PolicyBit(name: "NOKS", bit: 1, meaning: "sharing keys with other guests is disallowed"),
-        PolicyBit(name: "ES", bit: 2, meaning: "SEV-ES is required (register state encrypted)"),
-        PolicyBit(name: "NOSEND", bit: 3, meaning: "sending the guest to another platform is disallowed"),
-        PolicyBit(name: "DOMAIN", bit: 4, meaning: "the guest may only be migrated within its domain"),
-        PolicyBit(name: "SEV", bit: 5, meaning: "the guest may only be migrated to SEV-capable platforms"),
-    ]
+    /// Bits 0-5 of the SEV guest policy.
+    public struct Flags: PolicyFlags {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+        public static let noDebug = Flags(rawValue: 1 << 0)
+        public static let noKeySharing = Flags(rawValue: 1 << 1)
+        public static let encryptedState = Flags(rawValue: 1 << 2)
+        public static let noSend = Flags(rawValue: 1 << 3)
+        public static let domain = Flags(rawValue: 1 << 4)
+        public static let sev = Flags(rawValue: 1 << 5)
+
+        public static let table: [(flag: Flags, bit: PolicyBit)] = [
+            named(.noDebug, "NODBG", "debugging of the guest is disallowed"),
+            named(.noKeySharing, "NOKS", "sharing keys with other guests is disallowed"),
+            named(.encryptedState, "ES", "SEV-ES is required (register state encrypted)"),
+            named(.noSend, "NOSEND", "sending the guest to another platform is disallowed"),
+            named(.domain, "DOMAIN", "the guest may only be migrated within its domain"),
+            named(.sev, "SEV", "the guest may only be migrated to SEV-capable platforms"),
+        ]
+    }
+
+    public static var bits: [PolicyBit] { Flags.bits }
 
     /// Bits 6-15 must be zero.
     public static let reservedMask: UInt32 = 0x0000_FFC0
@@ -23,42 +38,33 @@ public struct SEVPolicy: Sendable, Hashable, CustomStringConvertible {
         self.rawValue = rawValue
     }
 
-    public init(flags: [String], apiMajor: UInt8 = 0, apiMinor: UInt8 = 0) throws {
-        var value = UInt32(apiMajor) << 16 | UInt32(apiMinor) << 24
-        for name in flags {
-            guard let bit = Self.bits.first(where: { $0.name.caseInsensitiveEquals(name) }) else {
-                throw PolicyError.unknownFlag(name, known: Self.bits.map(\.name))
-            }
-            value |= 1 << UInt32(bit.bit)
+    public init(flags: Flags, apiMajor: UInt8 = 0, apiMinor: UInt8 = 0) throws {
+        try self.init(rawValue: flags.rawValue | UInt32(apiMajor) << 16 | UInt32(apiMinor) << 24)
+    }
+
+    /// Builds a policy from flag names as a user writes them.
+    public init(flags names: [String], apiMajor: UInt8 = 0, apiMinor: UInt8 = 0) throws {
+        var flags = Flags()
+        for name in names {
+            guard let flag = Flags(name: name) else { throw PolicyError.unknownFlag(name, known: Flags.bits.map(\.name)) }
+            flags.insert(flag)
         }
-        try self.init(rawValue: value)
+        try self.init(flags: flags, apiMajor: apiMajor, apiMinor: apiMinor)
     }
 
-    public func isSet(_ name: String) -> Bool {
-        guard let bit = Self.bits.first(where: { $0.name == name }) else { return false }
-        return rawValue & (1 << UInt32(bit.bit)) != 0
-    }
-
-    public var setBits: [PolicyBit] { Self.bits.filter { rawValue & (1 << UInt32($0.bit)) != 0 } }
+    public var flags: Flags { Flags(rawValue: rawValue).intersection(.all) }
+    public var setBits: [PolicyBit] { flags.setBits }
     public var apiMajor: UInt8 { UInt8(truncatingIfNeeded: rawValue >> 16) }
     public var apiMinor: UInt8 { UInt8(truncatingIfNeeded: rawValue >> 24) }
-    public var requiresES: Bool { isSet("ES") }
+    public var requiresES: Bool { flags.contains(.encryptedState) }
 
     /// Things a user should know before launching with this policy.
     public var warnings: [String] {
         var out: [String] = []
-        if !isSet("NODBG") { out.append("NODBG is clear: the hypervisor may debug (decrypt) this guest") }
-        if !isSet("NOKS") { out.append("NOKS is clear: the guest key may be shared with other guests") }
+        if !flags.contains(.noDebug) { out.append("NODBG is clear: the hypervisor may debug (decrypt) this guest") }
+        if !flags.contains(.noKeySharing) { out.append("NOKS is clear: the guest key may be shared with other guests") }
         return out
     }
 
     public var description: String { "0x" + String(rawValue, radix: 16) }
-}
-
-extension String {
-    func caseInsensitiveEquals(_ other: String) -> Bool {
-        lowercased().replacingDashes() == other.lowercased().replacingDashes()
-    }
-
-    fileprivate func replacingDashes() -> String { String(map { $0 == "-" ? "_" : $0 }) }
 }

@@ -3,20 +3,42 @@
 public struct SNPPolicy: Sendable, Hashable, CustomStringConvertible {
     public let rawValue: UInt64
 
-    public static let bits: [PolicyBit] = [
-        PolicyBit(name: "SMT", bit: 16, meaning: "SMT (hyper-threading) may be enabled on the host"),
-        PolicyBit(name: "RESERVED_17", bit: 17, meaning: "reserved, must be 1"),
-        PolicyBit(name: "MIGRATE_MA", bit: 18, meaning: "a migration agent may be associated with the guest"),
-        PolicyBit(name: "DEBUG", bit: 19, meaning: "debugging is allowed (the hypervisor can read guest memory)"),
-        PolicyBit(name: "SINGLE_SOCKET", bit: 20, meaning: "the guest may run on one socket only"),
-        PolicyBit(name: "CXL_ALLOW", bit: 21, meaning: "CXL memory may back guest memory"),
-        PolicyBit(name: "MEM_AES_256_XTS", bit: 22, meaning: "AES-256-XTS memory encryption is required"),
-        PolicyBit(name: "RAPL_DIS", bit: 23, meaning: "Running Average Power Limit must be disabled"),
-        PolicyBit(name: "CIPHERTEXT_HIDING_DRAM", bit: 24, meaning: "ciphertext hiding for DRAM is required"),
-        PolicyBit(name: "PAGE_SWAP_DISABLE", bit: 25, meaning: "guest page swapping (SNP_PAGE_MOVE/SWAP) is disabled"),
-    ]
+    /// Bits 16-25 of the SNP guest policy.
+    public struct Flags: PolicyFlags {
+        public let rawValue: UInt64
+        public init(rawValue: UInt64) { self.rawValue = rawValue }
 
-    public static let mustBeOneBit: UInt64 = 1 << 17
+        public static let smt = Flags(rawValue: 1 << 16)
+        public static let mustBeOne = Flags(rawValue: 1 << 17)
+        public static let migrateMA = Flags(rawValue: 1 << 18)
+        public static let debug = Flags(rawValue: 1 << 19)
+        public static let singleSocket = Flags(rawValue: 1 << 20)
+        public static let cxlAllow = Flags(rawValue: 1 << 21)
+        public static let memAES256XTS = Flags(rawValue: 1 << 22)
+        public static let raplDisabled = Flags(rawValue: 1 << 23)
+        public static let ciphertextHidingDRAM = Flags(rawValue: 1 << 24)
+        public static let pageSwapDisable = Flags(rawValue: 1 << 25)
+
+        public static let table: [(flag: Flags, bit: PolicyBit)] = [
+            named(.smt, "SMT", "SMT (hyper-threading) may be enabled on the host"),
+            named(.mustBeOne, "RESERVED_17", "reserved, must be 1"),
+            named(.migrateMA, "MIGRATE_MA", "a migration agent may be associated with the guest"),
+            named(.debug, "DEBUG", "debugging is allowed (the hypervisor can read guest memory)"),
+            named(.singleSocket, "SINGLE_SOCKET", "the guest may run on one socket only"),
+            named(.cxlAllow, "CXL_ALLOW", "CXL memory may back guest memory"),
+            named(.memAES256XTS, "MEM_AES_256_XTS", "AES-256-XTS memory encryption is required"),
+            named(.raplDisabled, "RAPL_DIS", "Running Average Power Limit must be disabled"),
+            named(.ciphertextHidingDRAM, "CIPHERTEXT_HIDING_DRAM", "ciphertext hiding for DRAM is required"),
+            named(.pageSwapDisable, "PAGE_SWAP_DISABLE", "guest page swapping (SNP_PAGE_MOVE/SWAP) is disabled"),
+        ]
+
+        /// The names of the set flags a user chooses (the must-be-one bit left out).
+        public var chosenNames: [String] { subtracting(.mustBeOne).setBits.map(\.name) }
+    }
+
+    public static var bits: [PolicyBit] { Flags.bits }
+
+    public static let mustBeOneBit: UInt64 = Flags.mustBeOne.rawValue
     /// Bits 26-63 must be zero.
     public static let reservedMask: UInt64 = ~UInt64(0) << 26
     /// The default QEMU and libvirt use: SMT allowed plus the must-be-one bit.
@@ -29,29 +51,30 @@ public struct SNPPolicy: Sendable, Hashable, CustomStringConvertible {
         self.rawValue = rawValue
     }
 
-    /// Builds a policy from flag names; the must-be-one bit is always added.
-    public init(flags: [String], abiMajor: UInt8 = 0, abiMinor: UInt8 = 0) throws {
-        var value = Self.mustBeOneBit | UInt64(abiMajor) << 8 | UInt64(abiMinor)
-        for name in flags {
-            guard let bit = Self.bits.first(where: { $0.name.caseInsensitiveEquals(name) }) else {
-                throw PolicyError.unknownFlag(name, known: Self.bits.map(\.name).filter { $0 != "RESERVED_17" })
+    /// Builds a policy from flags and a minimum ABI; the must-be-one bit is always added.
+    public init(flags: Flags, abiMajor: UInt8 = 0, abiMinor: UInt8 = 0) throws {
+        try self.init(rawValue: flags.union(.mustBeOne).rawValue | UInt64(abiMajor) << 8 | UInt64(abiMinor))
+    }
+
+    /// Builds a policy from flag names as a user writes them.
+    public init(flags names: [String], abiMajor: UInt8 = 0, abiMinor: UInt8 = 0) throws {
+        var flags = Flags()
+        for name in names {
+            guard let flag = Flags(name: name) else {
+                throw PolicyError.unknownFlag(name, known: Flags.bits.map(\.name).filter { $0 != "RESERVED_17" })
             }
-            value |= 1 << UInt64(bit.bit)
+            flags.insert(flag)
         }
-        try self.init(rawValue: value)
+        try self.init(flags: flags, abiMajor: abiMajor, abiMinor: abiMinor)
     }
 
-    public func isSet(_ name: String) -> Bool {
-        guard let bit = Self.bits.first(where: { $0.name == name }) else { return false }
-        return rawValue & (1 << UInt64(bit.bit)) != 0
-    }
-
-    public var setBits: [PolicyBit] { Self.bits.filter { rawValue & (1 << UInt64($0.bit)) != 0 } }
+    public var flags: Flags { Flags(rawValue: rawValue).intersection(.all) }
+    public var setBits: [PolicyBit] { flags.setBits }
     public var abiMinor: UInt8 { UInt8(truncatingIfNeeded: rawValue) }
     public var abiMajor: UInt8 { UInt8(truncatingIfNeeded: rawValue >> 8) }
-    public var smtAllowed: Bool { isSet("SMT") }
-    public var debugAllowed: Bool { isSet("DEBUG") }
-    public var migrationAgentAllowed: Bool { isSet("MIGRATE_MA") }
+    public var smtAllowed: Bool { flags.contains(.smt) }
+    public var debugAllowed: Bool { flags.contains(.debug) }
+    public var migrationAgentAllowed: Bool { flags.contains(.migrateMA) }
 
     public var warnings: [String] {
         var out: [String] = []

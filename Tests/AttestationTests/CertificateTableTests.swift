@@ -2,6 +2,7 @@ import Foundation
 import Testing
 import SEVABI
 @testable import Attestation
+@testable import Certificates
 
 struct CertificateTableTests {
     func sampleEntries() throws -> [CertificateTable.Entry] {

@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 import SEVABI
-@testable import Attestation
+@testable import Certificates
+@testable import SNPReport
 
 struct CertificateTests {
     /// Fingerprints from ../shared/vectors/README.md, computed here from the fixture PEMs, which must

@@ -1,5 +1,6 @@
 import Foundation
-@testable import Attestation
+@testable import Certificates
+@testable import SNPReport
 
 /// Loads test data copied from ../shared/vectors (see NOTICE for origins and licences).
 enum Fixture {

@@ -1,7 +1,9 @@
 import Foundation
 import Testing
 import SEVABI
-@testable import Attestation
+@testable import Certificates
+@testable import GuestAttestation
+@testable import SNPReport
 
 /// Drives the configfs-tsm provider against a temporary directory laid out like
 /// /sys/kernel/config/tsm/report/NAME (the kernel would fill outblob; here it is a recorded report).

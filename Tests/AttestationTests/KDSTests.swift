@@ -1,7 +1,8 @@
 import Foundation
 import Testing
 import SEVABI
-@testable import Attestation
+@testable import KDS
+@testable import SNPReport
 
 /// KDS against a real HTTP server on 127.0.0.1; nothing leaves the machine.
 @Suite(.serialized)

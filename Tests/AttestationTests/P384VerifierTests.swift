@@ -1,4 +1,7 @@
 @testable import Attestation
+@testable import Certificates
+@testable import SNPReport
+@testable import SignatureVerification
 import Crypto
 import Foundation
 import Testing

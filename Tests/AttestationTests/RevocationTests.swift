@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import Attestation
+@testable import Certificates
 
 /// The CRL and certificates are made in this run by Fixtures/kds/make_crl.py with Python `cryptography`.
 struct RevocationTests {

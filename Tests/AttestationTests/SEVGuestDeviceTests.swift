@@ -1,4 +1,5 @@
-@testable import Attestation
+@testable import Certificates
+@testable import GuestAttestation
 import Foundation
 import Glibc
 import Testing

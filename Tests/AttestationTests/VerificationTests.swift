@@ -2,6 +2,9 @@ import Foundation
 import Testing
 import SEVABI
 @testable import Attestation
+@testable import AttestationPolicy
+@testable import Certificates
+@testable import SNPReport
 
 struct VerificationTests {
     func verify(_ name: String, report: AttestationReport? = nil, certificate: Certificate? = nil,
@@ -16,7 +19,7 @@ struct VerificationTests {
     @Test(arguments: Fixture.cases)
     func everyVectorVerifies(name: String) throws {
         var policy = ValidationPolicy()
-        policy.measurement = try Fixture.report(name).measurement.hexString
+        policy.measurement = try Expected(Fixture.report(name).measurement)
         let verdict = try verify(name, policy: policy)
         #expect(verdict.passed, "\(verdict.failures)")
         #expect(verdict.checks.contains { $0.name == "report-signature" && $0.passed })
@@ -63,16 +66,16 @@ struct VerificationTests {
 
     @Test func differentExpectedMeasurementFails() throws {
         var policy = ValidationPolicy()
-        policy.measurement = String(repeating: "ab", count: 48)
+        policy.measurement = try Expected([UInt8](repeating: 0xab, count: 48))
         let verdict = try verify("genoa-v3", policy: policy)
         #expect(failedNames(verdict) == ["measurement"])
     }
 
     @Test func differentExpectedReportDataFails() throws {
         var policy = ValidationPolicy()
-        policy.reportData = "00112233"
+        policy.reportData = try Expected(hex: "00112233")
         #expect(failedNames(try verify("turin-v5", policy: policy)) == ["report-data"])
-        policy.reportData = try Fixture.report("turin-v5").reportData.hexString
+        policy.reportData = try Expected(Fixture.report("turin-v5").reportData)
         #expect(try verify("turin-v5", policy: policy).passed)
     }
 
@@ -157,5 +160,44 @@ struct VerificationTests {
         #expect(try verify("milan-vlek-v3", policy: ValidationPolicy.load(contentsOf: json)).passed)
         #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: "measurement: abc") }
         #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: #"{"vmpl": "x"}"#) }
+    }
+
+    /// A misspelt key must not switch a check off: `mesurement:` would leave the measurement unchecked.
+    @Test func unknownPolicyKeysAreRefusedAndNamed() throws {
+        let wrong = "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000"
+        #expect(throws: PolicyFileError.unknownKey("mesurement", known: ValidationPolicy.keys)) {
+            try ValidationPolicy.load(contentsOf: "mesurement: \(wrong)")
+        }
+        #expect(throws: PolicyFileError.unknownKey("allowdebug", known: ValidationPolicy.keys)) {
+            try ValidationPolicy.load(contentsOf: #"{"vmpl": 0, "allowdebug": true}"#)
+        }
+        // The correctly spelt key does check, and fails this report.
+        #expect(failedNames(try verify("genoa-v3", policy: ValidationPolicy.load(contentsOf: "measurement: \(wrong)"))) == ["measurement"])
+    }
+
+    @Test func deeplyNestedPolicyFilesAreRefusedBeforeParsing() {
+        let yaml = "trustedCSPs: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000)
+        #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: yaml) }
+        let json = #"{"trustedCSPs": "# + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000) + "}"
+        #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: json) }
+    }
+
+    /// Typed expectations: a wrong length or bad hex is refused when the policy is built, naming the field.
+    @Test func expectationsAreCheckedWhenBuilt() throws {
+        #expect(throws: PolicyFileError.badHex(field: "measurement", reason: "expected 48 bytes, found 2")) {
+            try Expected<MeasurementField>(hex: "abcd")
+        }
+        #expect(throws: PolicyFileError.self) { try Expected<HostDataField>(hex: "zz") }
+        #expect(try Expected<ReportDataField>(hex: "0011").bytes == [0, 0x11] + [UInt8](repeating: 0, count: 62))
+        #expect(throws: PolicyFileError.badHex(field: "hostData", reason: "expected 32 bytes, found 33")) {
+            try ValidationPolicy.load(contentsOf: "hostData: " + String(repeating: "00", count: 33))
+        }
+        let policy = try ValidationPolicy.load(contentsOf: "guestPolicy: 0x30000\nminimumVersion: \"1.55\"")
+        #expect(policy.guestPolicy == 0x30000 && policy.minimumVersion == FirmwareVersion(major: 1, minor: 55))
+        #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: "guestPolicy: 0b1") }
+        #expect(throws: PolicyFileError.self) { try ValidationPolicy.load(contentsOf: "minimumVersion: \"1.2.3\"") }
+        // What is printed (--print-policy) reads back as the same policy.
+        let json = try JSONEncoder().encode(policy)
+        #expect(try ValidationPolicy.load(contentsOf: String(decoding: json, as: UTF8.self)) == policy)
     }
 }

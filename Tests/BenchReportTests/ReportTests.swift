@@ -185,6 +185,21 @@ import Testing
         }
     }
 
+    /// Decoder internals (`CodingKeys(stringValue: …)`, "No value associated with key") are not for users.
+    @Test func malformedLineReasonsNameTheFieldWithoutDecoderInternals() throws {
+        let missing = Data("{\"runID\": \"x\"}\n{}\n".utf8)
+        let wrongType = Data("{\"schema\": 5}\n{}\n".utf8)
+        for (data, field) in [(missing, "schema"), (wrongType, "schema")] {
+            #expect {
+                _ = try ResultDirectory.parseRunLog(data, path: "runs.jsonl")
+            } throws: { error in
+                let text = "\(error)"
+                return text.contains("runs.jsonl:1") && text.contains(field) && !text.contains("CodingKeys")
+                    && !text.contains("No value associated") && !text.contains("Swift.")
+            }
+        }
+    }
+
     @Test func missingPlanIsAOneLineError() throws {
         let directory = try temporaryDirectory("missing")
         try SyntheticResults().write(to: directory)

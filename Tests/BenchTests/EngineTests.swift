@@ -1,6 +1,7 @@
 import BenchReport
 import Foundation
 import GuestImage
+import HostOS
 import HostProbe
 import Testing
 @testable import Bench
@@ -44,7 +45,11 @@ enum BenchFixture {
         let directory = BenchFixture.temporaryDirectory("schema")
         defer { try? FileManager.default.removeItem(at: directory) }
         let options = BenchFixture.options(modes: ["none", "sev-snp"], workloads: ["boot", "sha256"], reps: 2, warmups: 1)
-        let result = try BenchFixture.session(options, directory: directory).run()
+        // A recorded host whose SNP is disabled in the BIOS: the sev-snp cells are skipped on every test machine.
+        let host = try RecordedHost.load(path: BenchFixture.sourceTree.appendingPathComponent("Tests/HostProbeTests/Fixtures/hosts/genoa-snp-disabled.json").path)
+        var session = BenchFixture.session(options, directory: directory)
+        session.hostSources = host.sources
+        let result = try session.run()
         #expect(!result.outcome.interrupted)
         #expect(result.outcome.executed.count == 3)
 
@@ -81,8 +86,9 @@ enum BenchFixture {
         let plan = try JSONDecoder().decode(BenchPlan.self, from: Data(contentsOf: directory.appendingPathComponent(BenchFiles.plan)))
         var checkOptions = HostChecker.Options()
         checkOptions.probeQEMUGuests = false
-        let verdict = HostChecker(sources: .live(), options: checkOptions).run().verdict(for: .sevSNP)
-        if !verdict.ready {
+        let verdict = HostChecker(sources: host.sources, options: checkOptions).run().verdict(for: .sevSNP)
+        try #require(!verdict.ready, "the recording is of a host with SNP disabled")
+        do {
             let skipped = try #require(plan.skipped.first { $0.cell.mode == "sev-snp" })
             #expect(skipped.reason.hasPrefix("SEV-SNP cannot launch on this host: "))
             #expect(skipped.reason.contains(try #require(verdict.blockers.first)))
@@ -102,9 +108,12 @@ enum BenchFixture {
     func checkExpectedMeasurement(_ skipped: SkippedCell, firmware: String?) throws {
         let oracle = ProcessInfo.processInfo.environment["SEV_SNP_MEASURE"]
             ?? BenchFixture.sourceTree.appendingPathComponent(".venv-oracle/bin/sev-snp-measure").path
-        guard FileManager.default.isExecutableFile(atPath: oracle), let firmware, let expected = skipped.expectedMeasurement else { return }
-        // Without a kernel-hashes table only the firmware and the vCPUs are measured.
-        guard skipped.measurementNote?.contains("not measured") == true else { return }
+        try #require(FileManager.default.isExecutableFile(atPath: oracle), "sev-snp-measure is needed (scripts/test installs it into .venv-oracle)")
+        let firmware = try #require(firmware, "environment.json names no OVMF image")
+        let expected = try #require(skipped.expectedMeasurement, "\(skipped.measurementNote ?? "no note")")
+        // The system OVMF (Debian's ovmf package) has no kernel-hashes table: only the firmware and the vCPUs are measured.
+        try #require(!FirmwareDiscovery.inspect(firmware, files: LocalFileSystem()).hasKernelHashesTable, "\(firmware) has the kernel-hashes table")
+        #expect(skipped.measurementNote?.contains("not measured") == true, "\(skipped.measurementNote ?? "")")
         let process = Process()
         process.executableURL = URL(fileURLWithPath: oracle)
         process.arguments = ["--mode", "snp", "--vcpus", "\(skipped.cell.vcpus)", "--vcpu-type", "EPYC-v4", "--ovmf", firmware]

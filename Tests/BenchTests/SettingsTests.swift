@@ -35,7 +35,7 @@ import Testing
         #expect(options.warmups == 2)
         #expect(options.timeoutSeconds == 90)
         #expect(options.accelerator == .tcg)
-        #expect(options.firmware == "ovmf")
+        #expect(options.firmware == .ovmf)
         #expect(options.out == "results/one")
         #expect(options.parameters == ["stream.size": "8M"])
     }
@@ -76,11 +76,15 @@ import Testing
         ("params: {stream.size: huge}", "workload parameter stream.size=huge"),
         ("params: {disk.size: 1M}", "unknown workload parameter 'disk.size'"),
         ("accel: hvf", "'hvf' is not auto, kvm or tcg"),
-        ("firmware: coreboot", "firmware 'coreboot' is not auto or ovmf"),
+        ("firmware: coreboot", "firmware 'coreboot' is not auto, ovmf or a readable OVMF image"),
+        ("firmware: seabios", "firmware 'seabios' is not auto, ovmf or an OVMF image path"),
         ("modes: [none\nreps: 2", "not valid YAML"),
         ("- just\n- a list", "expected a mapping of keys"),
         ("vcpus: [0]", "vCPU count 0 is out of range"),
         ("guests: [unikernel, unikernel]", "guest name 'unikernel' is used twice"),
+        ("modes: " + String(repeating: "[", count: 5000) + String(repeating: "]", count: 5000), "nested more than 64 levels deep at line 1"),
+        (String(repeating: "- ", count: 5000) + "x", "nested more than 64 levels deep"),
+        ("mdoes: [none]", "unknown key 'mdoes'"),
     ])
     func badConfigIsOneLine(yaml: String, expected: String) {
         do {
@@ -101,5 +105,19 @@ import Testing
         #expect(try GuestSpec.parse("kernel:k=/tmp/vmlinuz").kind == .kernel(path: "/tmp/vmlinuz", initrd: nil, cmdline: nil))
         #expect(throws: BenchError.self) { try GuestSpec.parse("bundle:a b=x") }
         #expect(try BenchSettings.parameter("ep.m=18") == ("ep.m", "18"))
+    }
+}
+
+/// 13.7: `bench --firmware PATH` (a self-built AmdSev OVMF, say) is taken for every mode and named in the plan.
+@Suite struct BenchFirmwarePathTests {
+    @Test func aFirmwarePathIsAcceptedAndReachesThePlan() throws {
+        let path = "/usr/share/ovmf/OVMF.fd"
+        var settings = BenchSettings()
+        settings.firmware = path
+        let options = try settings.resolved(quick: false)
+        #expect(options.firmware == .path(path))
+        let plan = BenchPlanner.plan(options: options, guests: [], gate: HostGate(refusals: [:], accelerator: .tcg))
+        #expect(plan.firmware == path)
+        #expect(BenchPlanner.firmwarePath(for: .sevSNP, request: options.firmware) == path)
     }
 }

@@ -69,3 +69,70 @@ struct AttestCLITests {
         #expect(run.stderr.hasPrefix("cvm: "))
     }
 }
+
+/// Hostile inputs to `attest` and `bench` end with one line and exit 2: never a crash, never a pass.
+struct AttestBadInputCLITests {
+    static func write(_ data: Data, _ name: String) throws -> URL {
+        let url = FileManager.default.temporaryDirectory.appendingPathComponent("\(name)-\(UUID())")
+        try data.write(to: url)
+        return url
+    }
+
+    static var genoa: URL { AttestCLITests.fixtures.appendingPathComponent("genoa-v3") }
+
+    @Test(arguments: ["show", "verify"])
+    func unknownReportVersionsAndRandomBytesExitTwo(verb: String) throws {
+        var report = try Data(contentsOf: Self.genoa.appendingPathComponent("report.bin"))
+        report[0] = 99
+        // 1184 bytes from a fixed generator whose first word is not a known version.
+        var state: UInt64 = 0x9E37_79B9_7F4A_7C15
+        let random = Data((0..<1184).map { _ in
+            state = state &* 6364136223846793005 &+ 1442695040888963407
+            return UInt8(truncatingIfNeeded: state >> 56)
+        })
+        for bytes in [report, random] {
+            let file = try Self.write(bytes, "report")
+            defer { try? FileManager.default.removeItem(at: file) }
+            let extra = verb == "verify" ? ["--vcek", Self.genoa.appendingPathComponent("vcek.pem").path] : []
+            let run = try CLIRun.cvm(["attest", verb, file.path] + extra)
+            #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+            #expect(run.stderr.contains("known: 2, 3, 4, 5"), "\(run.stderr)")
+            #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+            #expect(!run.stdout.contains("PASS"))
+        }
+    }
+
+    @Test func misspeltPolicyKeyIsRefusedAndNamed() throws {
+        let policy = try Self.write(Data("mesurement: 00\n".utf8), "policy.yaml")
+        defer { try? FileManager.default.removeItem(at: policy) }
+        let run = try CLIRun.cvm("attest", "verify", Self.genoa.appendingPathComponent("report.bin").path,
+                                 "--vcek", Self.genoa.appendingPathComponent("vcek.pem").path, "--policy", policy.path)
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("unknown key 'mesurement'"), "\(run.stderr)")
+    }
+
+    @Test func deeplyNestedYAMLExitsTwoNotSIGSEGV() throws {
+        let deep = "trustedCSPs: " + String(repeating: "[", count: 20000) + String(repeating: "]", count: 20000) + "\n"
+        let file = try Self.write(Data(deep.utf8), "deep.yaml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let verify = try CLIRun.cvm("attest", "verify", Self.genoa.appendingPathComponent("report.bin").path,
+                                    "--vcek", Self.genoa.appendingPathComponent("vcek.pem").path, "--policy", file.path)
+        #expect(verify.status == 2, "\(verify.stderr)")
+        #expect(verify.stderr.contains("nested more than 64 levels"), "\(verify.stderr)")
+        let bench = try CLIRun.cvm("bench", "--config", file.path)
+        #expect(bench.status == 2, "\(bench.stderr)")
+        #expect(bench.stderr.contains("nested more than 64 levels"), "\(bench.stderr)")
+    }
+
+    @Test func truncatedCertificateDoesNotLeakLibraryInternals() throws {
+        let pem = try Data(contentsOf: Self.genoa.appendingPathComponent("vcek.pem"))
+        let der = try #require(Data(base64Encoded: String(decoding: pem, as: UTF8.self)
+            .split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()))
+        let file = try Self.write(der.prefix(200), "vcek.der")
+        defer { try? FileManager.default.removeItem(at: file) }
+        let run = try CLIRun.cvm("attest", "verify", Self.genoa.appendingPathComponent("report.bin").path, "--vcek", file.path)
+        #expect(run.status == 2, "\(run.stdout)\(run.stderr)")
+        #expect(!run.stderr.contains("ASN1Error") && !run.stderr.contains(".swift"), "\(run.stderr)")
+        #expect(run.stderr.contains("truncated"), "\(run.stderr)")
+    }
+}

@@ -47,5 +47,44 @@ struct PolicyCLITests {
     @Test func unknownCommandIsAUsageError() throws {
         let run = try CLIRun.cvm("no-such-command")
         #expect(run.status == 2)
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+    }
+
+    /// The help promises decimal or 0x-prefixed hex, so a sign, another base or padding is bad input,
+    /// on one line that names the value.
+    @Test(arguments: ["-1", "+5", "0b101", " 5", "5 ", "1_000"])
+    func decodeAcceptsOnlyDecimalOrHex(value: String) throws {
+        let run = try CLIRun.cvm("policy", "decode", value)
+        #expect(run.status == 2)
+        #expect(run.stdout.isEmpty)
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+        #expect(run.stderr.contains("not a policy value: '\(value)'"), "\(run.stderr)")
+    }
+
+    @Test func decodeOfAMissingValueIsOneLine() throws {
+        let run = try CLIRun.cvm("policy", "decode", "--snp")
+        #expect(run.status == 2)
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+    }
+}
+
+/// Small bad inputs of `measure` and `image build unikernel`: the message says what is wrong.
+struct SmallBadInputCLITests {
+    @Test func vcpuRangeOverTheLimitSaysTheLimit() throws {
+        let run = try CLIRun.cvm("measure", "--mode", "sev-snp", "--ovmf", "/usr/share/ovmf/OVMF.fd",
+                                 "--vcpus", "1-99999", "--vcpu-type", "EPYC-Milan")
+        #expect(run.status == 2, "\(run.stderr)")
+        #expect(run.stderr.contains("over the limit of 4096"), "\(run.stderr)")
+        #expect(!run.stderr.contains("not a number"), "\(run.stderr)")
+    }
+
+    /// The guest would refuse stream.reps=100000 at boot (1...1000); the build refuses it first.
+    @Test(arguments: ["run=stream stream.reps=100000", "run=nosuch", "color=blue"])
+    func unikernelCommandLineIsCheckedAtBuildTime(cmdline: String) throws {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("uk-\(UUID())")
+        let run = try CLIRun.cvm("image", "build", "unikernel", "--out", out.path, "--cmdline", cmdline)
+        #expect(run.status == 2, "\(run.stderr)")
+        #expect(run.stderr.split(separator: "\n").count == 1, "\(run.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: out.path))
     }
 }

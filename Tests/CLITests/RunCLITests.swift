@@ -76,9 +76,19 @@ import Testing
         return false
     }
 
+    /// A file with only a Linux setup header: enough for a dry run or a host refusal (a BIOS image is no kernel).
+    static func linuxKernel(in dir: URL) throws -> String {
+        var bytes = [UInt8](repeating: 0, count: 4096)
+        bytes.replaceSubrange(0x202..<0x208, with: [0x48, 0x64, 0x72, 0x53, 0x0F, 0x02])
+        let path = dir.appendingPathComponent("vmlinuz").path
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        return path
+    }
+
     @Test func dryRunPrintsTheSNPCommandForAnotherHost() throws {
-        let (dir, bios) = try Self.guest(lines: [], exitCode: 0)
+        let (dir, _) = try Self.guest(lines: [], exitCode: 0)
         defer { try? FileManager.default.removeItem(at: dir) }
+        let bios = try Self.linuxKernel(in: dir)
         let run = try CLIRun.cvm("run", "--kernel", bios, "--mode", "sev-snp", "--vcpus", "2", "--cbitpos", "51", "--dry-run")
         #expect(run.status == 0, "\(run.stderr)")
         #expect(run.stdout.hasPrefix("qemu-system-x86_64 "))
@@ -88,10 +98,12 @@ import Testing
     }
 
     @Test func dryRunWithLibvirtPrintsDomainXML() throws {
-        let (dir, bios) = try Self.guest(lines: [], exitCode: 0)
+        let (dir, _) = try Self.guest(lines: [], exitCode: 0)
         defer { try? FileManager.default.removeItem(at: dir) }
+        let bios = try Self.linuxKernel(in: dir)
         let run = try CLIRun.cvm("run", "--kernel", bios, "--mode", "sev", "--policy", "0x07", "--backend", "libvirt", "--dry-run")
         #expect(run.status == 2, "policy 0x07 has the ES bit: --mode sev must refuse it")
+        #expect(run.stderr.contains("use --mode sev-es"), "\(run.stderr)")
         let es = try CLIRun.cvm("run", "--kernel", bios, "--mode", "sev-es", "--policy", "0x07", "--backend", "libvirt", "--dry-run")
         #expect(es.status == 0, "\(es.stderr)")
         #expect(es.stdout.contains("<launchSecurity type='sev'>"))
@@ -101,9 +113,9 @@ import Testing
     @Test func aConfidentialModeThisHostCannotRunIsRefusedWithReasons() throws {
         let check = try CLIRun.cvm("host", "check", "--mode", "sev", "--no-guest-probe")
         try #require(check.status == 1, "this host can run SEV; the refusal path is not testable here")
-        let (dir, bios) = try Self.guest(lines: [], exitCode: 0)
+        let (dir, _) = try Self.guest(lines: [], exitCode: 0)
         defer { try? FileManager.default.removeItem(at: dir) }
-        let run = try CLIRun.cvm("run", "--kernel", bios, "--mode", "sev")
+        let run = try CLIRun.cvm("run", "--kernel", try Self.linuxKernel(in: dir), "--mode", "sev")
         #expect(run.status == 3)
         #expect(run.stderr.contains("SEV cannot launch on this host"))
         #expect(run.stderr.contains("--dry-run"))

@@ -1,5 +1,6 @@
 import Foundation
 import HostOS
+import SEVABI
 import Testing
 @testable import HostProbe
 
@@ -15,7 +16,7 @@ struct RecordedHostTests {
 
     @Test func milanWithSNPEnabledIsReadyForEveryMode() throws {
         let report = try Self.report("milan-snp-ready")
-        for mode in SEVMode.allCases {
+        for mode in ConfidentialMode.confidential {
             #expect(report.verdict(for: mode).ready, "\(mode): \(report.verdict(for: mode).blockers)")
         }
         #expect(report.check("cpu.generation")?.reason.contains("Milan") == true)
@@ -56,7 +57,7 @@ struct RecordedHostTests {
 
     @Test func intelHostFailsEveryModeAndPointsToTDX() throws {
         let report = try Self.report("intel-sapphire-rapids")
-        for mode in SEVMode.allCases { #expect(!report.verdict(for: mode).ready) }
+        for mode in ConfidentialMode.confidential { #expect(!report.verdict(for: mode).ready) }
         let vendor = try #require(report.check("cpu.vendor"))
         #expect(vendor.status == .fail)
         #expect(vendor.reason.hasPrefix("GenuineIntel"))
@@ -67,7 +68,7 @@ struct RecordedHostTests {
 
     @Test func nestedCloudVMIsHonestAboutWhatItVerified() throws {
         let report = try Self.report("nested-cloud-vm")
-        for mode in SEVMode.allCases { #expect(!report.verdict(for: mode).ready) }
+        for mode in ConfidentialMode.confidential { #expect(!report.verdict(for: mode).ready) }
         #expect(report.check("cpu.hypervisor")?.status == .info)
         #expect(report.check("cpuid.sev")?.status == .fail)
         // KVM itself answered and ran the four-instruction guest, so it is reported as usable...

@@ -1,6 +1,7 @@
 import Foundation
-import Testing
 @testable import Launch
+import SEVABI
+import Testing
 
 /// Kernel files built byte by byte from the specifications (ELF, Linux boot protocol, PE/COFF,
 /// multiboot 1.6), independent of the detector.

@@ -1,8 +1,9 @@
 import Foundation
 import HostOS
 import HostProbe
-import Testing
 @testable import Launch
+import SEVABI
+import Testing
 
 /// A VM home in a temporary directory, a blank base disk, and the test BIOS that prints a line on the
 /// serial port and then halts forever (no isa-debug-exit): a guest that stays up until stopped.
@@ -135,10 +136,9 @@ struct VMLifecycleQEMUTests {
         options.probeQEMUGuests = false
         let report = HostChecker(sources: .live(), options: options).run()
         for mode in [ConfidentialMode.sev, .sevES, .sevSNP] {
-            let sevMode = try #require(mode.sevMode)
             var request = try bed.request("cvm-\(mode.rawValue)")
             request.mode = mode
-            if report.verdict(for: sevMode).ready { continue }
+            if report.verdict(for: mode).ready { continue }
             #expect {
                 try bed.manager.create(request)
             } throws: { error in

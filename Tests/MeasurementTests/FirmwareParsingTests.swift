@@ -89,19 +89,35 @@ import Testing
         #expect(throws: MeasurementError.unknownSectionType(0x77)) { try FirmwareImage(bytes: unknownType.bytes) }
     }
 
-    @Test func randomCorruptionNeverCrashes() throws {
+    /// Corrupting the footer area (the last 400 bytes, where the GUID table and metadata pointer live)
+    /// either fails with a typed `MeasurementError` or gives an image whose SNP measurement is
+    /// reproducible and binds the corrupted bytes (never the original's digest). Both outcomes must
+    /// occur, so the corruption really reaches the parser's checks.
+    @Test func randomCorruptionIsRefusedTypedOrMeasuredFaithfully() throws {
         let fixture = try Fixtures.bytes("ovmf_AmdSev_suffix.bin")
+        let vcpus = VCPUConfiguration(count: 2, type: VCPUType(signature: 1))
+        let original = try LaunchMeasurer(mode: .sevSNP, firmware: FirmwareImage(bytes: fixture)).measure(vcpus)
         var rng = SplitMix(state: 42)
+        var refused = 0, measured = 0
         for _ in 0..<2000 {
             var bytes = fixture
             for _ in 0..<Int(rng.next() % 4 + 1) {
                 let at = 4096 - 400 + Int(rng.next() % 400)
                 bytes[at] = UInt8(truncatingIfNeeded: rng.next())
             }
-            if let image = try? FirmwareImage(bytes: bytes) {
-                _ = try? LaunchMeasurer(mode: .sevSNP, firmware: image).measure(VCPUConfiguration(count: 2, type: VCPUType(signature: 1)))
+            do {
+                let digest = try LaunchMeasurer(mode: .sevSNP, firmware: FirmwareImage(bytes: bytes)).measure(vcpus)
+                measured += 1
+                #expect(digest.count == 48)
+                #expect(try LaunchMeasurer(mode: .sevSNP, firmware: FirmwareImage(bytes: bytes)).measure(vcpus) == digest)
+                #expect((digest == original) == (bytes == fixture), "a changed firmware byte must change the launch digest")
+            } catch is MeasurementError {
+                refused += 1
+            } catch {
+                Issue.record("untyped error \(type(of: error)): \(error)")
             }
         }
+        #expect(refused > 0 && measured > 0, "refused \(refused), measured \(measured)")
     }
 
     @Test func kernelOnFirmwareWithoutHashesTableNamesTheAmdSevBuild() throws {

@@ -107,8 +107,15 @@ import Testing
         #expect(try parseIntegerList(text) == values)
     }
 
-    @Test(arguments: ["", "a", "3-1", "1-", "-", "1,,2", "1-99999999"])
+    @Test(arguments: ["", "a", "3-1", "1-", "-", "1,,2", "+4", "0x4"])
     func badIntegerLists(text: String) {
-        #expect(throws: MeasurementError.self) { try parseIntegerList(text) }
+        #expect(throws: MeasurementError.invalidRange(text)) { try parseIntegerList(text) }
+    }
+
+    /// Too many vCPUs is a limit problem, and the message says the limit.
+    @Test(arguments: [("1-99999", "99999"), ("4097", "4097"), ("1,2-99999999999999999999999", "99999999999999999999999")])
+    func vcpuListsOverTheLimitSayTheLimit(text: String, bound: String) {
+        #expect(throws: MeasurementError.vcpuListOutOfRange(bound, max: LaunchMeasurer.maxVCPUs)) { try parseIntegerList(text) }
+        #expect("\(MeasurementError.vcpuListOutOfRange(bound, max: LaunchMeasurer.maxVCPUs))".contains("over the limit of 4096"))
     }
 }

@@ -125,8 +125,47 @@ import Testing
             _ = try flatten([layer.finished], limits: limits)
             Issue.record("accepted an 8 GiB entry over a 1 GiB store")
         } catch {
-            #expect(String(describing: error).contains("exceeds the limit"), "\(error)")
+            #expect(String(describing: error).contains("past the limit of 1073741824 bytes"), "\(error)")
         }
+    }
+
+    /// A gzip bomb: 64 MiB of zeros compress to about 64 KiB. Against a 16 MiB limit the flattening
+    /// stops at the header, naming the limit and the flag that raises it (no GiBs written in a test).
+    @Test func gzipBombIsStoppedAtTheContentLimit() throws {
+        var layer = TarBuilder()
+        layer.file("small", [UInt8](repeating: 1, count: 100 << 10))
+        layer.file("zeros", [UInt8](repeating: 0, count: 64 << 20))
+        let compressed = try gzip(layer.finished)
+        #expect(compressed.count < 1 << 20)
+        var limits = FlattenLimits()
+        limits.maxStoredBytes = 16 << 20
+        #expect(throws: FlattenError.contentLimitExceeded(layer: 1, path: "zeros", size: 64 << 20, stored: 100 << 10, limit: 16 << 20)) {
+            _ = try flatten([compressed], limits: limits)
+        }
+        #expect("\(FlattenError.contentLimitExceeded(layer: 1, path: "zeros", size: 64 << 20, stored: 0, limit: 16 << 20))"
+            .contains("--max-image-content"))
+    }
+
+    /// An entry larger than the temporary directory's free space is refused before it is written.
+    @Test func entryLargerThanTheFreeSpaceIsRefusedBeforeWriting() throws {
+        var layer = TarBuilder()
+        layer.pax([("size", "\(Int64(1) << 52)")])  // 4 PiB: more than any test machine's disk
+        layer.append(TarBuilder.header(name: "huge", type: "0"))
+        var limits = FlattenLimits()
+        limits.maxStoredBytes = .max
+        limits.tar.maxEntrySize = .max
+        do {
+            _ = try flatten([layer.finished], limits: limits)
+            Issue.record("accepted a 4 PiB entry")
+        } catch let error as FlattenError {
+            guard case let .noSpace(_, path, size, _, available) = error else { Issue.record("\(error)"); return }
+            #expect(path == "huge" && size == 1 << 52 && available < size)
+            #expect("\(error)".contains("free"))
+        }
+    }
+
+    @Test func defaultContentLimitIsFourGiB() {
+        #expect(FlattenLimits().maxStoredBytes == 4 << 30)
     }
 
     @Test func negativeAndOverflowingSizesAreRejected() {

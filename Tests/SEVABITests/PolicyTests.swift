@@ -37,6 +37,16 @@ struct SNPPolicyTests {
         #expect(try SNPPolicy(flags: ["SMT", "SINGLE_SOCKET"], abiMajor: 1, abiMinor: 51).rawValue == 0x13_0133)
         #expect(throws: PolicyError.self) { try SNPPolicy(flags: ["NOSUCH"]) }
     }
+
+    @Test func flagsAreAnOptionSetWithTheSpecBitNumbers() throws {
+        #expect(SNPPolicy.bits.map(\.bit) == Array(16...25))
+        let policy = try SNPPolicy(flags: [.debug, .singleSocket], abiMajor: 1)
+        #expect(policy.rawValue == 1 << 19 | 1 << 20 | 1 << 17 | 0x100)
+        #expect(policy.flags.contains(.debug) && !policy.flags.contains(.smt))
+        #expect(policy.flags.chosenNames == ["DEBUG", "SINGLE_SOCKET"])
+        #expect(SNPPolicy.Flags(name: "page-swap-disable") == .pageSwapDisable)
+        #expect(SNPPolicy.Flags(name: "NODBG") == nil)
+    }
 }
 
 struct SEVPolicyTests {
@@ -62,6 +72,13 @@ struct SEVPolicyTests {
         #expect(try SEVPolicy(flags: ["nodbg", "NOKS"]).rawValue == 0x03)
         #expect(throws: PolicyError.self) { try SEVPolicy(flags: ["SMT"]) }
     }
+
+    @Test func flagsAreAnOptionSetWithTheSpecBitNumbers() throws {
+        #expect(SEVPolicy.bits.map(\.bit) == Array(0...5))
+        let policy = try SEVPolicy(flags: [.noDebug, .encryptedState], apiMajor: 2)
+        #expect(policy.rawValue == 0x0002_0005)
+        #expect(policy.requiresES && policy.flags == [.noDebug, .encryptedState])
+    }
 }
 
 struct BytesTests {
@@ -84,11 +101,16 @@ struct BytesTests {
         #expect(throws: HexError.wrongLength(expected: 4, found: 2)) { try [UInt8](hex: "abcd", count: 4) }
     }
 
-    @Test func integersInEveryBase() {
+    @Test func integersAreDecimalOrHexOnly() {
         #expect(parseUnsignedInteger("0x30000", as: UInt64.self) == 0x30000)
+        #expect(parseUnsignedInteger("0X3aF", as: UInt64.self) == 0x3af)
         #expect(parseUnsignedInteger("196608", as: UInt64.self) == 0x30000)
-        #expect(parseUnsignedInteger("0b101", as: UInt8.self) == 5)
         #expect(parseUnsignedInteger("0x1_0000_0000", as: UInt32.self) == nil)
+        // The help says decimal or 0x: other bases, signs, padding and separators are refused.
+        for text in ["0b101", "+5", "-1", " 5", "5 ", "\t5", "1_000", "0x", "", "0x+5", "0x 5", "٣"] {
+            #expect(parseUnsignedInteger(text, as: UInt64.self) == nil, "accepted '\(text)'")
+        }
+        #expect(parseUnsignedInteger("0x100", as: UInt8.self) == nil)
     }
 
     @Test func guidEFIByteOrder() throws {

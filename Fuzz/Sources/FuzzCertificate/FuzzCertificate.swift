@@ -1,4 +1,4 @@
-import Attestation
+import Certificates
 
 /// Feeds arbitrary bytes to the DER/PEM certificate parser, the VCEK extension reader, the CRL parser
 /// and the host certificate table parser, and checks signatures against a pinned ARK.

@@ -1,4 +1,8 @@
 import Attestation
+import AttestationPolicy
+import KDS
+import SNPReport
+import FuzzSupport
 
 /// Feeds arbitrary bytes to the SNP report parser and everything that reads a parsed report: the
 /// summary, the reserved-field scan and the policy checks. Any trap is a bug; thrown errors are fine.
@@ -12,19 +16,9 @@ public func fuzzReport(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     _ = KDS.vcekPath(for: report, product: report.product ?? .milan)
     var policy = ValidationPolicy()
     policy.minimumTCB = TCBRequirement(bootloader: 1, tee: 1, snp: 1, microcode: 1, fmc: 1)
-    policy.measurement = String(repeating: "00", count: 48)
+    policy.measurement = try? Expected([UInt8](repeating: 0, count: 48))
     if let chain = FuzzChain.turin {
         _ = ReportVerifier.verify(report: report, chain: chain, policy: policy)
     }
     return 0
-}
-
-/// A real chain to verify fuzzed reports against (embedded roots; the ASK as a stand-in leaf is enough
-/// to exercise every check's code path without a network or fixture files).
-enum FuzzChain {
-    static let turin: VerifiedChain? = {
-        guard let roots = try? AMDRoots.roots(for: .turin) else { return nil }
-        return try? VerifiedChain(certificates: CertificateSet(endorsementKey: roots.ask), product: .turin, kind: .vcek,
-                                  at: roots.ark.notBefore)
-    }()
 }

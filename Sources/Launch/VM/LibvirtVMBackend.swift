@@ -17,23 +17,25 @@ struct LibvirtVMBackend: VMBackend {
         (try? tool.capture(["virsh", "-c", uri, "domstate", name], timeout: 30).status) == 0
     }
 
-    func define(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws {
-        let version = LibvirtCapabilities.detect(using: tool.runner, uri: uri)?.version
-        var xml: String
+    /// The domain XML of the VM: a guest reboot restarts it, and a redefinition keeps its UUID
+    /// (libvirt refuses a second definition of a name under a new UUID).
+    static func domainXML(_ spec: LaunchSpec, in vm: VMDirectory, libvirtVersion: DottedVersion?, uuid: String?) throws -> String {
+        var spec = spec
+        spec.rebootRestarts = true
+        spec.domainUUID = uuid
         do {
             // As root, QEMU runs as root and files keep their owner, as with `cvm run`; otherwise libvirt's defaults apply.
-            xml = try LibvirtDomainXML.render(spec, libvirtVersion: version, consoleLog: vm.serialLog.path,
-                                              dacLabel: getuid() == 0 ? "+0:+0" : nil)
+            return try LibvirtDomainXML.render(spec, libvirtVersion: libvirtVersion, consoleLog: vm.serialLog.path,
+                                               dacLabel: getuid() == 0 ? "+0:+0" : nil)
         } catch let error as LaunchError {
             throw VMError(error)
         }
-        // A persistent VM comes back after a guest reboot; one-shot runs (the renderer's default) end.
-        xml = xml.replacingOccurrences(of: "<on_reboot>destroy</on_reboot>", with: "<on_reboot>restart</on_reboot>")
-        // Redefining keeps the domain's identity: libvirt refuses a second definition of a name under a new UUID.
-        if let uuid = try? virsh(["domuuid", record.name.rawValue], timeout: 30).trimmingCharacters(in: .whitespacesAndNewlines), !uuid.isEmpty {
-            let nameElement = "<name>\(XMLWriter.escape(record.name.rawValue))</name>"
-            xml = xml.replacingOccurrences(of: nameElement, with: nameElement + "\n  <uuid>\(uuid)</uuid>")
-        }
+    }
+
+    func define(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws {
+        let version = LibvirtCapabilities.detect(using: tool.runner, uri: uri)?.version
+        let uuid = (try? virsh(["domuuid", record.name.rawValue], timeout: 30))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let xml = try Self.domainXML(spec, in: vm, libvirtVersion: version, uuid: uuid?.isEmpty == false ? uuid : nil)
         try AtomicFile.write(Data(xml.utf8), to: vm.domainXML, mode: 0o600)
         try virsh(["define", vm.domainXML.path])
     }

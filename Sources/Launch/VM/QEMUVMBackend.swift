@@ -11,19 +11,15 @@ struct QEMUVMBackend: VMBackend {
 
     func start(_ record: VMRecord, in vm: VMDirectory, spec: LaunchSpec) throws -> Int32? {
         for stale in [vm.pidFile, vm.qmpSocket, vm.consoleSocket] { try? FileManager.default.removeItem(at: stale) }
-        var spec = spec
-        spec.console = .socket(vm.consoleSocket.path)
-        spec.qmpSocket = vm.qmpSocket.path
+        let spec = Self.daemonSpec(spec, in: vm)
         let capabilities = QEMUCapabilities.detect(using: tool.runner, binary: binary)
         guard capabilities != nil else { throw VMError.unsupportedHere("\(binary) is not installed (apt-get install qemu-system-x86)") }
-        let rendered: [String]
+        let arguments: [String]
         do {
-            rendered = try QEMUCommandLine.render(spec, binary: binary, capabilities: capabilities)
+            arguments = try QEMUCommandLine.render(spec, binary: binary, capabilities: capabilities)
         } catch let error as LaunchError {
             throw VMError(error)
         }
-        let arguments = Self.withConsoleLog(rendered, log: vm.serialLog.path)
-            + ["-name", record.name.rawValue, "-daemonize", "-pidfile", vm.pidFile.path]
         try AtomicFile.write(Data((QEMUCommandLine.shellQuoted(arguments) + "\n").utf8), to: vm.file("qemu.cmdline"))
         let status = try VMDaemonSpawn.run(arguments, log: vm.qemuLog, timeout: 120)
         guard status == 0 else {
@@ -34,14 +30,15 @@ struct QEMUVMBackend: VMBackend {
         return pid
     }
 
-    /// Adds `logfile=` to the console chardev so everything the guest prints also lands in serial.log,
-    /// whether or not a console client is attached.
-    static func withConsoleLog(_ arguments: [String], log: String) -> [String] {
-        arguments.map { argument in
-            argument.hasPrefix("socket,id=console0,")
-                ? argument + ",logfile=\(QEMUCommandLine.escapeOption(log)),logappend=on"
-                : argument
-        }
+    /// The VM's launch as a daemon: QMP and the console on sockets in its directory, everything the
+    /// guest prints also in serial.log (whether or not a console client is attached), its pid in qemu.pid.
+    static func daemonSpec(_ spec: LaunchSpec, in vm: VMDirectory) -> LaunchSpec {
+        var spec = spec
+        spec.console = .socket(vm.consoleSocket.path, log: vm.serialLog.path)
+        spec.qmpSocket = vm.qmpSocket.path
+        spec.namesProcess = true
+        spec.daemonPIDFile = vm.pidFile.path
+        return spec
     }
 
     static func readPID(_ vm: VMDirectory) -> Int32? {

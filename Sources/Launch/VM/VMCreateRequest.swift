@@ -1,4 +1,5 @@
 import Foundation
+import SEVABI
 
 /// Everything `cvm vm create` decides. Paths are as the user gave them; `VMManager.create` checks them.
 public struct VMCreateRequest: Sendable {
@@ -16,7 +17,7 @@ public struct VMCreateRequest: Sendable {
     public var mode: ConfidentialMode = .none
     public var policy: GuestPolicy?
     public var vcpus = 1
-    public var memoryMiB = 1024
+    public var memoryMiB = LaunchOptions.defaultMemoryMiB
     public var cpuModel: String?
     /// Measured direct kernel boot: QEMU adds kernel, initrd and cmdline hashes that OVMF (AmdSev build) measures.
     public var kernelHashes = false
@@ -29,6 +30,8 @@ public struct VMCreateRequest: Sendable {
     public var diskSize: String?
     /// User-mode networking; nil means on for cloud images (cloud-init usually fetches packages), else off.
     public var userNetwork: Bool?
+    /// SEV-SNP ID block, ID auth and HOST_DATA.
+    public var snp = SNPLaunchOptions()
 
     public init(name: VMName, source: Source) {
         self.name = name

@@ -27,7 +27,7 @@ public enum VMError: Error, Equatable, Sendable, CustomStringConvertible {
     init(_ error: LaunchError) {
         switch error {
         case .invalid(let why): self = .invalidInput(why)
-        case .unsupportedHere(let why): self = .unsupportedHere(why)
+        case .unsupportedHere(let why), .hostRefused(let why): self = .unsupportedHere(why)
         }
     }
 

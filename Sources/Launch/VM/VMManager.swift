@@ -52,6 +52,53 @@ public struct VMManager: Sendable {
         }
     }
 
+    /// `cvm vm create --dry-run`: the QEMU argv or libvirt domain XML the VM's first start would use,
+    /// with the paths of its directory-to-be; nothing is created, copied or asked of the host.
+    public func dryRun(_ request: VMCreateRequest) throws -> String {
+        let vm = store.directory(for: request.name)
+        let source: VMSource
+        switch request.source {
+        case let .bundle(directory, _, initrd, cmdline):
+            source = VMSource(kind: .bundle, origin: absolute(directory), cmdline: cmdline, hasInitrd: initrd != nil)
+        case .disk(let path):
+            source = VMSource(kind: .disk, origin: absolute(path))
+        case .cloudImage(let path, _, _):
+            source = VMSource(kind: .cloudImage, origin: absolute(path))
+        }
+        let firmware: ResolvedFirmware
+        do {
+            firmware = try LaunchPlanner.resolveFirmware(for: request.mode, request: firmwareRequest(request, source: source))
+        } catch let error as LaunchError {
+            throw VMError(error)
+        }
+        var record = VMRecord(name: request.name, backend: request.backend, libvirtURI: request.backend == .libvirt ? request.libvirtURI : nil,
+                              source: source, mode: request.mode, policy: request.policy?.hexValue, vcpus: request.vcpus,
+                              memoryMiB: request.memoryMiB, cpuModel: request.cpuModel, accelerator: request.accelerator,
+                              firmware: VMFirmware(firmware.firmware(varsPath: vm.ovmfVars.path)),
+                              userNetwork: request.userNetwork ?? (source.kind == .cloudImage), instanceID: nil)
+        record.kernelHashes = request.kernelHashes
+        record.snp = request.snp == SNPLaunchOptions() ? nil : request.snp
+        let accelerator: Accelerator = request.mode.isConfidential || request.accelerator == .kvm ? .kvm : .tcg
+        let spec = try launchSpec(record, in: vm, accelerator: accelerator)
+        do {
+            switch request.backend {
+            case .qemu: return QEMUCommandLine.shellQuoted(try QEMUCommandLine.render(QEMUVMBackend.daemonSpec(spec, in: vm), binary: qemuBinary))
+            case .libvirt: return try LibvirtVMBackend.domainXML(spec, in: vm, libvirtVersion: nil, uuid: nil)
+            }
+        } catch let error as LaunchError {
+            throw VMError(error)
+        }
+    }
+
+    /// `.auto` gives SeaBIOS to a plain bundle and OVMF to disks, cloud images and confidential modes.
+    func firmwareRequest(_ request: VMCreateRequest, source: VMSource) -> FirmwareRequest {
+        switch request.firmware {
+        case .auto where source.kind != .bundle: return .ovmf
+        case .path(let path): return .path(absolute(path))
+        default: return request.firmware
+        }
+    }
+
     /// Fills a fresh VM directory: disk overlay, kernel and initrd copies, OVMF VARS copy, seed ISO.
     func populate(_ vm: VMDirectory, request: VMCreateRequest) throws -> VMRecord {
         let disks = VMDiskImage(runner: runner)
@@ -77,16 +124,11 @@ public struct VMManager: Sendable {
                 source = VMSource(kind: .disk, origin: base, baseFormat: format)
             }
         }
-        var firmwareRequest = request.firmware
-        switch firmwareRequest {
-        case .auto where source.kind != .bundle: firmwareRequest = .ovmf
-        case .path(let path): firmwareRequest = .path(absolute(path))
-        default: break
-        }
         let firmware: VMFirmware
         do {
             // Copies the VARS template to OVMF_VARS.fd in the VM directory when the firmware uses pflash.
-            firmware = VMFirmware(try LaunchPlanner.firmware(for: request.mode, request: firmwareRequest, stateDirectory: vm.url))
+            firmware = VMFirmware(try LaunchPlanner.resolveFirmware(for: request.mode, request: firmwareRequest(request, source: source))
+                .prepare(in: vm.url))
         } catch let error as LaunchError {
             throw VMError(error)
         }
@@ -98,6 +140,7 @@ public struct VMManager: Sendable {
                               memoryMiB: request.memoryMiB, cpuModel: request.cpuModel, accelerator: request.accelerator,
                               firmware: firmware, userNetwork: userNetwork, instanceID: instanceID)
         record.kernelHashes = request.kernelHashes
+        record.snp = request.snp == SNPLaunchOptions() ? nil : request.snp
         // Checks that need no host (policy matches mode, sizes in range) fail here rather than at start.
         do {
             try launchSpec(record, in: vm, accelerator: .tcg).validate()
@@ -132,24 +175,14 @@ public struct VMManager: Sendable {
         let firmware = record.firmware.launchFirmware(varsCopy: vm.ovmfVars.path)
         return LaunchSpec(name: record.name.rawValue, boot: boot, mode: record.mode, policy: try guestPolicy(record),
                           vcpus: record.vcpus, cpuModel: record.cpuModel, memoryMiB: record.memoryMiB, firmware: firmware,
-                          accelerator: accelerator, kernelHashes: record.kernelHashes, console: .none, debugExit: false,
+                          accelerator: accelerator, kernelHashes: record.kernelHashes, snp: record.snp ?? SNPLaunchOptions(),
+                          console: .none, debugExit: false,
                           cdroms: record.source.kind == .cloudImage ? [vm.seedISO.path] : [], userNetwork: record.userNetwork)
     }
 
     func guestPolicy(_ record: VMRecord) throws -> GuestPolicy? {
         guard let text = record.policy else { return nil }
-        let digits = text.lowercased().hasPrefix("0x") ? String(text.dropFirst(2)) : text
-        guard let value = UInt64(digits, radix: 16) else { throw VMError.io("state.json has an unreadable policy '\(text)'") }
-        do {
-            switch record.mode {
-            case .sevSNP: return .snp(try SNPPolicy(rawValue: value))
-            default:
-                guard let narrow = UInt32(exactly: value) else { throw VMError.io("SEV policy \(text) does not fit 32 bits") }
-                return .sev(try SEVPolicy(rawValue: narrow))
-            }
-        } catch let error as VMError {
-            throw error
-        } catch {
+        do { return try GuestPolicy(parsing: text, mode: record.mode) } catch {
             throw VMError.io("state.json policy \(text): \(error)")
         }
     }
@@ -169,7 +202,7 @@ public struct VMManager: Sendable {
                                                               cpuModel: spec.effectiveCPUModel, qemuBinary: qemuBinary, runner: runner)
         if let notice { self.notice(notice) }
         if record.mode.isConfidential && accelerator == .tcg {
-            throw VMError.unsupportedHere("\(record.mode.rawValue) needs KVM on an SEV host; TCG cannot run confidential guests")
+            throw VMError(LaunchError.needsKVM(record.mode))
         }
         return accelerator
     }

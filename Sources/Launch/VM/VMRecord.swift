@@ -1,4 +1,5 @@
 import Foundation
+import SEVABI
 
 /// Which program runs the VM: cvm's own QEMU supervision, or libvirt (define/start/destroy/undefine).
 public enum VMBackendKind: String, Sendable, Codable, CaseIterable {
@@ -101,6 +102,8 @@ public struct VMRecord: Sendable, Hashable, Codable {
     public var userNetwork: Bool
     /// cloud-init instance-id, for VMs with a seed.
     public var instanceID: String?
+    /// SEV-SNP ID block, ID auth and HOST_DATA given at create time (absent in older state files).
+    public var snp: SNPLaunchOptions?
 
     public var status: VMStatus
     /// QEMU's process id while running (QEMU backend).
