@@ -94,7 +94,7 @@ let package = Package(
         .testTarget(name: "SEVABITests", dependencies: ["SEVABI"]),
         .testTarget(name: "HostOSTests", dependencies: ["HostOS", "CHostAccess"]),
         .testTarget(name: "HostProbeTests", dependencies: ["HostProbe", "HostOS", "SEVABI"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "SEVABI", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
+        .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "SEVABI", "GuestImage", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "AttestationTests", dependencies: [
             "SNPReport", "AttestationPolicy", "SignatureVerification", "Certificates", "KDS", "GuestAttestation", "Attestation",
             "SEVABI", .product(name: "Crypto", package: "swift-crypto"),

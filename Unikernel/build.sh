@@ -6,6 +6,7 @@
 # OUT_DIR (default .build-uk/bundle) receives:
 #   kernel         PVH ELF kernel for `qemu-system-x86_64 -kernel` without firmware
 #   kernel.efi     the same kernel inside an EFI application, for OVMF's `-kernel`
+#   firmware.fd    the same kernel as its own firmware, for `-bios` (command line through fw_cfg)
 #   cmdline        default kernel command line (no trailing newline)
 #   manifest.json  size, SHA-256 and SHA-384 of each part
 # With --linux-workloads also `cvm-workloads`, the same workloads as a static Linux x86_64 binary.
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --cmdline) cmdline=$2; shift 2 ;;
         --linux-workloads) linux=1; shift ;;
-        -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         -*) echo "build.sh: unknown option $1" >&2; exit 2 ;;
         *) out=$1; shift ;;
     esac
@@ -46,8 +47,17 @@ cd "$work"
     -Xcc -I"$here/include" -Xcc -ffreestanding -Xcc -mno-red-zone \
     -c $core_sources $kernel_sources -o kernel-swift.o
 
+# The firmware image runs its code from the ROM below 4 GiB and its data at 1 MiB, farther apart than
+# the default code model reaches: the same module as IR, compiled by clang with -mcmodel=large
+# (swiftc has no code-model option).
+"$toolchain/swiftc" -target x86_64-unknown-none-elf $swift_common -module-name Kernel \
+    -Xcc -I"$here/include" -Xcc -ffreestanding -Xcc -mno-red-zone \
+    -emit-ir $core_sources $kernel_sources -o kernel-swift.ll
+"$toolchain/clang" --target=x86_64-unknown-none-elf -mcmodel=large -mno-red-zone -Os -ffunction-sections \
+    -Wno-override-module -c kernel-swift.ll -o kernel-swift-large.o
+
 clang_kernel="--target=x86_64-unknown-none-elf -ffreestanding -fno-pic -mno-red-zone -I$here/Boot"
-for part in boot isr runtime; do
+for part in boot isr runtime reset; do
     "$toolchain/clang" $clang_kernel -c "$here/Boot/$part.S" -o "$part.o"
 done
 "$toolchain/ld.lld" -T "$here/Boot/kernel.ld" --gc-sections --build-id=none -nostdlib -static \
@@ -55,6 +65,20 @@ done
 "$toolchain/llvm-objcopy" --strip-all kernel.full.elf kernel.elf
 "$toolchain/llvm-objcopy" -O binary --only-section=.head --only-section=.note.Xen --only-section=.text \
     --only-section=.rodata --only-section=.data kernel.full.elf kernel.bin
+
+# The firmware image: the smallest multiple of 64 KiB (QEMU's -bios rule) the linker fits it into.
+rom_size=""
+for kib in 64 128 192 256 320 384 448 512; do
+    if "$toolchain/ld.lld" -T "$here/Boot/firmware.ld" --defsym=UK_ROM_SIZE=$((kib * 1024)) --gc-sections \
+        --build-id=none -nostdlib -static -z noexecstack -o firmware.elf boot.o isr.o runtime.o reset.o kernel-swift-large.o 2>ld.err; then
+        rom_size=$((kib * 1024))
+        break
+    fi
+    grep -q "UK_ROM_SIZE too small" ld.err || { cat ld.err >&2; exit 1; }
+done
+[ -n "$rom_size" ] || { echo "build.sh: the firmware image does not fit 512 KiB" >&2; exit 1; }
+"$toolchain/llvm-objcopy" -O binary firmware.elf firmware.fd
+[ "$(wc -c < firmware.fd | tr -d ' ')" = "$rom_size" ] || { echo "build.sh: firmware.fd is not $rom_size bytes" >&2; exit 1; }
 
 # The EFI application: a PE/COFF stub with the flat kernel image inside.
 printf '\t.section .rdata,"dr"\n\t.p2align 12\n\t.globl uk_kernel_blob, uk_kernel_blob_end\nuk_kernel_blob:\n\t.incbin "kernel.bin"\nuk_kernel_blob_end:\n' > blob.S
@@ -66,9 +90,10 @@ clang_efi="--target=x86_64-unknown-windows-msvc -ffreestanding -fno-stack-protec
 
 cp kernel.elf "$out/kernel"
 cp kernel.efi "$out/kernel.efi"
+cp firmware.fd "$out/firmware.fd"
 printf '%s' "$cmdline" > "$out/cmdline"
 
-parts="cmdline kernel kernel.efi"
+parts="cmdline firmware.fd kernel kernel.efi"
 if [ "$linux" = 1 ]; then
     linux_sources=$(ls "$here"/workloads-linux/*.swift | sort)
     "$toolchain/swiftc" -target x86_64-unknown-linux-gnu $swift_common -module-name Workloads \
@@ -94,8 +119,9 @@ swift_version=$("$toolchain/swiftc" --version 2>/dev/null | head -1)
     printf '{\n'
     printf '  "annotations" : {\n'
     printf '    "bootEFI" : "kernel.efi: EFI application for OVMF -kernel",\n'
+    printf '    "bootFirmware" : "firmware.fd: the kernel as its own firmware for -bios, command line in fw_cfg file opt/org.cvmkit/cmdline",\n'
     printf '    "bootPVH" : "kernel: PVH ELF for qemu -kernel without firmware",\n'
-    printf '    "exitStatus" : "guest status s via isa-debug-exit, QEMU exits 2s+1: 0 success, 1 verification failed, 2 bad command line, 3 CPU exception, 4 out of memory, 5 panic",\n'
+    printf '    "exitStatus" : "guest status s via isa-debug-exit, QEMU exits 2s+1: 0 success, 1 verification failed, 2 bad command line, 3 CPU exception, 4 out of memory, 5 panic, 6 bad memory map, 7 bad fw_cfg, 8 bad footer table",\n'
     printf '    "results" : "serial lines starting with cvmuk"\n'
     printf '  },\n'
     printf '  "boot" : {\n'
@@ -117,7 +143,7 @@ swift_version=$("$toolchain/swiftc" --version 2>/dev/null | head -1)
     printf '    ],\n'
     printf '    "steps" : [\n'
     printf '      "swiftc -target x86_64-unknown-none-elf -enable-experimental-feature Embedded -Osize",\n'
-    printf '      "clang boot.S isr.S runtime.S; ld.lld -T kernel.ld",\n'
+    printf '      "clang boot.S isr.S runtime.S reset.S; ld.lld -T kernel.ld; ld.lld -T firmware.ld",\n'
     printf '      "clang --target=x86_64-unknown-windows-msvc stub.c; lld-link -subsystem:efi_application -Brepro"\n'
     printf '    ],\n'
     printf '    "tool" : "Unikernel/build.sh"\n'

@@ -1,14 +1,17 @@
 #!/bin/sh
 # Builds the test kernels with the Swift toolchain's clang, ld.lld and lld-link.
 #
-#   testkernels/build.sh OUT_DIR KIND MESSAGE EXIT_CODE
+#   testkernels/build.sh OUT_DIR KIND MESSAGE EXIT_CODE [rdseed]
 #
 # KIND is multiboot (32-bit ELF), pvh (64-bit ELF with a PVH note), efi (PE/COFF EFI application) or
 # bootsector (a raw disk whose MBR does the same). Writes OUT_DIR/KIND.elf, OUT_DIR/efi.efi or
-# OUT_DIR/disk.img. Exit 77 when the toolchain is missing.
+# OUT_DIR/disk.img. With "rdseed", the multiboot and pvh kernels also hold an RDSEED instruction that
+# never runs. Exit 77 when the toolchain is missing.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 out=$1 kind=$2 message=$3 code=$4
+defines=
+[ "${5:-}" = rdseed ] && defines=-DWITH_RDSEED
 toolchain=${CVM_SWIFT_TOOLCHAIN:-/opt/swift/usr/bin}
 clang=$toolchain/clang lld=$toolchain/ld.lld lldlink=$toolchain/lld-link
 for tool in "$clang" "$lld" "$lldlink"; do
@@ -18,12 +21,12 @@ mkdir -p "$out"
 case "$message" in *\"*|*\\*) echo "build.sh: MESSAGE must not contain quotes or backslashes" >&2; exit 2 ;; esac
 case "$kind" in
 multiboot)
-    "$clang" --target=i386-unknown-none-elf -ffreestanding -c -DEXIT_CODE="$code" "-DMESSAGE=\"$message\"" \
+    "$clang" --target=i386-unknown-none-elf -ffreestanding -c $defines -DEXIT_CODE="$code" "-DMESSAGE=\"$message\"" \
         "$here/multiboot.S" -o "$out/multiboot.o"
     "$lld" -m elf_i386 -T "$here/kernel.ld" -nostdlib -static --build-id=none -z max-page-size=0x1000 \
         -o "$out/multiboot.elf" "$out/multiboot.o" ;;
 pvh)
-    "$clang" --target=x86_64-unknown-none-elf -ffreestanding -c -DEXIT_CODE="$code" "-DMESSAGE=\"$message\"" \
+    "$clang" --target=x86_64-unknown-none-elf -ffreestanding -c $defines -DEXIT_CODE="$code" "-DMESSAGE=\"$message\"" \
         "$here/pvh.S" -o "$out/pvh.o"
     "$lld" -m elf_x86_64 -T "$here/kernel.ld" -nostdlib -static --build-id=none -z max-page-size=0x1000 \
         -o "$out/pvh.elf" "$out/pvh.o" ;;

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import GuestImage
+import Measurement
 import UnikernelCore
 
 extension ImageCommand.Build {
@@ -8,11 +9,13 @@ extension ImageCommand.Build {
     struct Unikernel: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "unikernel",
-            abstract: "Build the Embedded Swift unikernel bundle (PVH kernel, EFI application, manifest).",
+            abstract: "Build the Embedded Swift unikernel bundle (PVH kernel, EFI application, firmware image, manifest with its launch measurements).",
             discussion: """
             The bundle directory holds `kernel` (PVH ELF for qemu -kernel without firmware), `kernel.efi` \
-            (the same kernel as an EFI application for OVMF's -kernel), `cmdline` and `manifest.json`. \
-            The same sources and toolchain always give the same bytes.
+            (the same kernel as an EFI application for OVMF's -kernel), `firmware.fd` (the same kernel as \
+            its own firmware for -bios, command line in fw_cfg file opt/org.cvmkit/cmdline), `cmdline` and \
+            `manifest.json`, whose launchMeasurement lists firmware.fd's expected SEV, SEV-ES and SNP digests \
+            for --vcpus x --vcpu-types. The same sources and toolchain always give the same bytes.
 
             Command line words: run=noop|stream|chase|sha256|ep|exits|touch|fault|all (comma list), \
             stream.size=, stream.reps=, chase.size=, chase.steps=, sha256.size=, ep.m=, exits.iters=, \
@@ -40,6 +43,12 @@ extension ImageCommand.Build {
         @Option(name: .long, help: "Directory with swiftc, clang, ld.lld and lld-link.")
         var toolchain: String = "/opt/swift/usr/bin"
 
+        @Option(name: .long, help: "vCPU counts for the firmware.fd measurement table, comma separated.")
+        var vcpus: String = LaunchMeasurementRecord.defaultVCPUCounts.map(String.init).joined(separator: ",")
+
+        @Option(name: .long, help: "vCPU types for the firmware.fd measurement table, comma separated.")
+        var vcpuTypes: String = LaunchMeasurementRecord.defaultVCPUTypes.joined(separator: ",")
+
         @Flag(name: .long, help: "Print the bundle manifest as JSON.")
         var json = false
 
@@ -56,8 +65,20 @@ extension ImageCommand.Build {
                 throw CLIFailure.unsupportedHere("the toolchain at \(toolchain) has no \(tool); pass --toolchain")
             }
             let outURL = URL(fileURLWithPath: out).standardizedFileURL
+            let counts = try vcpus.split(separator: ",").map { text -> Int in
+                guard let count = Int(text.trimmingCharacters(in: .whitespaces)), (1...LaunchMeasurer.maxVCPUs).contains(count) else {
+                    throw CLIFailure.badInput("--vcpus: \(text) is not a vCPU count in 1...\(LaunchMeasurer.maxVCPUs)")
+                }
+                return count
+            }
+            let types = try vcpuTypes.split(separator: ",").map { name -> VCPUType in
+                do { return try VCPUType(named: name.trimmingCharacters(in: .whitespaces)) } catch {
+                    throw CLIFailure.badInput("--vcpu-types: \(error)")
+                }
+            }
             do {
                 try UnikernelBuild.run(script: script, output: outURL, cmdline: cmdline, linuxWorkloads: linuxWorkloads, toolchain: toolchain)
+                try UnikernelBuild.recordFirmwareMeasurements(bundle: outURL, vcpuCounts: counts, vcpuTypes: types)
             } catch {
                 throw CLIFailure.unsupportedHere("unikernel build failed: \(error)")
             }

@@ -26,7 +26,9 @@ struct RunCommand: ParsableCommand {
           cvm run out/linux --backend libvirt --accel tcg
 
         Exit status: the guest's exit code; 3 when this host cannot run the launch; 124 on timeout; \
-        125 when the guest kernel panicked (QEMU is stopped at the panic instead of rebooting into it); \
+        125 when the guest kernel reported a fatal error: a Linux panic, or a line the --preset names \
+        fatal, such as a failed Unikraft init function (QEMU is stopped there instead of rebooting into \
+        it or passing for a clean exit); \
         130 when interrupted by SIGINT (Ctrl-C), 143 by SIGTERM.
         """
     )
@@ -47,7 +49,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Stop the guest after this many seconds.") var timeout: Double?
     @Flag(help: "Measured direct kernel boot (kernel-hashes=on); needs an OvmfPkg/AmdSev firmware.") var kernelHashes = false
     @OptionGroup var snpInputs: SNPLaunchInputOptions
-    @Option(help: "C-bit position (default: read from the host; else by the host's CPU generation, 47 up to Milan, 51 Genoa and Turin; else by the CPU model).") var cbitpos: Int?
+    @Option(help: "C-bit position (default: read from the host; else by the host's CPU generation, 47 on Naples and Rome, 51 from Milan on; else by the CPU model).") var cbitpos: Int?
     @Option(help: "Physical address bit reduction for --dry-run (default 1).") var reducedPhysBits: Int?
     @Option(help: "QEMU binary.") var qemu = "qemu-system-x86_64"
     @Option(help: ArgumentHelp(ImageCommand.Build.OCI.maxImageContentHelp)) var maxImageContent: String?
@@ -85,7 +87,8 @@ struct RunCommand: ParsableCommand {
             let capabilities = mode.isConfidential ? QEMUCapabilities.detect(using: ProcessRunner(), binary: qemu) : nil
             let arguments = try mappingLaunchErrors(allUnsupported: true) { try QEMUCommandLine.render(spec, binary: qemu, capabilities: capabilities) }
             result = try mappingLaunchErrors(allUnsupported: true) {
-                try QEMUSupervisor.run(arguments, options: .init(timeout: timeout, echoConsole: !quiet && !json, consoleLog: consoleLog))
+                try QEMUSupervisor.run(arguments, options: .init(timeout: timeout, echoConsole: !quiet && !json, consoleLog: consoleLog,
+                                                                 fatalLines: plan.profile?.fatalLines ?? []))
             }
         case .libvirt:
             let version = LibvirtCapabilities.detect(using: ProcessRunner())?.version

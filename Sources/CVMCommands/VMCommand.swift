@@ -25,7 +25,7 @@ struct VMCommand: AsyncParsableCommand {
               --backend qemu
           cvm vm stop web && cvm vm delete web
         """,
-        subcommands: [VMCreateCommand.self, VMStartCommand.self, VMStopCommand.self, VMConsoleCommand.self,
+        subcommands: [VMCreateCommand.self, VMStartCommand.self, VMWatchCommand.self, VMStopCommand.self, VMConsoleCommand.self,
                       VMStatusCommand.self, VMListCommand.self, VMDeleteCommand.self]
     )
 }
@@ -33,7 +33,12 @@ struct VMCommand: AsyncParsableCommand {
 /// What every `cvm vm` subcommand shares: the store, the lifecycle, and error mapping.
 enum VMCommandSupport {
     static func manager(qemu: String = "qemu-system-x86_64") -> VMManager {
-        VMManager(store: .default(), qemuBinary: qemu, notice: { printError("notice: \($0)") })
+        var manager = VMManager(store: .default(), qemuBinary: qemu, notice: { printError("notice: \($0)") })
+        // The watcher that `vm start` leaves is this same executable (`cvm vm _watch`).
+        if let executable = try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe") {
+            manager.stopWatcher = [executable]
+        }
+        return manager
     }
 
     static func name(_ raw: String) throws -> VMName {

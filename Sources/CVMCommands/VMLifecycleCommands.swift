@@ -28,6 +28,23 @@ struct VMStartCommand: ParsableCommand {
     }
 }
 
+/// Hidden: the detached watcher `vm start` leaves behind; it records the stop once QEMU has gone.
+struct VMWatchCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "_watch",
+        abstract: "Record a VM's stop when its QEMU exits (started by `cvm vm start`).",
+        shouldDisplay: false
+    )
+
+    @Argument(help: "VM name.") var name: String
+    @Option(help: "The QEMU process to wait for.") var pid: Int32
+
+    func run() throws {
+        let vmName = try VMCommandSupport.name(name)
+        try VMCommandSupport.failing { try VMCommandSupport.manager().watch(vmName, pid: pid) }
+    }
+}
+
 struct VMStopCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "stop",

@@ -78,6 +78,33 @@ public struct LaunchMeasurementRecord: Codable, Sendable, Equatable {
         }
         let hashes = try SEVHashesTable(kernelHash: try [UInt8](hex: kernel.sha256, count: 32),
                                         initrdHash: try [UInt8](hex: initrd.sha256, count: 32), cmdline: cmdline)
+        let (rows, unavailable) = table(image, hashes: hashes, vcpuCounts: vcpuCounts, vcpuTypes: vcpuTypes)
+        guard !rows.isEmpty else {
+            return notCovered("firmware \(url.lastPathComponent) cannot launch SEV, SEV-ES or SNP with kernel hashes", firmware: firmware)
+        }
+        return LaunchMeasurementRecord(
+            coversKernelInitrdCmdline: true,
+            statement: "kernel, initrd and cmdline are covered by the launch measurement when booted by firmware \(url.lastPathComponent) with kernel-hashes=on",
+            firmware: firmware, measurements: rows, unavailableModes: unavailable)
+    }
+
+    /// The expected SEV, SEV-ES and SNP launch digests of a kernel that is its own firmware (the
+    /// unikernel's firmware.fd, booted with -bios): the whole image is measured and nothing is loaded
+    /// beside it. The command line comes through fw_cfg, outside the measurement.
+    public static func firmwareBoot(image url: URL, vcpuCounts: [Int], vcpuTypes: [VCPUType]) throws -> LaunchMeasurementRecord {
+        let image = try FirmwareImage(path: url.path)
+        let firmware = Firmware(file: url.lastPathComponent, size: image.bytes.count, sha256: Array(SHA256.hash(data: image.bytes)).hexString)
+        let (rows, unavailable) = table(image, hashes: nil, vcpuCounts: vcpuCounts, vcpuTypes: vcpuTypes)
+        return LaunchMeasurementRecord(
+            coversKernelInitrdCmdline: false,
+            statement: "\(url.lastPathComponent) is kernel and firmware in one and is measured whole; the cmdline (fw_cfg) is NOT covered: the kernel prints its SHA-256",
+            firmware: firmware, measurements: rows, unavailableModes: unavailable)
+    }
+
+    /// Rows for every mode the image can launch in (QEMU's VMSA layout, SEV_FEATURES 0x1 for SNP),
+    /// and why the others cannot.
+    static func table(_ image: FirmwareImage, hashes: SEVHashesTable?, vcpuCounts: [Int],
+                      vcpuTypes: [VCPUType]) -> ([Row], [String: String]) {
         var rows: [Row] = []
         var unavailable: [String: String] = [:]
         for mode in [LaunchMode.sev, .sevES, .sevSNP] {
@@ -95,13 +122,7 @@ public struct LaunchMeasurementRecord: Codable, Sendable, Equatable {
                 unavailable[mode.rawValue] = String(describing: error)
             }
         }
-        guard !rows.isEmpty else {
-            return notCovered("firmware \(url.lastPathComponent) cannot launch SEV, SEV-ES or SNP with kernel hashes", firmware: firmware)
-        }
-        return LaunchMeasurementRecord(
-            coversKernelInitrdCmdline: true,
-            statement: "kernel, initrd and cmdline are covered by the launch measurement when booted by firmware \(url.lastPathComponent) with kernel-hashes=on",
-            firmware: firmware, measurements: rows, unavailableModes: unavailable)
+        return (rows, unavailable)
     }
 
     /// The expected digest of one launch of `mode` with `vcpus` by a launcher that passes

@@ -1,5 +1,6 @@
 import Foundation
 import HostOS
+import Measurement
 
 /// Unikernel/build.sh, run the one way both `cvm image build unikernel` and the bench's guest provider
 /// build the Embedded Swift unikernel: through /bin/sh with the toolchain in CVM_SWIFT_TOOLCHAIN.
@@ -36,5 +37,24 @@ public enum UnikernelBuild {
         guard result.termination.exitCode == 0 else {
             throw Failure(reason: result.stderrText.split(separator: "\n").last.map(String.init) ?? "exit status \(result.termination.status)")
         }
+    }
+}
+
+extension UnikernelBuild {
+    /// Adds `launchMeasurement` to the bundle's manifest.json: the expected SEV, SEV-ES and SNP
+    /// digests of its firmware.fd for every vCPU count × type. The rest of the manifest stays as
+    /// build.sh wrote it (sorted keys).
+    public static func recordFirmwareMeasurements(bundle: URL, vcpuCounts: [Int], vcpuTypes: [VCPUType]) throws {
+        let manifestURL = bundle.appendingPathComponent("manifest.json")
+        let record = try LaunchMeasurementRecord.firmwareBoot(image: bundle.appendingPathComponent("firmware.fd"),
+                                                              vcpuCounts: vcpuCounts, vcpuTypes: vcpuTypes)
+        guard let data = FileManager.default.contents(atPath: manifestURL.path),
+              var manifest = try JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw Failure(reason: "\(manifestURL.path) is not a JSON object")
+        }
+        manifest["launchMeasurement"] = try JSONSerialization.jsonObject(with: JSONEncoder().encode(record))
+        var output = try JSONSerialization.data(withJSONObject: manifest, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        output.append(0x0a)
+        try output.write(to: manifestURL, options: .atomic)
     }
 }

@@ -22,7 +22,11 @@ public enum GuestPreset: String, Sendable, CaseIterable {
                     features: ["rdrand", "rdseed"],
                     why: "a Unikraft image whose random library takes entropy from the CPU (lib/ukrandom's CPU driver, the default) checks for RDRAND and RDSEED at boot and stops without them",
                     fix: "run under KVM (--accel kvm, CPU host), use a QEMU whose TCG offers rdseed with --cpu max, or build the image with LIBUKRANDOM_CMDLINE_SEED and pass random.seed=... in --append")],
-                source: "kraftkit machine/qemu (kraft run --plat qemu); unikraft PR #1459 on RDRAND/RDSEED under TCG")
+                source: "kraftkit machine/qemu (kraft run --plat qemu); unikraft PR #1459 on RDRAND/RDSEED under TCG",
+                // lib/ukboot stops at the first failed init function ("Init function at 0x… returned
+                // error -95") and then powers off like a clean exit; uk_pr_crit lines carry the level tag
+                // "CRIT:" before the library name, as "Info: [libukboot] …" does for info.
+                fatalLines: [FatalConsoleLine("Init function at", "returned error"), FatalConsoleLine("CRIT: [")])
         case .hermit:
             // hermit-loader README: the loader is the -kernel (multiboot), the application the -initrd,
             // `-cpu qemu64,apic,fsgsbase,fxsr,rdrand,rdtscp,xsave,xsaveopt` (or host under KVM), 128 MiB,
@@ -38,7 +42,9 @@ public enum GuestPreset: String, Sendable, CaseIterable {
                     features: ["fsgsbase", "rdtscp", "xsave", "xsaveopt", "rdrand", "fxsr"],
                     why: "the Hermit kernel uses these instructions from its first steps (FS/GS base, TSC, extended state)",
                     fix: "run under KVM (--accel kvm, CPU host) or a QEMU whose TCG offers them")],
-                source: "hermit-os/loader README (x86-64, QEMU)", needsInitrd: true)
+                source: "hermit-os/loader README (x86-64, QEMU)", needsInitrd: true,
+                // The kernel's panic handler prints "[core][PANIC] info" and then shuts down.
+                fatalLines: [FatalConsoleLine("][PANIC] ")])
         case .nanos:
             // ops (qemu/qemu_unix.go): q35, the image as virtio-scsi disk, virtio-rng-pci, a virtio-net
             // NIC on user networking, `-cpu max` (host under KVM), isa-debug-exit at its default port
@@ -109,6 +115,8 @@ public struct PresetProfile: Sendable {
     public var needsInitrd = false
     public var seabiosOnly = false
     public var confidentialNote: String?
+    /// Console lines by which the guest reports a fatal error (see `FatalConsoleLine`).
+    public var fatalLines: [FatalConsoleLine] = []
 
     public func refusal(for mode: ConfidentialMode) -> String? {
         confidentialRefusal[mode].map { "\(mode.rawValue) \($0)" }

@@ -81,10 +81,21 @@ extension LaunchBuilder {
         if options.dryRun, options.accelerator != .auto, !mode.isConfidential { spec.accelerator = options.accelerator == .kvm ? .kvm : .tcg }
         if options.cpuModel == nil, !mode.isConfidential { spec.cpuModel = profile.cpuModel(for: spec.accelerator) }
         guard spec.accelerator == .tcg, !profile.tcgNeeds.isEmpty, let model = spec.effectiveCPUModel else { return }
-        let features = profile.tcgNeeds.flatMap(\.features)
+        var used = profile
+        if case .kernel(let path, let initrd, _) = spec.boot {
+            // Only what the image's code can execute: an image without RDSEED gets no RDSEED notice.
+            let scan = KernelInstructionScan(files: [path] + (initrd.map { [$0] } ?? []))
+            used.tcgNeeds = profile.tcgNeeds.compactMap { need in
+                var need = need
+                need.features = need.features.filter { scan.uses($0) ?? true }
+                return need.features.isEmpty ? nil : need
+            }
+        }
+        let features = used.tcgNeeds.flatMap(\.features)
+        guard !features.isEmpty else { return }
         do {
             let offered = try CPUFeatureProbe.offered(features, cpuModel: model, accelerator: .tcg, machine: spec.machineType, qemuBinary: options.qemuBinary)
-            for line in profile.tcgNotices(cpuModel: model, offered: offered) { notice(line) }
+            for line in used.tcgNotices(cpuModel: model, offered: offered) { notice(line) }
         } catch {
             notice("\(profile.preset.rawValue) needs \(features.joined(separator: ", ")) under TCG; \(error)")
         }

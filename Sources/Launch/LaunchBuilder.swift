@@ -261,8 +261,8 @@ public struct LaunchBuilder: Sendable {
     }
 
     /// The C-bit position and address reduction: from this host's CPUID when it has SEV; else, for a
-    /// dry run, the value of the host's CPU generation (SEV-REFERENCE: 47 up to Milan, 51 Genoa and
-    /// Turin); else the renderer's guess from the CPU model.
+    /// dry run, the value of the host's CPU generation (47 on Naples and Rome, 51 from Milan on); else
+    /// the renderer's guess from the CPU model.
     func applyHostCPUID(to spec: inout LaunchSpec) {
         guard spec.mode.isConfidential, spec.cbitpos == nil else { return }
         let cpu = CPUInfo(cpuid: host.cpuid)

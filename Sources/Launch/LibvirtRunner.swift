@@ -90,9 +90,15 @@ final class DomainConnection: @unchecked Sendable {
                 close()
                 throw LaunchError.unsupportedHere("libvirt refused the domain: \(reasons.joined(separator: ": "))")
             }
-            if !child.isRunning || Date() >= deadline {
+            if !child.isRunning {
                 close()
-                throw LaunchError.unsupportedHere("libvirt refused the domain: \(text.isEmpty ? "virsh create gave no answer" : text)")
+                throw LaunchError.unsupportedHere("libvirt refused the domain: virsh ended without creating it")
+            }
+            if Date() >= deadline {
+                close()
+                // Not a refusal: libvirtd is slow, most often because it re-probes QEMU on every lookup.
+                throw LaunchError.unsupportedHere("libvirt did not create the domain within \(Int(timeout)) s"
+                    + " (cvm host check, kvm.device-access, says whether libvirt's QEMU user can open /dev/kvm)")
             }
             usleep(50_000)
         }

@@ -6,19 +6,20 @@ import SEVABI
 /// options are chosen. The first element is the binary, so a dry run prints exactly what would run.
 public enum QEMUCommandLine {
     /// C-bit position and reduced physical bits by CPU model, for launches prepared for another host
-    /// (Milan and earlier use bit 47, Genoa and Turin bit 51; every generation so far reduces by 1).
+    /// (Naples and Rome use bit 47, Milan, Genoa and Turin bit 51; every generation so far reduces by 1).
     public static func usualCBitPosition(cpuModel: String?) -> Int {
         let model = (cpuModel ?? "").lowercased()
-        if model.contains("genoa") || model.contains("turin") || model.contains("bergamo") || model.contains("siena") { return 51 }
-        if model.contains("milan") || model.contains("rome") || model.hasPrefix("epyc") { return 47 }
+        if model.contains("milan") || model.contains("genoa") || model.contains("turin") || model.contains("bergamo") || model.contains("siena") { return 51 }
+        if model.contains("rome") || model.hasPrefix("epyc") { return 47 }
         return 51
     }
 
-    /// The C-bit position of a CPU generation (SEV-REFERENCE: 47 up to Milan, 51 on Genoa and Turin).
+    /// The C-bit position of a CPU generation, as CPUID 0x8000001F EBX[5:0] reports it: 47 on Naples
+    /// and Rome, 51 from Milan on (as the host fixtures in Tests/HostProbeTests/Fixtures/hosts have it).
     public static func usualCBitPosition(generation: AMDGeneration) -> Int {
         switch generation {
-        case .naples, .rome, .milan: return 47
-        case .genoa, .turin: return 51
+        case .naples, .rome: return 47
+        case .milan, .genoa, .turin: return 51
         }
     }
 

@@ -21,8 +21,9 @@ public struct RunResult: Sendable, Codable {
     public var console: [ConsoleLine]
     /// QEMU's own error output (empty on a clean run).
     public var qemuStderr: String
-    /// The console line of a Linux kernel panic, when the guest panicked (QEMU is then stopped instead
-    /// of letting the guest reboot into the same panic until the timeout).
+    /// The console line by which the guest kernel reported a fatal error: a Linux panic, or a line its
+    /// preset names fatal (QEMU is then stopped instead of letting the guest reboot into the same
+    /// failure, hang until the timeout, or power off as if it had succeeded).
     public var guestPanic: String?
     /// The signal (SIGINT or SIGTERM) that interrupted the run; cvm then exits 128 + it.
     public var interruptSignal: Int32?
@@ -30,7 +31,7 @@ public struct RunResult: Sendable, Codable {
     /// One line saying how it ended, for people.
     public var summary: String {
         if interrupted { return "interrupted; QEMU stopped" }
-        if let guestPanic { return "guest kernel panicked (\(guestPanic)); QEMU stopped" }
+        if let guestPanic { return "guest kernel reported a fatal error (\(guestPanic)); QEMU stopped" }
         if timedOut { return "timed out after \(String(format: "%.1f", wallSeconds)) s; QEMU stopped" }
         if let code = guestExitCode { return "guest exited with code \(code) after \(String(format: "%.2f", wallSeconds)) s" }
         let reason = qemuStderr.split(separator: "\n").last.map(String.init) ?? "exit status \(qemuExitStatus)"
@@ -49,9 +50,12 @@ public enum QEMUSupervisor {
         public var environment: [String: String]?
         /// QEMU's QMP socket, when it has one: a stop asks QEMU to `quit` there before any signal.
         public var qmpSocket: String?
+        /// Console lines that end the run as a guest failure, beyond Linux's panic line (the preset's).
+        public var fatalLines: [FatalConsoleLine]
 
         public init(timeout: Double? = nil, echoConsole: Bool = false, consoleLog: String? = nil, environment: [String: String]? = nil,
-                    qmpSocket: String? = nil) {
+                    qmpSocket: String? = nil, fatalLines: [FatalConsoleLine] = []) {
+            self.fatalLines = fatalLines
             self.timeout = timeout
             self.echoConsole = echoConsole
             self.consoleLog = consoleLog
@@ -71,7 +75,7 @@ public enum QEMUSupervisor {
             logHandle = FileHandle(forWritingAtPath: path)
         }
         defer { try? logHandle?.close() }
-        let collector = ConsoleCollector(echo: options.echoConsole, log: logHandle)
+        let collector = ConsoleCollector(echo: options.echoConsole, log: logHandle, fatal: [.linuxPanic] + options.fatalLines)
         let interruption = Interruption()
         // Subscribed before QEMU starts: a signal from now on stops it, one caught earlier stops it at once.
         let subscription = SignalOwner.shared.subscribe { interruption.note($0) }
@@ -100,8 +104,8 @@ public enum QEMUSupervisor {
                 stop(child, qmpSocket: options.qmpSocket)
                 break
             }
-            // A panicking kernel prints its trace within moments, then reboots (panic=-1) or hangs.
-            if panicSeen == nil, collector.panicLine != nil { panicSeen = Date() }
+            // A failing kernel prints its trace within moments, then reboots (panic=-1), hangs or powers off.
+            if panicSeen == nil, collector.fatalLine != nil { panicSeen = Date() }
             if let panicSeen, Date().timeIntervalSince(panicSeen) > 1 {
                 stop(child, qmpSocket: options.qmpSocket)
                 break
@@ -114,7 +118,8 @@ public enum QEMUSupervisor {
         let stderrText = result.stderrText
         let signal = interruption.signal
         let interrupted = signal != nil && !timedOut
-        let panic = timedOut || interrupted ? nil : panicSeen.flatMap { _ in collector.panicLine }
+        // Also when QEMU exited before the loop saw the line: a Unikraft init failure powers off at once.
+        let panic = timedOut || interrupted ? nil : collector.fatalLine
         var run = RunResult(qemuExitStatus: result.termination.status,
                             guestExitCode: (timedOut || interrupted || panic != nil) ? nil : guestExitCode(result.termination, stderr: stderrText),
                             timedOut: timedOut, interrupted: interrupted, wallSeconds: wall,
@@ -156,14 +161,16 @@ final class ConsoleCollector: @unchecked Sendable {
     private let lock = NSLock()
     private var partial: [UInt8] = []
     private var collected: [ConsoleLine] = []
-    private var panic: String?
+    private var fatalMatch: String?
+    private let fatal: [FatalConsoleLine]
     private let echo: Bool
     private let log: FileHandle?
     var start = Date()
 
-    init(echo: Bool, log: FileHandle?) {
+    init(echo: Bool, log: FileHandle?, fatal: [FatalConsoleLine]) {
         self.echo = echo
         self.log = log
+        self.fatal = fatal
     }
 
     func append(_ data: Data) {
@@ -174,9 +181,7 @@ final class ConsoleCollector: @unchecked Sendable {
             for byte in data {
                 if byte == UInt8(ascii: "\n") {
                     let line = ConsoleLine(time: now, text: Self.clean(partial))
-                    if panic == nil, let range = line.text.range(of: "Kernel panic - not syncing") {
-                        panic = String(line.text[range.lowerBound...])
-                    }
+                    if fatalMatch == nil { fatalMatch = fatal.lazy.compactMap { $0.match(line.text) }.first }
                     collected.append(line)
                     partial.removeAll(keepingCapacity: true)
                 } else {
@@ -196,8 +201,8 @@ final class ConsoleCollector: @unchecked Sendable {
     }
 
     var lines: [ConsoleLine] { lock.withLock { collected } }
-    /// "Kernel panic - not syncing: …" once the guest printed it.
-    var panicLine: String? { lock.withLock { panic } }
+    /// The first fatal line the guest printed, from its first fragment on.
+    var fatalLine: String? { lock.withLock { fatalMatch } }
 
     static func clean(_ bytes: [UInt8]) -> String {
         String(decoding: bytes.filter { $0 != UInt8(ascii: "\r") }, as: UTF8.self)

@@ -10,6 +10,18 @@ public struct MemoryRegion: Equatable, Sendable {
         case acpiReclaimable
         case acpiNVS
         case unusable
+
+        /// The `type=` of the kernel's `cvmuk memory` lines.
+        public var name: StaticString {
+            switch self {
+            case .usable: "usable"
+            case .loader: "loader"
+            case .reserved: "reserved"
+            case .acpiReclaimable: "acpi"
+            case .acpiNVS: "acpi-nvs"
+            case .unusable: "unusable"
+            }
+        }
     }
 
     public var base: UInt64

@@ -107,6 +107,12 @@ public enum GuestExitStatus: UInt8, Sendable {
     case exception = 3
     case outOfMemory = 4
     case panic = 5
+    /// The firmware boot's E820 table (fw_cfg `etc/e820`) has zero-length or overlapping entries.
+    case badMemoryMap = 6
+    /// fw_cfg is absent, or its command-line file is missing or too long.
+    case badFirmwareConfig = 7
+    /// The firmware image's own GUIDed footer table does not parse.
+    case badFooter = 8
 
     public var name: StaticString {
         switch self {
@@ -116,6 +122,9 @@ public enum GuestExitStatus: UInt8, Sendable {
         case .exception: "exception"
         case .outOfMemory: "out-of-memory"
         case .panic: "panic"
+        case .badMemoryMap: "bad-memory-map"
+        case .badFirmwareConfig: "bad-fw-cfg"
+        case .badFooter: "bad-footer"
         }
     }
 

@@ -12,13 +12,14 @@ enum TestKernels {
     }
     static let skipReason: Comment = "clang, ld.lld and lld-link from /opt/swift/usr/bin (or $CVM_SWIFT_TOOLCHAIN) are needed to build the test kernels; skipped"
 
-    /// Builds one kernel into a fresh directory; returns (directory, file).
-    static func build(_ kind: String, message: String, code: Int) throws -> (URL, String) {
+    /// Builds one kernel into a fresh directory, with an RDSEED instruction that never runs if asked;
+    /// returns (directory, file).
+    static func build(_ kind: String, message: String, code: Int, rdseed: Bool = false) throws -> (URL, String) {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-testkernel-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/bin/sh")
-        process.arguments = [repository.appendingPathComponent("testkernels/build.sh").path, dir.path, kind, message, String(code)]
+        process.arguments = [repository.appendingPathComponent("testkernels/build.sh").path, dir.path, kind, message, String(code)] + (rdseed ? ["rdseed"] : [])
         try process.run()
         process.waitUntilExit()
         try #require(process.terminationStatus == 0, "testkernels/build.sh \(kind) exited \(process.terminationStatus)")
@@ -125,10 +126,16 @@ struct KernelPresetCLITests {
     }
 
     @Test func unikraftUnderTCGWarnsAboutRDSEEDWhenThisQEMUsTCGLacksIt() throws {
-        let (dir, kernel) = try TestKernels.build("multiboot", message: "unikraft stand-in", code: 4)
+        let (dir, kernel) = try TestKernels.build("multiboot", message: "unikraft stand-in", code: 4, rdseed: true)
         defer { try? FileManager.default.removeItem(at: dir) }
         // Whether this QEMU's TCG lacks RDSEED, from the probe LaunchTests checks against QEMU's own warning.
         let lacksRDSEED = try CPUFeatureProbe.offered(["rdseed"], cpuModel: "max", accelerator: .tcg, machine: "pc")["rdseed"] == .some(false)
+        // The same kernel without the instruction needs no RDSEED, so it gets no notice.
+        let (plainDir, plainKernel) = try TestKernels.build("multiboot", message: "unikraft stand-in", code: 4)
+        defer { try? FileManager.default.removeItem(at: plainDir) }
+        let plain = try CLIRun.cvm("run", "--preset", "unikraft", "--kernel", plainKernel, "--accel", "tcg", "--dry-run")
+        #expect(plain.status == 0, "\(plain.stderr)")
+        #expect(!plain.stderr.contains("RDSEED"), "\(plain.stderr)")
 
         let dry = try CLIRun.cvm("run", "--preset", "unikraft", "--kernel", kernel, "--accel", "tcg", "--dry-run")
         #expect(dry.status == 0, "\(dry.stderr)")
@@ -151,6 +158,20 @@ struct KernelPresetCLITests {
         let sev = try CLIRun.cvm("run", "--preset", "unikraft", "--kernel", kernel, "--mode", "sev", "--dry-run")
         #expect(sev.status == 2)
         #expect(sev.stderr.contains("sev refused for unikraft"))
+    }
+
+    /// A Unikraft image whose init fails prints lib/ukboot's line and powers off cleanly (exit code 0):
+    /// under its preset that is the guest's fatal error, exit 125 with the line named.
+    @Test func aUnikraftInitFailureIsAFatalErrorUnderItsPreset() throws {
+        let line = "[    0.104123] ERR:  [libukboot] <boot.c @  280> Init function at 0x10a0b0 returned error -95"
+        let (dir, kernel) = try TestKernels.build("multiboot", message: line, code: 0)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let run = try CLIRun.cvm("run", "--preset", "unikraft", "--kernel", kernel, "--accel", "tcg", "--timeout", "60")
+        #expect(run.status == 125, "\(run.stderr)")
+        #expect(run.stderr.contains("guest kernel reported a fatal error (Init function at 0x10a0b0 returned error -95)"), "\(run.stderr)")
+        // Without the preset, cvm knows nothing of Unikraft: the guest's clean power-off is its answer.
+        let plain = try CLIRun.cvm("run", "--kernel", kernel, "--accel", "tcg", "--timeout", "60")
+        #expect(plain.status == 0, "\(plain.stderr)")
     }
 
     /// A disk whose boot sector prints and exits boots through SeaBIOS plainly and with the disk presets.

@@ -163,13 +163,14 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: cache.appendingPathComponent("dry-run").path))
     }
 
-    /// 12.14: without SEV in CPUID the default C-bit follows the host's CPU generation (Turin: 51), as the help says;
-    /// with SEV it is CPUID's own value (Genoa 51, Rome 47).
+    /// 12.14: without SEV in CPUID the default C-bit follows the host's CPU generation (Rome 47; Milan, as
+    /// Milan's CPUID 0x8000001F reports it, and Turin 51), as the help says; with SEV it is CPUID's own
+    /// value (Genoa 51, Rome 47).
     @Test func theDefaultCBitFollowsTheHostsGeneration() throws {
         let dir = try Self.scratch("cbit")
         defer { try? FileManager.default.removeItem(at: dir) }
         let kernel = URL(fileURLWithPath: try RunCLITests.linuxKernel(in: dir))
-        for (host, cbit) in [("turin-sev-off", 51), ("genoa-snp-disabled", 51), ("rome-sev-es", 47)] {
+        for (host, cbit) in [("turin-sev-off", 51), ("milan-sev-off", 51), ("rome-sev-off", 47), ("genoa-snp-disabled", 51), ("rome-sev-es", 47)] {
             let run = try CLIRun.cvm(["run", "--kernel", kernel.path, "--mode", "sev", "--dry-run"],
                                      environment: Self.environment(host: host, cache: dir.appendingPathComponent("cache")))
             #expect(run.status == 0, "\(run.stderr)")
@@ -177,7 +178,7 @@ import Testing
         }
         let help = try CLIRun.cvm(["run", "--help"])
         // Help is wrapped at the terminal width: compare words.
-        #expect(help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("47 up to Milan, 51 Genoa and Turin"))
+        #expect(help.stdout.split(whereSeparator: \.isWhitespace).joined(separator: " ").contains("47 on Naples and Rome, 51 from Milan on"))
     }
 
     /// 13.7: an ID block, ID auth and HOST_DATA from `cvm id-block` reach the QEMU argv and the libvirt XML.

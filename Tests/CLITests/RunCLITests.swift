@@ -39,7 +39,7 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let run = try CLIRun.cvm("run", "--firmware", "bios:\(bios)", "--accel", "tcg", "--timeout", "90", "--quiet")
         #expect(run.status == 125, "\(run.stderr)")
-        #expect(run.stderr.contains("guest kernel panicked (Kernel panic - not syncing: VFS: Unable to mount root fs)"))
+        #expect(run.stderr.contains("guest kernel reported a fatal error (Kernel panic - not syncing: VFS: Unable to mount root fs)"))
         #expect(!Self.qemuRunning(with: bios))
     }
 

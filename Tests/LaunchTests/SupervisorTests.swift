@@ -123,8 +123,20 @@ final class ResultBox: @unchecked Sendable {
         #expect(result.guestPanic == panic)
         #expect(!result.timedOut && result.guestExitCode == nil)
         #expect(result.wallSeconds < 30)
-        #expect(result.summary.contains("panicked"))
+        #expect(result.summary.contains("reported a fatal error"))
         #expect(result.console.map(\.text).contains("Kernel Offset: disabled"))
+    }
+
+    @Test func aPresetsFatalLineEndsARunThatPoweredOffCleanly() throws {
+        let dir = try TestGuest.scratch()
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let (_, bios) = try TestGuest.spec(in: dir, lines: ["[    0.1] ERR:  [libukboot] Init function at 0x1000 returned error -12"], exitCode: 0)
+        let fatal = [FatalConsoleLine("Init function at", "returned error")]
+        let result = try QEMUSupervisor.run(TestGuest.arguments(biosPath: bios), options: .init(timeout: 60, fatalLines: fatal))
+        #expect(result.guestPanic == "Init function at 0x1000 returned error -12")
+        #expect(result.guestExitCode == nil)
+        // The fragments must come in order: "returned error" before "Init function at" is no match.
+        #expect(FatalConsoleLine("Init function at", "returned error").match("returned error; Init function at 0x1") == nil)
     }
 
     @Test func theWordPanicAloneIsNotAPanic() throws {

@@ -118,7 +118,7 @@ enum TrixieSpecs {
 
     /// A spec for `testCase`; paths are as QEMU or libvirt would see them.
     static func spec(_ testCase: Case, kernel: String, ovmfBios: String, ovmfCode: String, ovmfVars: String,
-                     console: SerialSink = .none, qmpSocket: String? = nil) throws -> LaunchSpec {
+                     console: SerialSink = .none, qmpSocket: String? = nil, snp: SNPLaunchOptions? = nil) throws -> LaunchSpec {
         var policy: GuestPolicy?
         var firmware = Firmware.seabios
         switch testCase.mode {
@@ -130,7 +130,7 @@ enum TrixieSpecs {
         return LaunchSpec(name: "cvm-\(testCase.label)", boot: .kernel(path: kernel, initrd: nil, cmdline: "console=ttyS0"),
                           mode: testCase.mode, policy: policy, vcpus: 2, memoryMiB: 256, firmware: firmware,
                           accelerator: testCase.mode == .none ? .tcg : .kvm, kernelHashes: testCase.kernelHashes,
-                          snp: testCase.snpInputs ? snpInputs() : SNPLaunchOptions(), cbitpos: 51, reducedPhysBits: 1,
+                          snp: snp ?? (testCase.snpInputs ? snpInputs() : SNPLaunchOptions()), cbitpos: 51, reducedPhysBits: 1,
                           console: console, qmpSocket: qmpSocket)
     }
 
@@ -215,7 +215,8 @@ struct TrixieToolsTests {
 
     /// Renders `testCase` for the root's QEMU with its detected capabilities, the root's OVMF, a small
     /// kernel file and a per-VM VARS copy in the root's /tmp, and runs it there.
-    static func runInRoot(_ testCase: TrixieSpecs.Case, root: String, accelerator swap: String? = nil) throws -> (CommandOutput, [String]) {
+    static func runInRoot(_ testCase: TrixieSpecs.Case, root: String, accelerator swap: String? = nil,
+                          snp: SNPLaunchOptions? = nil) throws -> (CommandOutput, [String]) {
         let capabilities = try #require(QEMUCapabilities.detect(using: ChrootRunner(root: root)), "no QEMU in \(root)")
         #expect(capabilities.supportsSNPGuest, "\(capabilities.versionLine) lacks sev-snp-guest")
         let scratch = try ChrootScratch(root: root)
@@ -227,7 +228,8 @@ struct TrixieToolsTests {
         let vars = try scratch.copy(from: "/usr/share/OVMF/OVMF_VARS_4M.fd", to: "OVMF_VARS.fd")
         let spec = try TrixieSpecs.spec(testCase, kernel: kernel, ovmfBios: try #require(bios, "no OVMF image in \(root)"),
                                         ovmfCode: "/usr/share/OVMF/OVMF_CODE_4M.fd", ovmfVars: vars,
-                                        console: .file(scratch.directory + "/console.log"), qmpSocket: scratch.directory + "/qmp.sock")
+                                        console: .file(scratch.directory + "/console.log"), qmpSocket: scratch.directory + "/qmp.sock",
+                                        snp: snp)
         var argv = try QEMUCommandLine.render(spec, capabilities: capabilities)
         if let swap, let index = argv.firstIndex(of: "-accel") {
             argv[index + 1] = swap
@@ -267,6 +269,54 @@ struct TrixieToolsTests {
         #expect(output.status != 0 && !output.timedOut)
         #expect(errors == ["qemu-system-x86_64: " + expected],
                 "expected only '\(expected)', got:\n\(output.stderr)\n\(QEMUCommandLine.shellQuoted(argv))")
+    }
+
+    /// 13 Must show: the ID block and ID auth that `cvm id-block` signs (with an ID key and an author
+    /// key, from openssl) and a HOST_DATA value, as `cvm run --id-block FILE --host-data HEX` takes
+    /// them, are accepted by QEMU 10: with KVM missing it stops only for KVM, and with TCG standing in
+    /// it goes through the whole argv to the private-memory error.
+    @Test("QEMU 10 accepts an SNP launch with the ID block, ID auth and HOST_DATA from cvm id-block",
+          .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason))
+    func qemu10AcceptsTheIDBlockFromCvmIDBlock() throws {
+        let root = try TrixieRoot.path()
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-trixie-idblock-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        for name in ["id", "author"] {
+            let made = try #require(ProcessRunner().run(["openssl", "ecparam", "-name", "secp384r1", "-genkey", "-noout",
+                                                         "-out", dir.appendingPathComponent("\(name).pem").path], timeout: 20))
+            try #require(made.status == 0, "openssl: \(made.stderr)")
+        }
+        let cvm = try #require(Self.cvmExecutable, "the cvm executable is not built next to the tests")
+        let block = try #require(ProcessRunner().run([cvm, "id-block", "--measurement", String(repeating: "5a", count: 48),
+                                                      "--id-key", dir.appendingPathComponent("id.pem").path,
+                                                      "--author-key", dir.appendingPathComponent("author.pem").path, "--json"], timeout: 30))
+        try #require(block.status == 0, "cvm id-block: \(block.stderr)")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(block.stdout.utf8)) as? [String: Any])
+        let snp = SNPLaunchOptions(idBlock: try #require(object["idBlock"] as? String), idAuth: try #require(object["idAuth"] as? String),
+                                   authorKeyEnabled: true, hostData: Data([UInt8](repeating: 0xA5, count: 32)).base64EncodedString())
+        let testCase = TrixieSpecs.snpCases[0]
+
+        let (kvm, argv) = try Self.runInRoot(testCase, root: root, snp: snp)
+        #expect(argv.contains { $0.contains("id-block=\(snp.idBlock!),id-auth=\(snp.idAuth!),author-key-enabled=on,host-data=\(snp.hostData!)") },
+                "\(QEMUCommandLine.shellQuoted(argv))")
+        #expect(QEMUVerdict.failedOnlyForLackOfKVM(kvm), "status \(kvm.status), stderr:\n\(kvm.stderr)\n\(QEMUCommandLine.shellQuoted(argv))")
+        let (tcg, _) = try Self.runInRoot(testCase, root: root, accelerator: "tcg", snp: snp)
+        let errors = tcg.stderr.split(separator: "\n").map(String.init).filter { !$0.contains("warning: TCG doesn't support") }
+        #expect(errors == ["qemu-system-x86_64: cannot set up private guest memory for sev-snp-guest: KVM required"], "\(tcg.stderr)")
+    }
+
+    /// The built `cvm`, found by walking up from the test bundle (.build/<triple>/debug/).
+    static var cvmExecutable: String? {
+        for start in [Bundle.main.bundleURL, URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()] {
+            var directory = start
+            while directory.path != "/" {
+                let cvm = directory.appendingPathComponent("cvm").path
+                if FileManager.default.isExecutableFile(atPath: cvm) { return cvm }
+                directory.deleteLastPathComponent()
+            }
+        }
+        return nil
     }
 
     @Test("QEMU 10 rejects SNP inputs of the wrong size before KVM, so the check above can fail",

@@ -119,7 +119,7 @@ struct BuildTests {
         let manifest = try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
         #expect(manifest["kind"] as? String == "unikernel")
         let parts = try #require(manifest["parts"] as? [String: [String: Any]])
-        #expect(Set(parts.keys).isSuperset(of: ["kernel", "kernel.efi", "cmdline"]))
+        #expect(Set(parts.keys).isSuperset(of: ["kernel", "kernel.efi", "firmware.fd", "cmdline"]))
         for (name, part) in parts {
             let contents = try Data(contentsOf: bundle.appendingPathComponent(name))
             #expect(part["size"] as? Int == contents.count)
@@ -136,7 +136,7 @@ struct BuildTests {
         let first = try BuiltBundle.directory.get()
         let second = try BuiltBundle.build(into: FileManager.default.temporaryDirectory.appendingPathComponent("cvmuk-again-\(getpid())"),
                                            linux: true).get()
-        for name in ["kernel", "kernel.efi", "cvm-workloads", "manifest.json"] {
+        for name in ["kernel", "kernel.efi", "firmware.fd", "cvm-workloads", "manifest.json"] {
             let a = try Data(contentsOf: first.appendingPathComponent(name))
             let b = try Data(contentsOf: second.appendingPathComponent(name))
             #expect(a == b, "\(name) differs between two builds")
@@ -149,5 +149,98 @@ struct BuildTests {
                                  workloadCommandLine.split(separator: " ").map(String.init), timeout: 60)
         #expect(run.exitCode == 0, "\(run.output)")
         try checkWorkloads(run, boot: "linux")
+    }
+}
+
+@Suite(.enabled(if: toolsPresent, "needs qemu-system-x86_64 and the Swift toolchain"))
+struct FirmwareBootTests {
+    @Test(.timeLimit(.minutes(3))) func noopBootsFromTheResetVectorAndExitsWithSuccess() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .firmware, cmdline: "run=noop"), timeout: 20)
+        #expect(run.guestStatus == .success, "\(run.output)")
+        #expect(run.results("noop").count == 1)
+        checkStages(run)
+        let info = try #require(run.records.first { $0["kind"] == "info" && $0["sev"] != nil })
+        #expect(info["sev"] == "none" && info["c_bit"] == "0", "TCG has no SEV")
+        #expect(info["cmdline_sha256"] == Crypto.SHA256.hash(data: Data("run=noop".utf8)).map { String(format: "%02x", $0) }.joined())
+    }
+
+    @Test(.timeLimit(.minutes(4))) func workloadsGiveTheSameResultsAsThePVHPath() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let firmware = try Runner.boot(UnikernelBoot(bundle: bundle, path: .firmware, cmdline: workloadCommandLine), timeout: 60)
+        #expect(firmware.guestStatus == .success, "\(firmware.output)")
+        try checkWorkloads(firmware, boot: "firmware")
+        checkStages(firmware)
+        let pvh = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: workloadCommandLine), timeout: 60)
+        #expect(pvh.guestStatus == .success, "\(pvh.output)")
+        // Timings differ run to run; what a workload computes must not depend on the boot path.
+        for (workload, key) in [("sha256", "digest"), ("ep", "sx"), ("ep", "sy"), ("ep", "accepted"), ("stream", "valid")] {
+            #expect(firmware.results(workload).map { $0[key] } == pvh.results(workload).map { $0[key] }, "\(workload).\(key)")
+        }
+        #expect(firmware.results("exits").map { $0["op"] } == pvh.results("exits").map { $0["op"] })
+    }
+
+    /// The firmware path reads QEMU's own table (fw_cfg etc/e820); the PVH path gets the map SeaBIOS
+    /// derives from the same table and then trims (it reserves a little at the top of low RAM for
+    /// itself). So: the firmware map holds exactly the -m size, every PVH range lies inside it, and
+    /// the RAM above 4 GiB, which SeaBIOS leaves alone, is identical. 256M is all low, 3G is split at
+    /// q35's 2 GiB boundary around the 32-bit hole, 5G has more RAM above 4 GiB.
+    @Test(.timeLimit(.minutes(4)), arguments: [256, 3072, 5120])
+    func memoryMapMatchesQEMUsOwn(memoryMiB: Int) throws {
+        let bundle = try BuiltBundle.directory.get()
+        var firmwareBoot = UnikernelBoot(bundle: bundle, path: .firmware, cmdline: "run=noop")
+        firmwareBoot.memoryMiB = memoryMiB
+        var pvhBoot = UnikernelBoot(bundle: bundle, path: .pvh, cmdline: "run=noop")
+        pvhBoot.memoryMiB = memoryMiB
+        let firmware = try Runner.boot(firmwareBoot, timeout: 30)
+        let pvh = try Runner.boot(pvhBoot, timeout: 30)
+        #expect(firmware.guestStatus == .success && pvh.guestStatus == .success, "\(firmware.output)\n\(pvh.output)")
+        let map = firmware.usableMemory(above: 0)
+        let total = map.reduce(UInt64(0)) { $0 + $1[1] - $1[0] }
+        #expect(total == UInt64(memoryMiB) << 20, "fw_cfg map: \(map)")
+        let pvhMap = pvh.usableMemory(above: 1 << 20)
+        #expect(!pvhMap.isEmpty)
+        for range in pvhMap {
+            #expect(map.contains { $0[0] <= range[0] && range[1] <= $0[1] }, "PVH range \(range) outside the fw_cfg map \(map)")
+        }
+        #expect(map.filter { $0[0] >= 1 << 32 } == pvhMap.filter { $0[0] >= 1 << 32 })
+        #expect(map.contains { $0[0] >= 1 << 32 } == (memoryMiB >= 3072), "RAM above 4 GiB only when low RAM cannot hold it: \(map)")
+        #expect(map.allSatisfy { $0[1] <= 0xb000_0000 || $0[0] >= 1 << 32 }, "nothing usable in the 32-bit hole: \(map)")
+    }
+
+    @Test(.timeLimit(.minutes(3))) func missingCommandLineFileIsAnErrorWithItsOwnStatus() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .firmware, cmdline: nil), timeout: 20)
+        #expect(run.guestStatus == .badFirmwareConfig, "\(run.output)")
+        #expect(run.output.contains("cvmuk error reason=fw-cfg detail=fw_cfg?has?no?file?opt/org.cvmkit/cmdline"), "\(run.output)")
+    }
+
+    @Test(.timeLimit(.minutes(3))) func overLongCommandLineIsAnErrorNotATripleFault() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let line = "run=noop " + String(repeating: "x", count: 5000)
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .firmware, cmdline: line), timeout: 20)
+        #expect(run.guestStatus == .badFirmwareConfig, "\(run.output)")
+        #expect(run.records.contains { $0["kind"] == "error" && $0["reason"] == "fw-cfg" && $0["detail"]?.contains("5009") == true })
+    }
+
+    @Test(.timeLimit(.minutes(3))) func nullDereferenceFaultsOnTheFirmwarePath() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: .firmware, cmdline: "run=fault"), timeout: 20)
+        #expect(run.guestStatus == .exception, "\(run.output)")
+        let fault = try #require(run.records.first { $0["kind"] == "exception" })
+        #expect(fault["vector"] == "14" && fault["cr2"] == "0x8")
+        #expect(fault["rip"].map { $0.hasPrefix("0xff") } == true, "RIP inside the ROM below 4 GiB: code runs from the image")
+    }
+
+    @Test func imageIsAFlatMultipleOf64KiBEndingInTheResetVectorAndFooter() throws {
+        let bundle = try BuiltBundle.directory.get()
+        let image = [UInt8](try Data(contentsOf: bundle.appendingPathComponent("firmware.fd")))
+        #expect(image.count % 65536 == 0 && image.count < 256 * 1024, "\(image.count) bytes")
+        let footer = try parse(image) { (raw) throws(BootInfoError) in try FirmwareFooter(image: raw) }
+        #expect(footer.resetEIP >= 0xffff_0000, "AP reset code within the last 64 KiB, where CS base 0xffff0000 reaches")
+        #expect(footer.sections.map(\.type) == [FirmwareFooter.secMem, FirmwareFooter.secrets, FirmwareFooter.cpuid])
+        #expect(footer.sections[0].gpa == 0x10_0000 && footer.sections[0].size % 4096 == 0)
+        // 0xFFFFFFF0: a near jmp (E9 rel16 in real mode, or EB rel8) back into the image.
+        #expect([0xe9, 0xeb].contains(image[image.count - 16]))
     }
 }

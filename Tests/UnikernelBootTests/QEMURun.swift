@@ -3,7 +3,7 @@ import UnikernelCore
 
 /// How a bundle boots, as data: the argv `cvm run` would use for each path.
 struct UnikernelBoot {
-    enum Path { case pvh, ovmf }
+    enum Path { case pvh, ovmf, firmware }
 
     static let qemu = "/usr/bin/qemu-system-x86_64"
     static let ovmfCode = "/usr/share/OVMF/OVMF_CODE_4M.fd"
@@ -11,7 +11,8 @@ struct UnikernelBoot {
 
     var bundle: URL
     var path: Path
-    var cmdline: String
+    /// Nil on the firmware path leaves out the fw_cfg command-line file.
+    var cmdline: String?
     var memoryMiB = 256
 
     var arguments: [String] {
@@ -25,8 +26,13 @@ struct UnikernelBoot {
             argv += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(Self.ovmfCode)",
                      "-drive", "if=pflash,format=raw,unit=1,snapshot=on,file=\(Self.ovmfVars)",
                      "-kernel", bundle.appendingPathComponent("kernel.efi").path]
+        case .firmware:
+            // QEMU's option syntax doubles a comma inside a value.
+            argv += ["-bios", bundle.appendingPathComponent("firmware.fd").path]
+            if let cmdline { argv += ["-fw_cfg", "name=opt/org.cvmkit/cmdline,string=" + cmdline.replacingOccurrences(of: ",", with: ",,")] }
+            return argv
         }
-        return argv + ["-append", cmdline]
+        return argv + ["-append", cmdline ?? ""]
     }
 }
 
@@ -50,6 +56,17 @@ struct RunOutput {
             }
             return record
         }
+    }
+
+    /// The kernel's `cvmuk memory` lines: usable RAM at or above `floor`, as (base, end).
+    func usableMemory(above floor: UInt64) -> [[UInt64]] {
+        records.filter { $0["kind"] == "memory" && $0["type"] == "usable" }
+            .compactMap { record -> [UInt64]? in
+                guard let base = record["base"].flatMap(UInt64.init), let end = record["end"].flatMap(UInt64.init),
+                      end > floor else { return nil }
+                return [max(base, floor), end]
+            }
+            .sorted { $0[0] < $1[0] }
     }
 
     func results(_ workload: String) -> [[String: String]] {

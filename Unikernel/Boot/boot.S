@@ -8,7 +8,11 @@
  * EFI: the loader stub (Unikernel/EFI/stub.c) copies this image to 1 MiB, leaves boot services and
  * calls efi_entry64 in long mode with %rdi = handoff block, %rsi = TSC at the stub's entry.
  *
- * Both build the same boot page tables (identity map of the low 4 GiB, 2 MiB pages), load the kernel
+ * Firmware: Boot/reset.S runs from the ROM QEMU maps below 4 GiB (-bios), copies .data into RAM,
+ * zeroes .bss and enters start32 like the PVH path, with no start info (fw_cfg carries it).
+ *
+ * All build the same boot page tables (identity map of the low 4 GiB, 2 MiB pages, with the SEV C-bit
+ * when SEV is active, since data reads through an entry without it see ciphertext), load the kernel
  * GDT with a TSS whose IST1 stack every exception uses, enable SSE (and AVX when the CPU has it), seed
  * the stack-protector guard and call kmain(boot kind, info address, entry TSC).
  */
@@ -27,6 +31,36 @@
 #define MSR_EFER 0xc0000080
 #define EFER_LME (1 << 8)
 #define EFER_NXE (1 << 11)
+#define MSR_SEV_STATUS 0xc0010131
+
+/*
+ * %edx = the C-bit as a mask on the high half of a page-table entry, 0 without SEV (AMD APM Vol. 2,
+ * 15.34: CPUID Fn8000_001F EAX bit 1 SEV, EBX[5:0] C-bit position; MSR SEV_STATUS bit 0 SEV active).
+ * SEV_STATUS is read only when CPUID reports SEV: elsewhere the read raises #GP. The same bytes work
+ * in 32-bit and 64-bit code. Clobbers eax, ebx, ecx.
+ */
+.macro SEV_CBIT_MASK
+        movl $0x80000000, %eax
+        cpuid
+        cmpl $0x8000001f, %eax
+        jb 90f
+        movl $0x8000001f, %eax
+        cpuid
+        testl $2, %eax
+        jz 90f
+        movl $MSR_SEV_STATUS, %ecx
+        rdmsr
+        testl $1, %eax
+        jz 90f
+        movl %ebx, %ecx
+        andl $0x3f, %ecx
+        subl $32, %ecx
+        movl $1, %edx
+        shll %cl, %edx
+        jmp 91f
+90:     xorl %edx, %edx
+91:
+.endm
 
 /* Image header at the first byte, read by the EFI stub from the flat copy. */
         .section .head, "ax"
@@ -52,18 +86,28 @@ uk_image_header:
 pvh_start32:
         cli
         cld
-        movl %ebx, uk_boot_info
         rdtsc
+        movl $UK_BOOT_PVH, %esi
+        /* fall through */
+
+/* Shared 32-bit path, paging off: %ebx boot info, %edx:%eax entry TSC, %esi boot kind. */
+        .globl uk_start32
+uk_start32:
+        movl %ebx, uk_boot_info
         movl %eax, uk_entry_tsc
         movl %edx, uk_entry_tsc + 4
+        movl %esi, uk_boot_kind
+        SEV_CBIT_MASK
 
         /* PML4[0] -> PDPT, PDPT[0..3] -> four page directories, 2048 x 2 MiB identity pages. */
         movl $uk_boot_pdpt + 3, %eax
         movl %eax, uk_boot_pml4
+        movl %edx, uk_boot_pml4 + 4
         movl $uk_boot_pd, %eax
         orl  $3, %eax
         xorl %ecx, %ecx
 1:      movl %eax, uk_boot_pdpt(,%ecx,8)
+        movl %edx, uk_boot_pdpt + 4(,%ecx,8)
         addl $4096, %eax
         incl %ecx
         cmpl $4, %ecx
@@ -73,7 +117,7 @@ pvh_start32:
         shll $21, %eax
         orl  $0x83, %eax                /* present, writable, 2 MiB page */
         movl %eax, uk_boot_pd(,%ecx,8)
-        movl $0, uk_boot_pd + 4(,%ecx,8)
+        movl %edx, uk_boot_pd + 4(,%ecx,8)
         incl %ecx
         cmpl $2048, %ecx
         jne 2b
@@ -95,12 +139,13 @@ pvh_start32:
 
         .code64
 pvh_long_mode:
-        movl $UK_BOOT_PVH, %r12d
+        movl uk_boot_kind, %r12d
         movl uk_boot_info, %r13d
         movq uk_entry_tsc, %r14
         jmp common64
 
-        .section .text.boot64, "ax"
+        /* Own section: the firmware link discards it (its RIP-relative operands assume the 1 MiB link). */
+        .section .text.efi64, "ax"
         .globl efi_entry64
 efi_entry64:
         cli
@@ -108,10 +153,15 @@ efi_entry64:
         movl $UK_BOOT_EFI, %r12d
         movq %rdi, %r13
         movq %rsi, %r14
-        /* Same identity map as the PVH path, built with 64-bit stores. */
+        /* Same identity map as the PVH path, built with 64-bit stores; the C-bit mask goes to %r8. */
+        SEV_CBIT_MASK
+        movl %edx, %r8d
+        shlq $32, %r8
         leaq uk_boot_pdpt + 3(%rip), %rax
+        orq  %r8, %rax
         movq %rax, uk_boot_pml4(%rip)
         leaq uk_boot_pd + 3(%rip), %rax
+        orq  %r8, %rax
         xorl %ecx, %ecx
         leaq uk_boot_pdpt(%rip), %rdx
 1:      movq %rax, (%rdx,%rcx,8)
@@ -124,6 +174,7 @@ efi_entry64:
 2:      movq %rcx, %rax
         shlq $21, %rax
         orq  $0x83, %rax
+        orq  %r8, %rax
         movq %rax, (%rdx,%rcx,8)
         incl %ecx
         cmpl $2048, %ecx
@@ -140,6 +191,9 @@ efi_entry64:
         pushq %rax
         lretq
 
+        .section .text.boot64, "ax"
+/* From here on only absolute addresses of data: on the firmware boot this code runs from the ROM
+ * near 4 GiB, too far from the RAM at 1 MiB for RIP-relative operands. */
 common64:
         movw $UK_GDT_DATA, %ax
         movw %ax, %ds
@@ -148,20 +202,20 @@ common64:
         xorw %ax, %ax
         movw %ax, %fs
         movw %ax, %gs
-        leaq uk_stack_top(%rip), %rsp
+        movq $uk_stack_top, %rsp
         xorl %ebp, %ebp
 
         /* TSS descriptor base (16-byte system descriptor at UK_GDT_TSS), then IST1 for exceptions. */
-        leaq uk_tss(%rip), %rax
-        leaq uk_gdt(%rip), %rdx
+        movq $uk_tss, %rax
+        movq $uk_gdt, %rdx
         movw %ax, UK_GDT_TSS + 2(%rdx)
         shrq $16, %rax
         movb %al, UK_GDT_TSS + 4(%rdx)
         movb %ah, UK_GDT_TSS + 7(%rdx)
         shrq $16, %rax
         movl %eax, UK_GDT_TSS + 8(%rdx)
-        leaq uk_ist_top(%rip), %rax
-        movq %rax, uk_tss + 36(%rip)     /* IST1 */
+        movq $uk_ist_top, %rax
+        movq %rax, uk_tss + 36     /* IST1 */
         movw $UK_GDT_TSS, %ax
         ltr %ax
 
@@ -187,7 +241,7 @@ common64:
         movl $7, %eax
         xorl %edx, %edx
         xsetbv
-        movb $1, uk_avx_enabled(%rip)
+        movb $1, uk_avx_enabled
 3:      fninit
 
         /* Stack-protector guard from the TSC; the low byte stays zero so string copies stop on it. */
@@ -197,7 +251,7 @@ common64:
         movabsq $0x9e3779b97f4a7c15, %rdx
         imulq %rdx, %rax
         xorb %al, %al
-        movq %rax, __stack_chk_guard(%rip)
+        movq %rax, __stack_chk_guard
 
         movl %r12d, %edi
         movq %r13, %rsi
@@ -224,8 +278,10 @@ uk_gdt_pointer:
         .p2align 3
 __stack_chk_guard:
         .quad 0x595e9fbd94fda766
-        .globl uk_boot_info, uk_entry_tsc, uk_avx_enabled
+        .globl uk_boot_info, uk_entry_tsc, uk_avx_enabled, uk_boot_kind
 uk_boot_info:
+        .quad 0
+uk_boot_kind:
         .quad 0
 uk_entry_tsc:
         .quad 0

@@ -6,30 +6,35 @@ struct BootInfo {
     var regions: [MemoryRegion]
     var commandLine: [UInt8]
     var reserved: [PhysicalRange]
+    /// Ranges outside the memory map that must stay private under SEV: the ROM the firmware boot runs from.
+    var privateRanges: [PhysicalRange] = []
 }
 
 /// Boot kinds passed by Boot/boot.S (Boot/layout.h).
 let bootKindPVH: UInt32 = 1
 let bootKindEFI: UInt32 = 2
+let bootKindFirmware: UInt32 = 3
 
 @_cdecl("kmain")
 public func kmain(_ kind: UInt32, _ info: UInt64, _ entryTimestamp: UInt64) -> Never {
     Console.initialize()
     Interrupts.install()
     Memory.bootstrapHeap()
+    Encryption.detect()
 
     let boot: BootInfo
     switch readBootInfo(kind: kind, info: info) {
     case let .success(value): boot = value
     case let .failure(error):
         var line = ResultLine("error")
-        line.field("reason", "boot-info")
+        line.field("reason", error.reason)
         line.field("detail", raw: Array(error.description.utf8))
         Console.write(line.bytes + [0x0a])
-        Machine.exit(.panic)
+        Machine.exit(error.exitStatus)
     }
     Memory.initializeFrames(regions: boot.regions, reserved: boot.reserved)
-    guard Memory.installPageTables(regions: boot.regions, encryptionBit: nil) else {
+    guard Memory.installPageTables(regions: boot.regions, privateRanges: boot.reserved + boot.privateRanges,
+                                   encryptionBit: Encryption.detected.encryptionBit) else {
         Console.write("cvmuk error reason=page-tables\n")
         Machine.exit(.outOfMemory)
     }
@@ -45,6 +50,21 @@ public func kmain(_ kind: UInt32, _ info: UInt64, _ entryTimestamp: UInt64) -> N
     line.field("image_bytes", uk_image_end() - uk_image_start())
     line.field("avx", Int(uk_avx()))
     platform.emit(line)
+    var sev = ResultLine("info")
+    sev.field("sev", Encryption.detected.mode.name)
+    sev.field("c_bit", Encryption.detected.encryptionBit ?? 0)
+    // The command line is host input that the launch measurement does not cover: its digest lets a
+    // verifier bind it (issue 12 puts it into the attestation report).
+    sev.field("cmdline_sha256", hex: boot.commandLine.withUnsafeBytes { SHA256.hash($0) })
+    sev.field("cmdline_bytes", boot.commandLine.count)
+    platform.emit(sev)
+    for region in boot.regions {
+        var map = ResultLine("memory")
+        map.field("base", region.base)
+        map.field("end", region.end)
+        map.field("type", region.kind.name)
+        platform.emit(map)
+    }
     for (name, stamp) in [("entry", entryTimestamp), ("memory-ready", memoryReady)] as [(StaticString, UInt64)] {
         var stage = ResultLine("stage")
         stage.field("name", name)
@@ -76,7 +96,19 @@ func readBootInfo(kind: UInt32, info: UInt64) -> BootResult {
     let kernel = PhysicalRange(start: uk_image_start(), end: uk_bss_end())
     // The first MiB holds the real-mode IVT, BIOS data and the PVH start info: never allocate it.
     let lowMemory = PhysicalRange(start: 0, end: 1 << 20)
-    do {
+    do throws(BootInfoError) {
+        if kind == bootKindFirmware {
+            let directory = try FirmwareConfig.directory()
+            let table = try FirmwareConfig.contents(.e820, in: directory)
+            let regions = try parse(table) { (raw) throws(BootInfoError) in try E820Table.parse(raw) }
+            let commandLine = FirmwareCommandLine.text(try FirmwareConfig.contents(.commandLine, in: directory))
+            // The kernel's own footer table: proof at boot that the image QEMU and the PSP read is intact,
+            // and where the SNP secrets and CPUID pages are.
+            let rom = PhysicalRange(start: uk_rom_start(), end: 1 << 32)
+            _ = try FirmwareFooter(image: physical(rom.start, Int(rom.length)))
+            return .success(BootInfo(path: "firmware", regions: regions, commandLine: commandLine,
+                                     reserved: [lowMemory, kernel], privateRanges: [rom]))
+        }
         if kind == bootKindEFI {
             let handoff = try EFIHandoff(bytes: physical(info, EFIHandoff.size))
             let regions = try UEFIMemoryMap.parse(physical(handoff.memoryMapAddress, Int(handoff.memoryMapSize)),

@@ -24,10 +24,10 @@ enum Memory {
         return UnsafeMutableRawPointer(bitPattern: UInt(address))
     }
 
-    /// Identity map of all RAM and the 32-bit MMIO hole, 2 MiB pages except the first 2 MiB, whose
-    /// page 0 stays unmapped so null dereferences fault. `encryptionBit` is the SEV C-bit position
-    /// (nil until the confidential modes arrive).
-    static func installPageTables(regions: [MemoryRegion], encryptionBit: Int?) -> Bool {
+    /// Identity map of all RAM and the 32-bit MMIO hole, 2 MiB pages where the ranges allow; page 0
+    /// stays unmapped so null dereferences fault. `encryptionBit` is the SEV C-bit position (nil without
+    /// SEV): RAM and `privateRanges` are then mapped private, MMIO and holes shared (EncryptionPlan).
+    static func installPageTables(regions: [MemoryRegion], privateRanges: [PhysicalRange], encryptionBit: Int?) -> Bool {
         let addressBits = Int(uk_cpuid(0x8000_0008, 0).eax & 0xff)
         guard let format = try? PageTableFormat(physicalAddressBits: min(max(addressBits, 36), 52), encryptionBit: encryptionBit) else {
             return false
@@ -38,9 +38,9 @@ enum Memory {
         top = alignUp(top, largePage) ?? top
         do {
             var mapper = try IdentityMapper(format: format, memory: FrameTableMemory())
-            let private_ = encryptionBit != nil
-            try mapper.identityMap(PhysicalRange(start: 4096, end: largePage), flags: [.writable], encrypted: private_)
-            try mapper.identityMap(PhysicalRange(start: largePage, end: top), flags: [.writable], encrypted: private_)
+            for piece in EncryptionPlan.pieces(regions: regions, privateRanges: privateRanges, start: 4096, top: top) {
+                try mapper.identityMap(piece.range, flags: [.writable], encrypted: piece.encrypted)
+            }
             uk_write_cr3(mapper.root)
             return true
         } catch {

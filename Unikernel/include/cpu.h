@@ -49,6 +49,8 @@ static inline void uk_pause(void) { __asm__ volatile("pause"); }
 
 /* Linker and boot.S symbols. */
 extern char __image_start[], __image_end[], __bss_end[];
+/* First byte of the ROM on the firmware boot; 0 in the PVH/EFI link (Boot/kernel.ld). */
+extern char __rom_start[];
 extern uint64_t uk_isr_table[32];
 extern uint8_t uk_avx_enabled;
 extern uint64_t uk_idt[64];
@@ -61,5 +63,6 @@ static inline uint8_t *uk_heap_arena_base(void) { return uk_heap_arena; }
 static inline uint64_t uk_image_start(void) { return (uint64_t)__image_start; }
 static inline uint64_t uk_image_end(void) { return (uint64_t)__image_end; }
 static inline uint64_t uk_bss_end(void) { return (uint64_t)__bss_end; }
+static inline uint64_t uk_rom_start(void) { return (uint64_t)__rom_start; }
 
 #endif

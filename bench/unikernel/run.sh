@@ -60,18 +60,14 @@ archive = (entry("dev", 0o040755, ino=1) + entry("dev/console", 0o020600, rdev=(
 open(sys.argv[2], "wb").write(archive)
 PY
 
-now() { date +%s.%N; }
+. "$here/timing.sh"
 # time_run NAME ARGS...: one QEMU process, start to exit, seconds appended to raw.txt.
 time_run() {
     name=$1; shift
-    start=$(now)
-    status=0
-    timeout 300 "$qemu" "$@" > "$out/$name.log" 2>&1 || status=$?
-    end=$(now)
-    seconds=$(echo "$end - $start" | bc)
+    timed_qemu "$name" "$@"
     echo "$name $seconds status=$status" >> "$out/raw.txt"
 }
-median() { grep "^$1 " "$out/raw.txt" | awk '{print $2}' | sort -n | awk '{a[NR]=$1} END {if (NR == 0) print "n/a"; else if (NR % 2) printf "%.3f", a[(NR+1)/2]; else printf "%.3f", (a[NR/2]+a[NR/2+1])/2}'; }
+median() { median_of "$out/raw.txt" "$1" 2 %.3f; }
 
 : > "$out/raw.txt"
 i=0

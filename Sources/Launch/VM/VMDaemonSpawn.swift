@@ -24,4 +24,11 @@ enum VMDaemonSpawn {
         if result.timedOut { throw VMError.io("\(arguments[0]) did not finish starting within \(Int(timeout)) s") }
         return result.termination.status
     }
+
+    /// Starts `arguments` in the background, detached from cvm (a shell starts it with `&` and exits),
+    /// with its output in `log`: the watcher that records a VM's stop after cvm has gone.
+    static func detach(_ arguments: [String], log: URL) throws {
+        let status = try run(["sh", "-c", "\"$0\" \"$@\" </dev/null &"] + arguments, log: log, timeout: 10)
+        if status != 0 { throw VMError.io("could not start \(arguments[0]) in the background (status \(status))") }
+    }
 }

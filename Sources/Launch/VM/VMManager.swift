@@ -11,6 +11,9 @@ public struct VMManager: Sendable {
     public var qemuBinary: String
     /// Where notices (such as a fall-back to TCG) go.
     public var notice: @Sendable (String) -> Void
+    /// The command that starts this program again (e.g. ["/proc/self/exe"] resolved), for the watcher
+    /// `start` leaves behind to record the stop of a guest that exits by itself; nil starts none.
+    public var stopWatcher: [String]?
 
     public init(store: VMStore = .default(), runner: any CommandRunner = ProcessRunner(),
                 qemuBinary: String = "qemu-system-x86_64", notice: @escaping @Sendable (String) -> Void = { _ in }) {
@@ -248,12 +251,31 @@ public struct VMManager: Sendable {
         record.startedAt = Date()
         record.stoppedAt = nil
         try store.save(record, in: vm)
+        if let watcher = stopWatcher, record.backend == .qemu, let pid = record.pid {
+            try VMDaemonSpawn.detach(watcher + ["vm", "_watch", name.rawValue, "--pid", String(pid)], log: vm.url.appendingPathComponent("watch.log"))
+        }
         if let waitFor {
             try waitForConsole(waitFor, in: vm, after: record.backend == .qemu ? logStart : 0, timeout: timeout) {
                 backend.state(record, in: vm).running
             }
         }
         return record
+    }
+
+    /// Waits until the QEMU that `start` recorded (`pid`) has gone, then records the stop, so state.json
+    /// is true even when nobody runs another `cvm vm` command. `cvm vm start` runs this in a detached
+    /// watcher process. Returns at once for libvirt VMs (libvirt keeps their state) and when the VM was
+    /// restarted meanwhile (the new start has its own watcher).
+    public func watch(_ name: VMName, pid: Int32, pollInterval: Double = 0.25) throws {
+        let vm = store.directory(for: name)
+        while QEMUVMBackend.isOurQEMU(pid, vm: vm) {
+            usleep(useconds_t(pollInterval * 1_000_000))
+        }
+        let (_, lock, stored) = try store.open(name)
+        defer { lock.release() }
+        var record = stored
+        guard record.backend == .qemu, record.status == .running, record.pid == pid else { return }
+        try markStopped(&record, in: vm)
     }
 
     func fileSize(_ url: URL) -> Int {
