@@ -7,19 +7,11 @@ import Testing
 /// the ACPI power button, well before its force timeout.
 struct VMStartCLITests {
     @Test(.timeLimit(.minutes(15))) func vmStartReturnsToAReaderOfItsPipesAndStopUsesThePowerButton() throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-vm-start-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let scratch = try Self.scratch("cvm-vm-start-cli")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        var environment = ProcessInfo.processInfo.environment
-        environment["CVM_HOME"] = scratch.path
+        let environment = Self.environment(scratch)
         // A command that stays up until the power button: the guest must not exit by itself.
-        let command = Data("echo vm-up-for-stop; exec sleep 3600".utf8).base64EncodedString()
-        let bundle = scratch.appendingPathComponent("bundle").path
-        let build = try CLIRun.cvm(["image", "build", "linux", "--out", bundle, "--cmdline", "console=ttyS0 panic=-1 cvm.run64=\(command)"],
-                                   environment: environment)
-        try #require(build.status == 0, "\(build.stderr)")
-        let create = try CLIRun.cvm(["vm", "create", "pipes", "--bundle", bundle, "--accel", "tcg", "--memory", "512M"], environment: environment)
-        try #require(create.status == 0, "\(create.stderr)")
+        try Self.createLinuxVM("pipes", running: "echo vm-up-for-stop; exec sleep 3600", in: scratch, environment: environment)
         defer { _ = try? CLIRun.cvm(["vm", "delete", "pipes"], environment: environment) }
 
         // CLIRun reads both pipes to end of file: a QEMU holding either keeps this call from returning.
@@ -49,18 +41,10 @@ struct VMStartCLITests {
     /// A guest whose command ends powers off by itself; state.json must say so without another `cvm vm`
     /// command looking (the watcher `vm start` leaves records it).
     @Test(.timeLimit(.minutes(15))) func aGuestThatExitsByItselfIsRecordedStoppedWithoutAnotherCommand() throws {
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-vm-exit-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        let scratch = try Self.scratch("cvm-vm-exit-cli")
         defer { try? FileManager.default.removeItem(at: scratch) }
-        var environment = ProcessInfo.processInfo.environment
-        environment["CVM_HOME"] = scratch.path
-        let command = Data("echo vm-up-then-exit; sleep 2".utf8).base64EncodedString()
-        let bundle = scratch.appendingPathComponent("bundle").path
-        let build = try CLIRun.cvm(["image", "build", "linux", "--out", bundle, "--cmdline", "console=ttyS0 panic=-1 cvm.run64=\(command)"],
-                                   environment: environment)
-        try #require(build.status == 0, "\(build.stderr)")
-        let create = try CLIRun.cvm(["vm", "create", "exits", "--bundle", bundle, "--accel", "tcg", "--memory", "512M"], environment: environment)
-        try #require(create.status == 0, "\(create.stderr)")
+        let environment = Self.environment(scratch)
+        try Self.createLinuxVM("exits", running: "echo vm-up-then-exit; sleep 2", in: scratch, environment: environment)
         defer { _ = try? CLIRun.cvm(["vm", "delete", "exits"], environment: environment) }
         let start = try CLIRun.cvm(["vm", "start", "exits", "--wait-for", "vm-up-then-exit", "--timeout", "600"], environment: environment)
         try #require(start.status == 0, "\(start.stderr)")
@@ -74,5 +58,28 @@ struct VMStartCLITests {
         let deadline = Date().addingTimeInterval(120)
         while recorded() == "running" && Date() < deadline { usleep(200_000) }
         #expect(recorded() == "stopped", "state.json says \(recorded() ?? "nothing") after the guest exited")
+    }
+
+    static func scratch(_ prefix: String) throws -> URL {
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("\(prefix)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: true)
+        return scratch
+    }
+
+    static func environment(_ scratch: URL) -> [String: String] {
+        var environment = ProcessInfo.processInfo.environment
+        environment["CVM_HOME"] = scratch.path
+        return environment
+    }
+
+    /// Builds a Linux bundle whose init runs `command`, and creates VM `name` from it under TCG.
+    static func createLinuxVM(_ name: String, running command: String, in scratch: URL, environment: [String: String]) throws {
+        let encoded = Data(command.utf8).base64EncodedString()
+        let bundle = scratch.appendingPathComponent("bundle").path
+        let build = try CLIRun.cvm(["image", "build", "linux", "--out", bundle, "--cmdline", "console=ttyS0 panic=-1 cvm.run64=\(encoded)"],
+                                   environment: environment)
+        try #require(build.status == 0, "\(build.stderr)")
+        let create = try CLIRun.cvm(["vm", "create", name, "--bundle", bundle, "--accel", "tcg", "--memory", "512M"], environment: environment)
+        try #require(create.status == 0, "\(create.stderr)")
     }
 }
