@@ -82,27 +82,10 @@ import Testing
     @Test func sigintWhileAGuestRunsStopsCleanly() throws {
         let directory = BenchFixture.temporaryDirectory("sigint")
         defer { try? FileManager.default.removeItem(at: directory) }
-        let process = Process()
-        guard let executable = Self.executable else { throw CLIMissing() }
-        process.executableURL = executable
-        process.arguments = ["bench", "--guests", "unikernel", "--modes", "none", "--workloads", "boot,stream,chase",
-                             "--reps", "50", "--warmups", "0", "--accel", "tcg", "--out", directory.path]
-        process.currentDirectoryURL = BenchFixture.sourceTree
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
         // Wait for one finished run and a guest running now, then interrupt cvm alone (not its QEMU).
-        let deadline = Date().addingTimeInterval(120)
-        var signalled = false
-        while Date() < deadline && process.isRunning {
-            let lines = (try? BenchFixture.logLines(directory).count) ?? 0
-            if lines >= 1 && !Self.guests(of: process.processIdentifier).isEmpty {
-                kill(process.processIdentifier, SIGINT)
-                signalled = true
-                break
-            }
-            usleep(50_000)
-        }
+        let process = try BenchLifetimeCLITests.startBench(directory)
+        let signalled = process.isRunning && !Self.guests(of: process.processIdentifier).isEmpty
+        if signalled { kill(process.processIdentifier, SIGINT) }
         #expect(signalled)
         let stopDeadline = Date().addingTimeInterval(30)
         while process.isRunning && Date() < stopDeadline { usleep(50_000) }
