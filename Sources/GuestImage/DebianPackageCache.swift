@@ -112,21 +112,27 @@ public struct DebianPackageCache: Sendable {
         return try describe(debsDirectory.appendingPathComponent(only))
     }
 
-    /// Unpacks `package` once into the cache and returns the directory.
+    /// Unpacks `package` once into the cache and returns the directory. Safe when several threads or
+    /// processes unpack the same package at once: each extracts into its own scratch directory, and a
+    /// finished unpack that another made first is kept, never removed under its readers.
     public func unpack(_ package: Package, progress: (String) -> Void) throws -> URL {
         let target = unpackedDirectory.appendingPathComponent(Self.fileName(package.name, package.version).replacingOccurrences(of: ".deb", with: ""))
         let stamp = target.appendingPathComponent(".cvm-unpacked-sha256")
-        if let recorded = try? String(contentsOf: stamp, encoding: .utf8), recorded == package.sha256 {
-            return target
-        }
+        func finished() -> Bool { (try? String(contentsOf: stamp, encoding: .utf8)) == package.sha256 }
+        if finished() { return target }
         progress("unpacking \(package.name) into \(unpackedDirectory.path)")
         try FileManager.default.createDirectory(at: unpackedDirectory, withIntermediateDirectories: true)
-        let scratch = unpackedDirectory.appendingPathComponent(".unpack-\(getpid())")
-        try? FileManager.default.removeItem(at: scratch)
+        let scratch = unpackedDirectory.appendingPathComponent(".unpack-\(getpid())-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: scratch) }
         try Subprocess.run(["dpkg-deb", "-x", package.deb.path, scratch.path], hint: "apt-get install dpkg")
         try Data(package.sha256.utf8).write(to: scratch.appendingPathComponent(".cvm-unpacked-sha256"))
+        if finished() { return target }
+        // Only a stale or half-made directory is replaced.
         try? FileManager.default.removeItem(at: target)
-        try FileManager.default.moveItem(at: scratch, to: target)
+        do { try FileManager.default.moveItem(at: scratch, to: target) } catch {
+            if finished() { return target }
+            throw GuestImageError.io("cannot move the unpacked \(package.name) into \(target.path): \(error.localizedDescription)")
+        }
         return target
     }
 
