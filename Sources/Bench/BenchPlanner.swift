@@ -77,6 +77,8 @@ public struct HostGate: Sendable {
 extension BenchCell {
     /// The cell's mode as the one mode type; plans and run logs on disk keep its name.
     var confidentialMode: ConfidentialMode? { ConfidentialMode(rawValue: mode) }
+    /// The cell's unikernel boot path as the launch builder's type.
+    var unikernelBoot: UnikernelBoot? { boot.flatMap(UnikernelBoot.init(rawValue:)) }
 }
 
 /// Turns guests, modes and shapes into the plan: cells to run, cells skipped with their reasons and
@@ -85,16 +87,21 @@ public enum BenchPlanner {
     public static func plan(options: BenchOptions, guests: [PreparedGuest], gate: HostGate) -> BenchPlan {
         var cells: [BenchCell] = []
         var skipped: [SkippedCell] = []
+        var bootPaths: [String: String] = [:]
         for guest in guests {
-            for mode in options.modes {
-                for vcpus in options.vcpus {
-                    for memory in options.memoryMiB {
-                        let cell = BenchCell(guest: guest.spec.name, mode: mode.rawValue, vcpus: vcpus, memoryMiB: memory)
-                        if let reason = refusal(guest: guest, cell: cell, gate: gate, firmware: options.firmware) {
-                            let (measurement, note) = expectedMeasurement(guest: guest, cell: cell, options: options)
-                            skipped.append(SkippedCell(cell: cell, reason: reason, expectedMeasurement: measurement, measurementNote: note))
-                        } else {
-                            cells.append(cell)
+            let boots: [String?] = guest.spec.kind == .unikernel ? options.unikernelBoots.map(\.rawValue) : [nil]
+            for boot in boots {
+                for mode in options.modes {
+                    for vcpus in options.vcpus {
+                        for memory in options.memoryMiB {
+                            let cell = BenchCell(guest: guest.spec.name, mode: mode.rawValue, vcpus: vcpus, memoryMiB: memory, boot: boot)
+                            if let path = bootPath(guest: guest, cell: cell, options: options) { bootPaths[cell.key] = path }
+                            if let reason = refusal(guest: guest, cell: cell, gate: gate, firmware: options.firmware) {
+                                let (measurement, note) = expectedMeasurement(guest: guest, cell: cell, options: options)
+                                skipped.append(SkippedCell(cell: cell, reason: reason, expectedMeasurement: measurement, measurementNote: note))
+                            } else {
+                                cells.append(cell)
+                            }
                         }
                     }
                 }
@@ -107,7 +114,31 @@ public enum BenchPlanner {
         if plan.guestRepetitions?.isEmpty == true { plan.guestRepetitions = nil }
         plan.workloadParameters = WorkloadCatalog.defaultParameters.merging(options.parameters) { $1 }
         plan.firmware = options.firmware == .auto ? nil : options.firmware.argument
+        if guests.contains(where: { $0.spec.kind == .unikernel }) { plan.boots = options.unikernelBoots.map(\.rawValue) }
+        plan.bootPaths = bootPaths.isEmpty ? nil : bootPaths
         return plan
+    }
+
+    /// How `cell` boots ("firmware.fd", "pvh+seabios", "efi+ovmf", "kernel+ovmf", ...), decided by
+    /// the launch builder as for a dry run; nil when the launch cannot be built here.
+    static func bootPath(guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> String? {
+        guard guest.unavailable == nil, let mode = cell.confidentialMode else { return nil }
+        var launch = LaunchOptions(name: "cvm-bench-plan")
+        launch.mode = mode
+        launch.vcpus = cell.vcpus
+        launch.memoryMiB = cell.memoryMiB
+        launch.firmware = firmwareRequest(guest: guest, cell: cell, options: options)
+        launch.unikernelBoot = cell.unikernelBoot
+        launch.dryRun = true
+        let cmdline = guest.commandLine(workloads: workloads(for: guest, options: options), parameters: options.parameters)
+        return (try? LaunchBuilder(options: launch).plan(.bundle(boot(guest, cmdline: cmdline))))?.bootLabel
+    }
+
+    /// The firmware request of a cell's launch: the bench's, except for a unikernel that boots as its
+    /// own firmware or as a PVH kernel (there --firmware names the OVMF of the EFI boot and of other guests).
+    static func firmwareRequest(guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> FirmwareRequest {
+        guard guest.spec.kind == .unikernel, let boot = cell.unikernelBoot, boot != .efi else { return options.firmware }
+        return .auto
     }
 
     static func refusal(guest: PreparedGuest, cell: BenchCell, gate: HostGate, firmware: FirmwareRequest = .auto) -> String? {
@@ -116,8 +147,18 @@ public enum BenchPlanner {
         if cell.memoryMiB < guest.minimumMemoryMiB {
             return "\(cell.memoryMiB) MiB is below the guest's minimum of \(guest.minimumMemoryMiB) MiB"
         }
-        if cell.confidentialMode != ConfidentialMode.none || firmware != .auto, case .unikernel = guest.spec.kind, guest.efiKernel == nil {
-            return "this unikernel bundle has no EFI application to boot through OVMF"
+        if case .unikernel = guest.spec.kind {
+            switch cell.unikernelBoot {
+            case .firmware? where guest.firmwareImage == nil:
+                return "this unikernel bundle has no firmware.fd to boot as its own firmware"
+            case .pvh? where cell.confidentialMode?.isConfidential == true:
+                return "a PVH kernel starts from QEMU's loader with no firmware to carry SEV (boot: firmware or efi)"
+            case .efi? where guest.efiKernel == nil:
+                return "this unikernel bundle has no EFI application to boot through OVMF"
+            case nil where (cell.confidentialMode != ConfidentialMode.none || firmware != .auto) && guest.efiKernel == nil:
+                return "this unikernel bundle has no EFI application to boot through OVMF"
+            default: break
+            }
         }
         return nil
     }
@@ -134,7 +175,7 @@ public enum BenchPlanner {
 
     /// The guest's boot parts as the launch builder takes them; the command line carries `workloads`.
     static func boot(_ guest: PreparedGuest, cmdline: String) -> BundleBoot {
-        BundleBoot(kernel: guest.kernel, efiKernel: guest.efiKernel, initrd: guest.initrd, cmdline: cmdline,
+        BundleBoot(kernel: guest.kernel, efiKernel: guest.efiKernel, firmwareImage: guest.firmwareImage, initrd: guest.initrd, cmdline: cmdline,
                    pvh: guest.efiKernel != nil, minimumMemoryMiB: guest.minimumMemoryMiB)
     }
 
@@ -144,8 +185,11 @@ public enum BenchPlanner {
     public static func expectedMeasurement(guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> (String?, String?) {
         guard let mode = cell.confidentialMode, mode.isConfidential, guest.unavailable == nil,
               let launchMode = LaunchMode(mode) else { return (nil, nil) }
-        guard let firmware = firmwarePath(for: mode, request: options.firmware) else { return (nil, "no OVMF image for \(mode.rawValue) on this system (apt-get install ovmf)") }
         let cmdline = guest.commandLine(workloads: workloads(for: guest, options: options), parameters: options.parameters)
+        if cell.unikernelBoot == .firmware {
+            return firmwareBootMeasurement(guest: guest, cell: cell, mode: launchMode, cmdline: cmdline)
+        }
+        guard let firmware = firmwarePath(for: mode, request: options.firmware) else { return (nil, "no OVMF image for \(mode.rawValue) on this system (apt-get install ovmf)") }
         do {
             let vcpus = VCPUConfiguration(count: cell.vcpus, type: try VCPUType(named: "EPYC-v4"))
             let expected = try LaunchMeasurementRecord.expected(firmware: URL(fileURLWithPath: firmware), cmdline: cmdline,
@@ -163,6 +207,21 @@ public enum BenchPlanner {
         }
     }
 
+    /// A firmware boot's launch measurement: firmware.fd (the whole unikernel) and the vCPUs; the
+    /// command line comes through fw_cfg and is not measured.
+    static func firmwareBootMeasurement(guest: PreparedGuest, cell: BenchCell, mode: LaunchMode, cmdline: String) -> (String?, String?) {
+        guard let image = guest.firmwareImage else { return (nil, nil) }
+        do {
+            let vcpus = VCPUConfiguration(count: cell.vcpus, type: try VCPUType(named: "EPYC-v4"))
+            let expected = try LaunchMeasurementRecord.expected(firmware: URL(fileURLWithPath: image), cmdline: cmdline, mode: mode, vcpus: vcpus) {
+                throw GuestImageError.invalidBundle("firmware.fd loads no kernel")
+            }
+            return (expected.measurement, "covers firmware.fd (the whole unikernel) and \(cell.vcpus) vCPU(s) EPYC-v4; the command line (fw_cfg, sha256 \(PartDigest.sha256Hex(of: cmdline))) is not measured")
+        } catch {
+            return (nil, "\(image): \(error)")
+        }
+    }
+
     /// The launch of one run of `cell`.
     public static func launchSpec(guest: PreparedGuest, cell: BenchCell, workloads: [String], options: BenchOptions,
                                   gate: HostGate, stateDirectory: URL, qmpSocket: String) throws -> LaunchSpec {
@@ -171,7 +230,8 @@ public enum BenchPlanner {
         launch.mode = mode
         launch.vcpus = cell.vcpus
         launch.memoryMiB = cell.memoryMiB
-        launch.firmware = options.firmware
+        launch.firmware = firmwareRequest(guest: guest, cell: cell, options: options)
+        launch.unikernelBoot = cell.unikernelBoot
         // The bench asked the host once (HostGate); every run takes its answer.
         launch.hostDecided = mode.isConfidential ? .kvm : gate.accelerator
         launch.kernelHashesWhenMeasurable = true

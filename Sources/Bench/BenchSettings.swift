@@ -112,10 +112,22 @@ public struct BenchSettings: Equatable, Sendable {
     public var firmware: String?
     /// Workload parameters (`stream.size` → `8M`), the same for every guest.
     public var parameters: [String: String]?
+    /// The unikernel's boot paths (firmware, pvh, efi), an axis of the matrix.
+    public var boots: [UnikernelBoot]?
 
     public init() {}
 
-    public static let configKeys = ["guests", "modes", "workloads", "vcpus", "memory", "reps", "warmups", "timeout", "out", "accel", "firmware", "params"]
+    public static let configKeys = ["guests", "modes", "workloads", "vcpus", "memory", "reps", "warmups", "timeout", "out", "accel", "firmware", "boot", "params"]
+
+    /// Boot path names (`firmware`, `pvh`, `efi`) from flags or a file.
+    public static func boots(_ names: [String]) throws -> [UnikernelBoot] {
+        try names.map { name in
+            guard let boot = UnikernelBoot(rawValue: name) else {
+                throw BenchError.badInput("unknown boot '\(name)' (expected \(UnikernelBoot.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return boot
+        }
+    }
 
     /// Values of `other` replace ours where given (flags over a config file).
     public func overriding(with other: BenchSettings) -> BenchSettings {
@@ -131,6 +143,7 @@ public struct BenchSettings: Equatable, Sendable {
         merged.out = other.out ?? out
         merged.accelerator = other.accelerator ?? accelerator
         merged.firmware = other.firmware ?? firmware
+        merged.boots = other.boots ?? boots
         if let extra = other.parameters { merged.parameters = (parameters ?? [:]).merging(extra) { $1 } }
         return merged
     }
@@ -161,7 +174,14 @@ public struct BenchSettings: Equatable, Sendable {
         if let warmups { options.warmups = warmups }
         if let timeoutSeconds { options.timeoutSeconds = timeoutSeconds }
         if let accelerator { options.accelerator = accelerator }
-        if let firmware { options.firmware = FirmwareRequest(argument: firmware) }
+        if let firmware {
+            options.firmware = FirmwareRequest(argument: firmware)
+        } else if options.modes.contains(where: \.isConfidential), (try? LaunchPlanner.resolveFirmware(for: .sev, request: .ovmf)) != nil {
+            // A matrix with confidential modes boots every mode of a guest the same way, so that an
+            // overhead never mixes in a change of firmware: Linux through OVMF also in mode none.
+            options.firmware = .ovmf
+        }
+        if let boots { options.boots = boots }
         if let parameters { options.parameters = parameters }
         options.out = out
         try options.validate()
@@ -184,9 +204,23 @@ public struct BenchOptions: Equatable, Sendable {
     /// auto: SeaBIOS (PVH for the unikernel) in mode none, OVMF in confidential modes; ovmf: the system's
     /// OVMF always; a path: that OVMF image always (a self-built AmdSev OVMF, say).
     public var firmware: FirmwareRequest = .auto
+    /// The unikernel's boot paths; nil: `unikernelBoots`' rule.
+    public var boots: [UnikernelBoot]?
     public var parameters: [String: String] = [:]
 
     public init() {}
+
+    /// The unikernel's boot axis: as asked; else one path for every mode: its own firmware when the
+    /// matrix has confidential modes (a PVH kernel cannot be confidential), its EFI application when
+    /// OVMF was asked for, else PVH.
+    public var unikernelBoots: [UnikernelBoot] {
+        if let boots { return boots }
+        if modes.contains(where: \.isConfidential) { return [.firmware] }
+        switch firmware {
+        case .auto, .seabios, .customBIOS: return [.pvh]
+        case .ovmf, .path: return [.efi]
+        }
+    }
 
     public func validate() throws {
         guard !guests.isEmpty else { throw BenchError.badInput("no guests given") }
@@ -218,6 +252,10 @@ public struct BenchOptions: Equatable, Sendable {
             }
         case .seabios, .customBIOS:
             throw BenchError.badInput("firmware '\(firmware.argument)' is not auto, ovmf or an OVMF image path")
+        }
+        if let boots {
+            guard !boots.isEmpty else { throw BenchError.badInput("no boot paths given") }
+            guard Set(boots).count == boots.count else { throw BenchError.badInput("a boot path is listed twice: \(boots.map(\.rawValue).joined(separator: ","))") }
         }
         try WorkloadCatalog.validate(parameters)
     }
@@ -309,6 +347,8 @@ extension BenchSettings {
                 settings.timeoutSeconds = seconds
             case "out": settings.out = try scalar(value, at: at)
             case "firmware": settings.firmware = try scalar(value, at: at)
+            case "boot", "boots":
+                do { settings.boots = try boots(strings(value, at: at)) } catch let error as BenchError { throw BenchError.badInput("\(at): \(error)") }
             case "accel":
                 let text = try scalar(value, at: at)
                 guard let accel = AcceleratorRequest(rawValue: text) else { throw BenchError.badInput("\(at): '\(text)' is not auto, kvm or tcg") }

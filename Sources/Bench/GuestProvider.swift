@@ -12,6 +12,8 @@ public struct PreparedGuest: Sendable {
     public var kernel: String
     /// The EFI application OVMF starts in confidential modes (unikernel bundles carry one).
     public var efiKernel: String?
+    /// The kernel as its own firmware, for -bios (unikernel bundles carry firmware.fd).
+    public var firmwareImage: String?
     public var initrd: String?
     public var cmdline: String
     public var minimumMemoryMiB: Int
@@ -118,7 +120,7 @@ public struct GuestProvider: Sendable {
         let record = BenchGuest(name: spec.name, kind: kind, path: bundle.directory.path, digests: digests,
                                 bootProtocol: bundle.manifest.boot.protocolName)
         return PreparedGuest(spec: spec, record: record, kernel: bundle.kernelURL.path, efiKernel: bundle.efiKernelURL?.path,
-                             initrd: bundle.hasInitrd ? bundle.initrdURL.path : nil, cmdline: bundle.cmdline,
+                             firmwareImage: bundle.firmwareImageURL?.path, initrd: bundle.hasInitrd ? bundle.initrdURL.path : nil, cmdline: bundle.cmdline,
                              minimumMemoryMiB: bundle.manifest.boot.minimumMemoryMiB)
     }
 

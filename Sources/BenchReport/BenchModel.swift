@@ -28,24 +28,38 @@ public struct BenchCell: Codable, Hashable, Sendable, Comparable {
     public var mode: String
     public var vcpus: Int
     public var memoryMiB: Int
+    /// The unikernel's boot path ("firmware", "pvh" or "efi"), an axis of the matrix; absent for other
+    /// guests and in plans written before the axis existed.
+    public var boot: String?
 
-    public init(guest: String, mode: String, vcpus: Int, memoryMiB: Int) {
+    public init(guest: String, mode: String, vcpus: Int, memoryMiB: Int, boot: String? = nil) {
         self.guest = guest
         self.mode = mode
         self.vcpus = vcpus
         self.memoryMiB = memoryMiB
+        self.boot = boot
     }
 
-    /// Stable text key, e.g. "unikernel/sev-snp/1vcpu/256M"; also the prefix of run IDs.
-    public var key: String { "\(guest)/\(mode)/\(vcpus)vcpu/\(memoryMiB)M" }
+    /// The guest and its boot path: "unikernel@firmware", or the guest name alone.
+    public var guestAndBoot: String { boot.map { "\(guest)@\($0)" } ?? guest }
+
+    /// Stable text key, e.g. "unikernel@firmware/sev-snp/1vcpu/256M"; also the prefix of run IDs.
+    public var key: String { "\(guestAndBoot)/\(mode)/\(vcpus)vcpu/\(memoryMiB)M" }
 
     public static func < (a: BenchCell, b: BenchCell) -> Bool {
-        (a.guest, BenchCell.modeOrder(a.mode), a.vcpus, a.memoryMiB) < (b.guest, BenchCell.modeOrder(b.mode), b.vcpus, b.memoryMiB)
+        (a.guest, bootOrder(a.boot), BenchCell.modeOrder(a.mode), a.vcpus, a.memoryMiB)
+            < (b.guest, bootOrder(b.boot), BenchCell.modeOrder(b.mode), b.vcpus, b.memoryMiB)
     }
 
     /// none < sev < sev-es < sev-snp < anything else, for tables in a familiar order.
     public static func modeOrder(_ mode: String) -> Int {
         ["none", "sev", "sev-es", "sev-snp"].firstIndex(of: mode) ?? 99
+    }
+
+    /// firmware < pvh < efi < anything else (no boot axis first).
+    public static func bootOrder(_ boot: String?) -> Int {
+        guard let boot else { return -1 }
+        return ["firmware", "pvh", "efi"].firstIndex(of: boot) ?? 99
     }
 }
 
@@ -211,6 +225,11 @@ public struct BenchPlan: Codable, Hashable, Sendable {
     /// "ovmf" when every cell, also mode none, booted through OVMF; absent = "auto" (SeaBIOS or PVH
     /// for mode none, OVMF for the confidential modes).
     public var firmware: String? = nil
+    /// The unikernel's boot paths, the matrix's boot axis; absent in older plans (PVH, or EFI through OVMF).
+    public var boots: [String]? = nil
+    /// How each cell (run or skipped) boots, by cell key: "firmware.fd", "pvh+seabios", "efi+ovmf",
+    /// "kernel+ovmf", "kernel+seabios"; absent in older plans.
+    public var bootPaths: [String: String]? = nil
 
     public init(guests: [BenchGuest], modes: [String], workloads: [String], vcpus: [Int], memoryMiB: [Int],
                 repetitions: Int, warmups: Int, cells: [BenchCell], skipped: [SkippedCell], timeoutSeconds: Double) {

@@ -4,13 +4,13 @@ import Foundation
 /// run × metric, the raw values). RFC 4180: comma-separated, fields quoted when they need it, CRLF-free.
 public enum CSVReport {
     public static let resultsHeader = [
-        "guest", "mode", "vcpus", "memory_mib", "workload", "metric", "unit", "better", "n",
+        "guest", "boot", "boot_path", "mode", "vcpus", "memory_mib", "workload", "metric", "unit", "better", "n",
         "median", "mean", "stddev", "ci95_low", "ci95_high", "median_ci_low", "median_ci_high", "cv",
         "min", "max", "overhead_pct", "overhead_ci_low_pct", "overhead_ci_high_pct", "emulated",
     ]
 
     public static let runsHeader = [
-        "run_id", "guest", "mode", "vcpus", "memory_mib", "repetition", "warmup", "outcome", "wall_seconds",
+        "run_id", "guest", "boot", "mode", "vcpus", "memory_mib", "repetition", "warmup", "outcome", "wall_seconds",
         "workload", "metric", "value", "unit", "accelerator",
     ]
 
@@ -23,7 +23,7 @@ public enum CSVReport {
                 let s = metric.statistics
                 let overhead = overheads["\(cell.key)|\(metric.key)"]
                 rows.append([
-                    cell.cell.guest, cell.cell.mode, String(cell.cell.vcpus), String(cell.cell.memoryMiB),
+                    cell.cell.guest, cell.cell.boot ?? "", summary.plan.bootPaths?[cell.key] ?? "", cell.cell.mode, String(cell.cell.vcpus), String(cell.cell.memoryMiB),
                     metric.workload, metric.name, metric.unit, metric.better.rawValue, String(s.n),
                     number(s.median), number(s.mean), number(s.standardDeviation), number(s.meanCI?.low), number(s.meanCI?.high),
                     number(s.medianCI?.low), number(s.medianCI?.high), number(s.coefficientOfVariation),
@@ -38,7 +38,7 @@ public enum CSVReport {
     public static func runs(_ records: [BenchRunRecord]) -> String {
         var rows = [runsHeader]
         for record in records {
-            let prefix = [record.runID, record.cell.guest, record.cell.mode, String(record.cell.vcpus), String(record.cell.memoryMiB),
+            let prefix = [record.runID, record.cell.guest, record.cell.boot ?? "", record.cell.mode, String(record.cell.vcpus), String(record.cell.memoryMiB),
                           String(record.repetition), record.warmup ? "true" : "false", record.outcome.rawValue,
                           number(record.wallSeconds)]
             if record.metrics.isEmpty {

@@ -86,7 +86,7 @@ public enum HTMLReport {
                     !chartModes.contains(mode) && modeSlots.contains { if case .skipped = $0 { true } else { false } }
                 }.map(\.0)
                 let barGroups = groups.map { group in
-                    SVGChart.BarGroup(label: group.guest, sublabel: view.severalShapes ? "\(group.vcpus) vCPU · \(group.memoryMiB) MiB" : nil,
+                    SVGChart.BarGroup(label: group.guestLabel, sublabel: view.severalShapes ? "\(group.vcpus) vCPU · \(group.memoryMiB) MiB" : nil,
                                       bars: chartModes.compactMap { mode in
                         bar(view, group: group, mode: mode, metric: metric)
                     })
@@ -262,7 +262,17 @@ public enum HTMLReport {
             let skipped = summary.skipped.filter { $0.cell.mode == mode }.count
             out.append(#"<tr><td class="nowrap"><span class="dot" style="background:\#(SVGChart.modeColor(mode))"></span>\#(h(mode))</td><td>\#(h(summary.environment.modeVerdicts[mode] ?? ""))</td><td class="num">\#(measured)</td><td class="num">\#(skipped)</td></tr>"#)
         }
-        out.append("</tbody></table></div></section>")
+        out.append("</tbody></table></div>")
+        let rows = view.bootRows
+        if !rows.isEmpty {
+            out.append(#"<table class="data"><thead><tr><th>boot path</th>"# + view.modes.map { "<th>\(h($0))</th>" }.joined() + "</tr></thead><tbody>")
+            for row in rows {
+                out.append("<tr><td>\(h(row.label))</td>" + row.paths.map { "<td><code>\(h($0 ?? "–"))</code></td>" }.joined() + "</tr>")
+            }
+            out.append("</tbody></table>")
+            out += view.mixedBootWarnings.map { #"<p class="note worse">Boot differs across modes: \#(h($0))</p>"# }
+        }
+        out.append("</section>")
         return out.joined()
     }
 

@@ -47,6 +47,19 @@ public enum MarkdownReport {
             out.append("| \(md(mode)) | \(md(view.summary.environment.modeVerdicts[mode] ?? "")) | \(measured) | \(skipped) |")
         }
         out.append("")
+        let rows = view.bootRows
+        if !rows.isEmpty {
+            out += ["How each cell boots (firmware.fd: the unikernel is its own firmware, measured whole; X+ovmf / X+seabios: "
+                    + "kernel X loaded by that firmware):", "",
+                    "| guest | " + view.modes.map(md).joined(separator: " | ") + " |",
+                    "|---|" + String(repeating: "---|", count: view.modes.count)]
+            for row in rows {
+                out.append("| \(md(row.label)) | " + row.paths.map { md($0 ?? "–") }.joined(separator: " | ") + " |")
+            }
+            out.append("")
+            out += view.mixedBootWarnings.map { "- **Boot differs across modes:** \(md($0))" }
+            if !view.mixedBootWarnings.isEmpty { out.append("") }
+        }
         return out
     }
 

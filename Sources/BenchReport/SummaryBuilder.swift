@@ -101,7 +101,7 @@ public struct SummaryBuilder {
                     let better: Bool? = comparison.ratio == 1 ? nil
                         : (info.better == .lowerIsBetter) == (comparison.ratio < 1)
                     result.append(BenchGuestRatio(
-                        numeratorGuest: cell.guest, denominatorGuest: other.guest, mode: cell.mode, vcpus: cell.vcpus,
+                        numeratorGuest: cell.guestAndBoot, denominatorGuest: other.guest, mode: cell.mode, vcpus: cell.vcpus,
                         memoryMiB: cell.memoryMiB, metric: key, workload: info.workload, name: info.name, unit: info.unit,
                         better: info.better, numeratorMedian: comparison.numeratorMedian,
                         denominatorMedian: comparison.denominatorMedian, ratio: comparison.ratio, ratioCI: comparison.ci,

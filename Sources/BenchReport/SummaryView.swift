@@ -7,14 +7,20 @@ struct SummaryView {
         var guest: String
         var vcpus: Int
         var memoryMiB: Int
+        /// The unikernel's boot path: boot-path rows of one guest stand side by side.
+        var boot: String?
 
         init(_ cell: BenchCell) {
             guest = cell.guest
             vcpus = cell.vcpus
             memoryMiB = cell.memoryMiB
+            boot = cell.boot
         }
 
-        func cell(mode: String) -> BenchCell { BenchCell(guest: guest, mode: mode, vcpus: vcpus, memoryMiB: memoryMiB) }
+        func cell(mode: String) -> BenchCell { BenchCell(guest: guest, mode: mode, vcpus: vcpus, memoryMiB: memoryMiB, boot: boot) }
+
+        /// "unikernel", or "unikernel · firmware boot" on the boot axis.
+        var guestLabel: String { boot.map { "\(guest) · \($0) boot" } ?? guest }
     }
 
     /// What a report shows in the slot of one mode.
@@ -115,7 +121,33 @@ struct SummaryView {
     }
 
     func groupLabel(_ group: Group) -> String {
-        severalShapes ? "\(group.guest) (\(group.vcpus) vCPU, \(group.memoryMiB) MiB)" : group.guest
+        severalShapes ? "\(group.guestLabel) (\(group.vcpus) vCPU, \(group.memoryMiB) MiB)" : group.guestLabel
+    }
+
+    /// How each row's cells boot, mode by mode, from the plan ("firmware.fd", "kernel+ovmf", ...).
+    func bootPath(_ group: Group, mode: String) -> String? {
+        summary.plan.bootPaths?[group.cell(mode: mode).key]
+    }
+
+    /// Rows of the boot table: one per guest and boot path (the first shape's cells stand for all).
+    var bootRows: [(label: String, paths: [String?])] {
+        guard summary.plan.bootPaths?.isEmpty == false else { return [] }
+        var seen = Set<String>()
+        var rows: [(String, [String?])] = []
+        for group in groups where seen.insert(group.guestLabel).inserted {
+            rows.append((group.guestLabel, modes.map { bootPath(group, mode: $0) }))
+        }
+        return rows
+    }
+
+    /// Guests whose modes boot different ways: their overheads include a change of firmware.
+    var mixedBootWarnings: [String] {
+        bootRows.compactMap { row in
+            let paths = zip(modes, row.paths).compactMap { mode, path in path.map { (mode, $0) } }
+            guard Set(paths.map(\.1)).count > 1 else { return nil }
+            return "\(row.label): " + paths.map { "\($0.0) boots \($0.1)" }.joined(separator: ", ")
+                + "; its overheads include the change of firmware (bench boots every mode the same way unless --firmware auto)"
+        }
     }
 
     /// Cells with a timeline, in report order.

@@ -29,6 +29,11 @@ struct BenchRunCommand: ParsableCommand {
         touch (first touch of pages). One boot runs all the workloads of a guest; boot \
         times leave the workload time out.
 
+        Boot: when the matrix has confidential modes, every mode of a guest boots the \
+        same way: the unikernel as its own firmware (firmware.fd), Linux through OVMF, \
+        also in mode none. --boot firmware,pvh,efi puts the unikernel's boot paths side \
+        by side; the report says how each cell booted.
+
         Resume: running again with the same --out skips the runs already in \
         runs.jsonl; a different plan or host is refused unless --restart discards the \
         old results. Ctrl-C stops after tearing QEMU down, keeps the log, writes the \
@@ -48,7 +53,8 @@ struct BenchRunCommand: ParsableCommand {
           warmups: 1
           timeout: 300                  # seconds per boot
           accel: auto                   # auto, kvm or tcg
-          firmware: ovmf                # mode none through OVMF too
+          firmware: ovmf                # Linux through OVMF in every mode
+          boot: [firmware, pvh]         # the unikernel's boot paths
           out: results/run1
           params: {stream.size: 8M, chase.steps: 2M}
 
@@ -74,7 +80,8 @@ struct BenchRunCommand: ParsableCommand {
     @Option(help: "Seconds before a boot is stopped.") var timeout: Double?
     @Option(help: "Result directory (default bench-results/UTC-TIMESTAMP).") var out: String?
     @Option(help: "auto, kvm or tcg.") var accel: AcceleratorRequest?
-    @Option(help: "auto (SeaBIOS/PVH for mode none, OVMF for confidential modes), ovmf (the system's OVMF for every mode) or the path of an OVMF image (a self-built AmdSev OVMF, say) for every mode.") var firmware: String?
+    @Option(help: "ovmf (the system's OVMF for every mode: the default when the matrix has confidential modes, so an overhead never mixes in a change of firmware), auto (SeaBIOS for mode none, OVMF for confidential modes) or the path of an OVMF image (a self-built AmdSev OVMF, say) for every mode.") var firmware: String?
+    @Option(help: "The unikernel's boot paths: firmware (its firmware.fd is the whole firmware), pvh (from SeaBIOS, mode none only), efi (kernel.efi from OVMF); comma list, each a row of its own. Default: firmware when the matrix has confidential modes, else pvh.") var boot: String?
     @Option(help: "Workload parameter KEY=VALUE, e.g. stream.size=8M (repeatable).") var param: [String] = []
     @Flag(help: "Discard earlier results in --out instead of resuming.") var restart = false
     @Flag(help: "Rebuild the cached unikernel and Linux guest.") var rebuildGuests = false
@@ -97,6 +104,7 @@ struct BenchRunCommand: ParsableCommand {
         flags.out = out
         flags.accelerator = accel
         flags.firmware = firmware
+        flags.boots = try boot.map { try BenchSettings.boots(BenchSettings.list($0, what: "--boot")) }
         if !param.isEmpty {
             flags.parameters = Dictionary(try param.map(BenchSettings.parameter)) { $1 }
         }

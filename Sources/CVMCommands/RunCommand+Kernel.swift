@@ -22,6 +22,7 @@ struct KernelLaunchOptions: ParsableArguments {
 }
 
 extension BootProtocol: ExpressibleByArgument {}
+extension UnikernelBoot: ExpressibleByArgument {}
 
 extension RunCommand {
     /// `cvm run --preset list`: prints the preset table instead of running anything.

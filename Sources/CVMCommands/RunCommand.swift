@@ -21,6 +21,7 @@ struct RunCommand: ParsableCommand {
         Examples:
           cvm run out/linux --timeout 120
           cvm run out/linux --mode sev-snp --vcpus 2 --dry-run
+          cvm run out/unikernel --boot firmware --timeout 60
           cvm run --kernel vmlinuz --initrd initrd.img --firmware ovmf \\
               --append "console=ttyS0"
           cvm run out/linux --backend libvirt --accel tcg
@@ -44,6 +45,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Guest memory, e.g. 512M or 2G (default 512M, or the preset's).") var memory: String?
     @Option(help: "QEMU CPU model (default QEMU's; EPYC-v4 for confidential modes).") var cpu: String?
     @Option(help: "Firmware: auto, seabios, ovmf, a path to an OVMF image, or bios:PATH (a -bios image that is the whole guest).") var firmware: String = "auto"
+    @Option(help: "How a unikernel bundle boots: firmware (its firmware.fd is the whole firmware, measured whole; the default in confidential modes), pvh (from SeaBIOS; the default in mode none) or efi (its kernel.efi from OVMF).") var boot: UnikernelBoot?
     @Option(help: "qemu or libvirt.") var backend: Backend = .qemu
     @Option(help: "auto, kvm or tcg.") var accel: AcceleratorRequest = .auto
     @Option(help: "Stop the guest after this many seconds.") var timeout: Double?
@@ -144,6 +146,7 @@ struct RunCommand: ParsableCommand {
         options.snp = try snpInputs.launchOptions()
         options.extraKernelArguments = extraArgs.map { [$0] } ?? []
         options.bootProtocol = kernelOptions.bootProtocol
+        options.unikernelBoot = boot
         options.preset = try presetChoice()
         options.diskFormat = kernelOptions.diskFormat
         options.writableDisk = kernelOptions.writable

@@ -22,6 +22,10 @@ public struct GuestBundle: Sendable {
     public var efiKernelURL: URL? {
         manifest.parts["kernel.efi"] == nil ? nil : directory.appendingPathComponent("kernel.efi")
     }
+    /// The bundle's kernel as its own firmware, for -bios (unikernel bundles carry one).
+    public var firmwareImageURL: URL? {
+        manifest.parts["firmware.fd"] == nil ? nil : directory.appendingPathComponent("firmware.fd")
+    }
     public var cmdlineURL: URL { directory.appendingPathComponent(Self.cmdlineFile) }
     public var manifestURL: URL { directory.appendingPathComponent(Self.manifestFile) }
     /// The kernel command line the bundle was built with (what `-append` gets unless extended).
@@ -145,6 +149,11 @@ public struct PartDigest: Codable, Sendable, Equatable {
         self.size = size
         self.sha256 = sha256
         self.sha384 = sha384
+    }
+
+    /// SHA-256 of `text`'s UTF-8 bytes in hex (what the unikernel prints as cmdline_sha256).
+    public static func sha256Hex(of text: String) -> String {
+        Array(SHA256.hash(data: Array(text.utf8))).hexString
     }
 
     /// Streams the file once through both hashes.

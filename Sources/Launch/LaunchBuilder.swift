@@ -24,6 +24,8 @@ public struct BundleBoot: Sendable {
     public var kernel: String
     /// The EFI application that OVMF starts in place of a PVH kernel (unikernel bundles carry one).
     public var efiKernel: String?
+    /// The kernel as its own firmware, for -bios (unikernel bundles carry `firmware.fd`).
+    public var firmwareImage: String?
     public var initrd: String?
     public var cmdline: String
     /// The bundle's kernel is a PVH ELF: without firmware in the way it boots as is, through OVMF its EFI application boots.
@@ -34,10 +36,11 @@ public struct BundleBoot: Sendable {
     /// The expected launch measurements the bundle's builder recorded, when its firmware had the hashes table.
     public var launchMeasurement: LaunchMeasurementRecord?
 
-    public init(kernel: String, efiKernel: String? = nil, initrd: String?, cmdline: String, pvh: Bool = false,
+    public init(kernel: String, efiKernel: String? = nil, firmwareImage: String? = nil, initrd: String?, cmdline: String, pvh: Bool = false,
                 minimumMemoryMiB: Int = 16, kernelLog: String? = nil, launchMeasurement: LaunchMeasurementRecord? = nil) {
         self.kernel = kernel
         self.efiKernel = efiKernel
+        self.firmwareImage = firmwareImage
         self.initrd = initrd
         self.cmdline = cmdline
         self.pvh = pvh
@@ -47,7 +50,7 @@ public struct BundleBoot: Sendable {
     }
 
     public init(_ bundle: GuestBundle) {
-        self.init(kernel: bundle.kernelURL.path, efiKernel: bundle.efiKernelURL?.path, initrd: bundle.hasInitrd ? bundle.initrdURL.path : nil,
+        self.init(kernel: bundle.kernelURL.path, efiKernel: bundle.efiKernelURL?.path, firmwareImage: bundle.firmwareImageURL?.path, initrd: bundle.hasInitrd ? bundle.initrdURL.path : nil,
                   cmdline: bundle.cmdline, pvh: bundle.manifest.boot.protocolName == "pvh", minimumMemoryMiB: bundle.manifest.boot.minimumMemoryMiB,
                   kernelLog: bundle.manifest.kind == "oci" ? bundle.directory.path + ".kernel.log" : nil,
                   launchMeasurement: bundle.manifest.launchMeasurement)
@@ -61,6 +64,22 @@ public struct BundleBoot: Sendable {
             throw LaunchError.invalid("this PVH bundle has no EFI application: it cannot boot through OVMF or in a confidential mode")
         }
         return efiKernel
+    }
+
+    /// How a unikernel bundle boots when the user did not say: as its own firmware in confidential
+    /// modes (unless OVMF was asked for, or the bundle predates firmware.fd), through OVMF when OVMF was
+    /// asked for, else as a PVH kernel from SeaBIOS.
+    public func defaultUnikernelBoot(mode: ConfidentialMode, firmware: FirmwareRequest) -> UnikernelBoot {
+        let asksOVMF = firmware != .auto && firmware != .seabios
+        if mode.isConfidential { return firmwareImage != nil && !asksOVMF ? .firmware : .efi }
+        return asksOVMF ? .efi : .pvh
+    }
+}
+
+extension LaunchGuest {
+    func isBundle(pvh: Bool) -> Bool {
+        if case .bundle(let bundle) = self { return bundle.pvh == pvh }
+        return false
     }
 }
 
@@ -84,6 +103,8 @@ public struct LaunchOptions: Sendable {
     public var snp = SNPLaunchOptions()
     public var extraKernelArguments: [String] = []
     public var bootProtocol: BootProtocol?
+    /// How a unikernel bundle boots (`cvm run --boot`); nil: `BundleBoot.defaultUnikernelBoot`.
+    public var unikernelBoot: UnikernelBoot?
     public var preset: GuestPreset?
     public var diskFormat: String?
     /// A disk boot writes to the user's image only when asked; otherwise QEMU writes to a throw-away snapshot.
@@ -112,6 +133,25 @@ public struct LaunchPlan: Sendable {
     public var spec: LaunchSpec
     public var firmware: ResolvedFirmware
     public var profile: PresetProfile?
+    /// The boot path a unikernel bundle took; nil for other guests.
+    public var unikernelBoot: UnikernelBoot?
+
+    /// Which way the guest boots, for reports: "firmware.fd", "pvh+seabios", "efi+ovmf",
+    /// "kernel+ovmf", "kernel+seabios", "disk+ovmf", ...
+    public var bootLabel: String {
+        if unikernelBoot == .firmware { return "firmware.fd" }
+        let loaded: String
+        switch spec.boot {
+        case .kernel: loaded = unikernelBoot?.rawValue ?? "kernel"
+        case .disk: loaded = "disk"
+        case .firmwareOnly, .ownFirmware: return "bios"
+        }
+        switch spec.firmware {
+        case .seabios: return loaded + "+seabios"
+        case .ovmfPflash, .ovmfBios: return loaded + "+ovmf"
+        case .customBIOS, .ownImage: return loaded + "+bios"
+        }
+    }
 }
 
 /// The one place a guest plus the user's options becomes a `LaunchSpec`: `cvm run`, `cvm bench` and
@@ -155,14 +195,25 @@ public struct LaunchBuilder: Sendable {
         var kernelProtocol: BootProtocol?
         var minimumMemory = 16
         var bootsDisk = false
+        var unikernelBoot: UnikernelBoot?
+        var ownFirmware: String?
+        if options.unikernelBoot != nil, !(guest.isBundle(pvh: true)) {
+            throw LaunchError.invalid("--boot firmware|pvh|efi applies to a unikernel bundle; a Linux kernel boots through the firmware --firmware names")
+        }
         switch guest {
         case .bundle(let bundle):
             guard options.bootProtocol == nil, options.preset == nil, options.diskFormat == nil else {
                 throw LaunchError.invalid("--boot-protocol, --disk and --preset apply to --kernel or --disk, not to a bundle")
             }
             minimumMemory = bundle.minimumMemoryMiB
-            let throughOVMF = mode.isConfidential || (options.firmware != .auto && options.firmware != .seabios)
-            boot = .kernel(path: try bundle.kernel(throughOVMF: throughOVMF), initrd: bundle.initrd, cmdline: bundle.cmdline)
+            if bundle.pvh {
+                let chosen = options.unikernelBoot ?? bundle.defaultUnikernelBoot(mode: mode, firmware: options.firmware)
+                (boot, firmwareRequest, ownFirmware) = try unikernelBootSource(bundle, chosen)
+                unikernelBoot = chosen
+            } else {
+                let throughOVMF = mode.isConfidential || (options.firmware != .auto && options.firmware != .seabios)
+                boot = .kernel(path: try bundle.kernel(throughOVMF: throughOVMF), initrd: bundle.initrd, cmdline: bundle.cmdline)
+            }
         case let .kernel(path, initrd, cmdline):
             let kernel = try kernelBoot(path, initrd: initrd, cmdline: cmdline, profile: profile)
             boot = kernel.boot
@@ -181,7 +232,8 @@ public struct LaunchBuilder: Sendable {
         if memoryMiB < minimumMemory {
             throw LaunchError.invalid("--memory \(memoryMiB)M is below the bundle's minimum of \(minimumMemory)M (its initramfs would not unpack)")
         }
-        let firmware = try LaunchPlanner.resolveFirmware(for: mode, request: firmwareRequest, files: files)
+        let firmware = try ownFirmware.map { ResolvedFirmware.ownImage(path: $0) }
+            ?? LaunchPlanner.resolveFirmware(for: mode, request: firmwareRequest, files: files)
         var spec = LaunchSpec(
             name: options.name, boot: boot, mode: mode, policy: options.policy, vcpus: options.vcpus ?? profile?.vcpus ?? 1,
             cpuModel: options.cpuModel, memoryMiB: memoryMiB, firmware: firmware.firmware(varsPath: Self.placeholderVars),
@@ -209,15 +261,17 @@ public struct LaunchBuilder: Sendable {
         applyHostCPUID(to: &spec)
         try spec.validate()
 
+        if case .bundle(let bundle) = guest, unikernelBoot == .firmware { firmwareBootNotice(bundle, spec: spec) }
+
         if options.dryRun {
             if mode.isConfidential { spec.accelerator = .kvm }
             try finishPreset(profile, spec: &spec, hostChecked: hostChecked)
-            return LaunchPlan(spec: spec, firmware: firmware, profile: profile)
+            return LaunchPlan(spec: spec, firmware: firmware, profile: profile, unikernelBoot: unikernelBoot)
         }
         if let decided = options.hostDecided {
             spec.accelerator = decided
             try finishPreset(profile, spec: &spec, hostChecked: true)
-            return LaunchPlan(spec: spec, firmware: firmware, profile: profile)
+            return LaunchPlan(spec: spec, firmware: firmware, profile: profile, unikernelBoot: unikernelBoot)
         }
         if !hostChecked { try requireHost() }
         if !mode.isConfidential { notice("--mode none: this guest is not protected (no memory encryption)") }
@@ -226,7 +280,7 @@ public struct LaunchBuilder: Sendable {
         spec.accelerator = accelerator
         if let acceleratorNotice { notice(acceleratorNotice) }
         try finishPreset(profile, spec: &spec, hostChecked: hostChecked)
-        return LaunchPlan(spec: spec, firmware: firmware, profile: profile)
+        return LaunchPlan(spec: spec, firmware: firmware, profile: profile, unikernelBoot: unikernelBoot)
     }
 
     /// The OVMF image this launch boots when it has the SEV kernel-hashes table (a container image's

@@ -41,6 +41,8 @@ public enum ResolvedFirmware: Sendable, Hashable {
     case ovmfPflash(code: String, varsTemplate: String?)
     case ovmfBios(path: String)
     case customBIOS(path: String)
+    /// The guest's own firmware image (a unikernel bundle's firmware.fd).
+    case ownImage(path: String)
 
     public var imagePath: String? { firmware(varsPath: "").imagePath }
 
@@ -51,6 +53,7 @@ public enum ResolvedFirmware: Sendable, Hashable {
         case .ovmfPflash(let code, _): return .ovmfPflash(code: code, vars: varsPath)
         case .ovmfBios(let path): return .ovmfBios(path: path)
         case .customBIOS(let path): return .customBIOS(path: path)
+        case .ownImage(let path): return .ownImage(path: path)
         }
     }
 

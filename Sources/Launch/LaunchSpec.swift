@@ -26,6 +26,20 @@ public enum BootSource: Sendable, Hashable {
     case disk(path: String, format: String)
     /// Nothing but the firmware itself (a custom -bios image that is the whole guest).
     case firmwareOnly
+    /// A guest that is its own firmware (`Firmware.ownImage`, the unikernel's firmware.fd): nothing is
+    /// loaded beside it; the command line goes to the fw_cfg file `opt/org.cvmkit/cmdline`.
+    case ownFirmware(cmdline: String)
+
+    /// The fw_cfg file the firmware boot reads its command line from.
+    public static let commandLineFwCfgName = "opt/org.cvmkit/cmdline"
+    /// Most command-line bytes the unikernel reads from that file.
+    public static let commandLineFwCfgLimit = 4096
+}
+
+/// How a unikernel bundle boots: as its own firmware (firmware.fd with -bios, measured whole), as a
+/// PVH kernel that QEMU's loader starts from SeaBIOS, or as an EFI application that OVMF starts.
+public enum UnikernelBoot: String, Sendable, Hashable, Codable, CaseIterable {
+    case firmware, pvh, efi
 }
 
 /// The firmware the guest starts with.
@@ -38,19 +52,29 @@ public enum Firmware: Sendable, Hashable {
     case ovmfBios(path: String)
     /// Any other image loaded with -bios (a test or custom firmware); cannot run confidential guests.
     case customBIOS(path: String)
+    /// The guest's own firmware image, loaded with -bios (the unikernel's firmware.fd): its footer table
+    /// carries the SEV-ES reset block and the SEV metadata, so it launches in every mode and the PSP
+    /// measures it whole.
+    case ownImage(path: String)
 
     public var isOVMF: Bool {
         switch self {
-        case .seabios, .customBIOS: return false
+        case .seabios, .customBIOS, .ownImage: return false
         case .ovmfPflash, .ovmfBios: return true
         }
+    }
+
+    /// Firmware that can start a confidential guest: OVMF, or a guest that is its own SEV-aware firmware.
+    public var launchesConfidential: Bool {
+        if case .ownImage = self { return true }
+        return isOVMF
     }
 
     public var imagePath: String? {
         switch self {
         case .seabios: return nil
         case .ovmfPflash(let code, _): return code
-        case .ovmfBios(let path), .customBIOS(let path): return path
+        case .ovmfBios(let path), .customBIOS(let path), .ownImage(let path): return path
         }
     }
 }
@@ -181,7 +205,11 @@ public struct LaunchSpec: Sendable, Hashable {
 
     /// The kernel command line with the extra arguments appended.
     public var kernelCommandLine: String? {
-        guard case let .kernel(_, _, cmdline) = boot else { return nil }
+        let cmdline: String
+        switch boot {
+        case .kernel(_, _, let line), .ownFirmware(let line): cmdline = line
+        case .disk, .firmwareOnly: return nil
+        }
         return ([cmdline] + extraKernelArguments).filter { !$0.isEmpty }.joined(separator: " ")
     }
 }
@@ -211,8 +239,19 @@ extension LaunchSpec {
     public func validate() throws {
         guard vcpus >= 1, vcpus <= 512 else { throw LaunchError.invalid("vCPU count \(vcpus) is out of range (1-512)") }
         guard memoryMiB >= 16, memoryMiB <= 4 * 1024 * 1024 else { throw LaunchError.invalid("memory \(memoryMiB) MiB is out of range (16 MiB-4 TiB)") }
+        if case .ownImage = firmware {
+            guard case .ownFirmware = boot else { throw LaunchError.invalid("a guest's own firmware image boots alone: no kernel or disk beside it") }
+            if kernelHashes { throw LaunchError.invalid("kernel hashes need a kernel loaded beside the firmware; a firmware boot is measured whole") }
+            let line = kernelCommandLine ?? ""
+            if line.isEmpty { throw LaunchError.invalid("the firmware boot needs a command line: QEMU cannot create the fw_cfg file \(BootSource.commandLineFwCfgName) empty") }
+            if line.utf8.count > BootSource.commandLineFwCfgLimit {
+                throw LaunchError.invalid("command line of \(line.utf8.count) bytes: the firmware boot reads at most \(BootSource.commandLineFwCfgLimit) from fw_cfg")
+            }
+        } else if case .ownFirmware = boot {
+            throw LaunchError.invalid("a firmware boot needs the guest's own firmware image")
+        }
         if mode.isConfidential {
-            guard firmware.isOVMF else {
+            guard firmware.launchesConfidential else {
                 throw LaunchError.invalid("\(mode.rawValue) needs OVMF (UEFI); SeaBIOS cannot run confidential guests")
             }
             switch (mode, effectivePolicy) {

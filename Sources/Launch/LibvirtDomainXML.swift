@@ -44,6 +44,8 @@ public enum LibvirtDomainXML {
             x.element("loader", ["type": "rom", "stateless": "yes"], text: path)
         case .customBIOS(let path):
             x.element("loader", ["type": "rom", "readonly": "yes"], text: path)
+        case .ownImage(let path):
+            x.element("loader", ["type": "rom", "readonly": "yes", "stateless": spec.mode == .sevSNP ? "yes" : nil], text: path)
         }
         switch spec.boot {
         case let .kernel(path, initrd, _):
@@ -52,10 +54,16 @@ public enum LibvirtDomainXML {
             x.element("cmdline", text: spec.kernelCommandLine ?? "")
         case .disk:
             x.element("boot", ["dev": "hd"])
-        case .firmwareOnly:
+        case .firmwareOnly, .ownFirmware:
             break
         }
         x.close("os")
+        if case .ownFirmware = spec.boot {
+            // libvirt's way to QEMU's -fw_cfg name=...,string=...
+            x.open("sysinfo", ["type": "fwcfg"])
+            x.element("entry", ["name": BootSource.commandLineFwCfgName], text: spec.kernelCommandLine ?? "")
+            x.close("sysinfo")
+        }
 
         x.open("features")
         x.element("acpi")

@@ -60,7 +60,7 @@ public enum QEMUCommandLine {
         case let .ovmfPflash(code, vars):
             args += ["-drive", "if=pflash,format=raw,unit=0,readonly=on,file=\(escapeOption(code))",
                      "-drive", "if=pflash,format=raw,unit=1,file=\(escapeOption(vars))"]
-        case .ovmfBios(let path), .customBIOS(let path):
+        case .ovmfBios(let path), .customBIOS(let path), .ownImage(let path):
             args += ["-bios", path]
         }
 
@@ -89,6 +89,9 @@ public enum QEMUCommandLine {
             args += ["-append", spec.kernelCommandLine ?? ""]
         case .firmwareOnly:
             break
+        case .ownFirmware:
+            // Over the PIO fw_cfg interface, which the guest reads without DMA (no shared buffer under SEV).
+            args += ["-fw_cfg", "name=\(BootSource.commandLineFwCfgName),string=\(escapeOption(spec.kernelCommandLine ?? ""))"]
         case let .disk(path, format):
             // Confidential guests need virtio behind the IOMMU platform so DMA uses shared (unencrypted) pages.
             let iommu = spec.mode.isConfidential ? ",iommu_platform=on,disable-legacy=on" : ""

@@ -95,19 +95,45 @@ import Testing
         #expect(!summary.guestRatios.contains { $0.numeratorGuest == SyntheticResults.hostileGuest })
     }
 
+    /// Boot-path cells of one guest stand side by side; overheads compare modes of the same boot; the
+    /// report says how each cell booted and warns when a guest's modes boot different ways.
+    @Test func bootPathCellsAreReportedSideBySide() throws {
+        var results = SyntheticResults()
+        results.guests = [("unikernel", "unikernel"), ("linux", "linux")]
+        results.boots = ["firmware", "pvh"]
+        results.bootPaths = ["unikernel@firmware/none/1vcpu/256M": "firmware.fd", "unikernel@firmware/sev/1vcpu/256M": "firmware.fd",
+                             "unikernel@pvh/none/1vcpu/256M": "pvh+seabios",
+                             "linux/none/1vcpu/256M": "kernel+seabios", "linux/sev/1vcpu/256M": "kernel+ovmf"]
+        let (directory, summary) = try generated(results, name: "boots")
+        let bootOverheads = summary.overheads.filter { $0.metric == "boot.to-ready" && $0.cell.guest == "unikernel" }
+        #expect(Set(bootOverheads.compactMap(\.cell.boot)) == ["firmware", "pvh"])
+        // The planted sev factor 1.5 within each boot path, not the pvh/firmware factor 2.
+        for overhead in bootOverheads { #expect(abs(overhead.overheadPercent - 50) < 8, "\(overhead.cell.key): \(overhead.overheadPercent)") }
+        let markdown = try text(directory, BenchFiles.markdown)
+        #expect(markdown.contains("| unikernel · firmware boot | firmware.fd | firmware.fd |"))
+        #expect(markdown.contains("| unikernel · pvh boot | pvh+seabios |"))
+        #expect(markdown.contains("**Boot differs across modes:** linux: none boots kernel+seabios, sev boots kernel+ovmf"))
+        #expect(!markdown.contains("Boot differs across modes:** unikernel"))
+        let html = try text(directory, BenchFiles.html)
+        #expect(html.contains("unikernel · pvh boot"))
+        let csv = try text(directory, BenchFiles.csv)
+        #expect(csv.contains("unikernel,pvh,pvh+seabios,none,1,256,boot,to-ready,"))
+        #expect(summary.guestRatios.contains { $0.numeratorGuest == "unikernel@pvh" })
+    }
+
     @Test func resultsCSVHasOneRowPerCellAndMetric() throws {
         let results = SyntheticResults()
         let (directory, _) = try generated(results, name: "csv")
         let lines = try text(directory, BenchFiles.csv).split(separator: "\n").map(String.init)
         #expect(lines.first == CSVReport.resultsHeader.joined(separator: ","))
         #expect(lines.count == 1 + results.plan.cells.count * 3)
-        let row = try #require(lines.first { $0.hasPrefix("linux,sev,1,256,stream,triad,MB/s,higher,10,") })
+        let row = try #require(lines.first { $0.hasPrefix("linux,,,sev,1,256,stream,triad,MB/s,higher,10,") })
         let fields = row.split(separator: ",", omittingEmptySubsequences: false)
         #expect(fields.count == CSVReport.resultsHeader.count)
         let overhead = try #require(Double(fields[CSVReport.resultsHeader.firstIndex(of: "overhead_pct") ?? 0]))
         #expect(abs(overhead - 20) < 3)
         // The hostile name is quoted (it holds a quote) and protected from spreadsheet formulas.
-        #expect(lines.contains { $0.hasPrefix("\"evil<img src=x onerror=alert(1)>\"\"&'\",none,") })
+        #expect(lines.contains { $0.hasPrefix("\"evil<img src=x onerror=alert(1)>\"\"&'\",,,none,") })
         let runs = try text(directory, BenchReportWriter.runsCSV).split(separator: "\n")
         #expect(runs.count == 1 + results.records.count * 3)
     }

@@ -72,6 +72,10 @@ struct SyntheticResults {
     var guests: [(name: String, kind: String)] = [("unikernel", "unikernel"), ("linux", "linux"), (hostileGuest, "bundle")]
 
     var measuredModes: [String] { ["none", "sev"] }
+    /// The unikernel's boot axis (nil: none); "pvh" boots take twice as long.
+    var boots: [String]?
+    /// Boot paths by cell key, as the planner records them.
+    var bootPaths: [String: String]?
 
     var environment: BenchEnvironment {
         BenchEnvironment(hostname: "testhost", cpuModel: "AMD EPYC 7763 64-Core Processor", cpuCount: 2, memoryMiB: 24_000,
@@ -83,7 +87,11 @@ struct SyntheticResults {
     }
 
     var plan: BenchPlan {
-        let cells = guests.flatMap { guest in measuredModes.map { BenchCell(guest: guest.name, mode: $0, vcpus: 1, memoryMiB: 256) } }
+        let cells = guests.flatMap { guest in
+            (guest.kind == "unikernel" ? (boots ?? [nil]) as [String?] : [nil]).flatMap { boot in
+                measuredModes.map { BenchCell(guest: guest.name, mode: $0, vcpus: 1, memoryMiB: 256, boot: boot) }
+            }
+        }
         let skipped = guests.flatMap { guest in
             [SkippedCell(cell: BenchCell(guest: guest.name, mode: "sev-es", vcpus: 1, memoryMiB: 256), reason: Self.esReason),
              SkippedCell(cell: BenchCell(guest: guest.name, mode: "sev-snp", vcpus: 1, memoryMiB: 256), reason: Self.snpReason,
@@ -94,7 +102,7 @@ struct SyntheticResults {
                                                          digests: ["kernel": String(repeating: "0f", count: 32)], bootProtocol: "pvh") },
                          modes: ["none", "sev", "sev-es", "sev-snp"], workloads: ["boot", "stream", "exits"], vcpus: [1],
                          memoryMiB: [256], repetitions: repetitions, warmups: warmups, cells: cells, skipped: skipped,
-                         timeoutSeconds: 120)
+                         timeoutSeconds: 120).withBoots(boots, paths: bootPaths)
     }
 
     /// The planted value of a metric before noise.
@@ -115,7 +123,8 @@ struct SyntheticResults {
             for (warmup, count) in [(true, warmups), (false, repetitions)] {
                 for repetition in stride(from: 1, through: count, by: 1) {
                     func value(_ metric: String) -> Double {
-                        base(guest: cell.guest, mode: cell.mode, metric: metric) * (1 + self.noise * noise.normal())
+                        base(guest: cell.guest, mode: cell.mode, metric: metric) * (cell.boot == "pvh" && metric.hasPrefix("boot") ? 2 : 1)
+                            * (1 + self.noise * noise.normal())
                     }
                     let ready = value("boot.to-ready")
                     let metrics = [
@@ -168,4 +177,13 @@ func temporaryDirectory(_ name: String) throws -> URL {
 /// Occurrences of `needle` in `haystack`.
 func count(_ needle: String, in haystack: String) -> Int {
     haystack.components(separatedBy: needle).count - 1
+}
+
+extension BenchPlan {
+    func withBoots(_ boots: [String]?, paths: [String: String]?) -> BenchPlan {
+        var plan = self
+        plan.boots = boots
+        plan.bootPaths = paths
+        return plan
+    }
 }

@@ -50,7 +50,7 @@ import Testing
         #expect(json["interrupted"] as? Bool == false)
         #expect(json["emulated"] as? Bool == true)
         // Progress goes to standard error, plain lines when it is not a terminal.
-        #expect(run.stderr.contains("[1/2] unikernel/none/1vcpu/256M boot+stream rep 1"))
+        #expect(run.stderr.contains("[1/2] unikernel@firmware/none/1vcpu/256M boot+stream rep 1"))
         let records = try BenchFixture.logLines(directory).map { try JSONDecoder().decode(BenchRunRecord.self, from: $0) }
         #expect(records.count == 2)
         #expect(records.allSatisfy { $0.outcome == .ok && $0.metrics.contains { $0.key == "stream.triad" } })

@@ -81,7 +81,7 @@ enum BenchFixture {
             #expect(record.guestTimeline?.map(\.name).contains("workload-start") == true)
         }
         let records = try lines.map { try JSONDecoder().decode(BenchRunRecord.self, from: $0) }
-        #expect(records.filter(\.warmup).map(\.runID) == ["unikernel/none/1vcpu/256M/boot+sha256/w1"])
+        #expect(records.filter(\.warmup).map(\.runID) == ["unikernel@firmware/none/1vcpu/256M/boot+sha256/w1"])
 
         // sev-snp is not runnable here: skipped with the host check's reason, never booted.
         let plan = try JSONDecoder().decode(BenchPlan.self, from: Data(contentsOf: directory.appendingPathComponent(BenchFiles.plan)))
@@ -100,9 +100,11 @@ enum BenchFixture {
             #expect(environment.modeVerdicts["sev-snp"]?.hasPrefix("not ready: ") == true)
             #expect(environment.modeVerdicts["none"] == "ready")
             #expect(environment.emulated)
-            try checkExpectedMeasurement(skipped, firmware: environment.ovmf)
+            // Every mode of the unikernel boots its firmware.fd: that image is what SNP would measure.
+            #expect(skipped.cell.boot == "firmware")
+            try checkExpectedMeasurement(skipped, firmware: plan.guests.first.map { $0.path + "/firmware.fd" })
         }
-        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("console/unikernel_none_1vcpu_256M_boot+sha256_r1.log").path))
+        #expect(FileManager.default.fileExists(atPath: directory.appendingPathComponent("console/unikernel@firmware_none_1vcpu_256M_boot+sha256_r1.log").path))
     }
 
     /// The skipped cell's expected measurement against sev-snp-measure (the test oracle, computed now).
@@ -110,9 +112,9 @@ enum BenchFixture {
         let oracle = ProcessInfo.processInfo.environment["SEV_SNP_MEASURE"]
             ?? BenchFixture.sourceTree.appendingPathComponent(".venv-oracle/bin/sev-snp-measure").path
         try #require(FileManager.default.isExecutableFile(atPath: oracle), "sev-snp-measure is needed (scripts/test installs it into .venv-oracle)")
-        let firmware = try #require(firmware, "environment.json names no OVMF image")
+        let firmware = try #require(firmware, "no firmware image for the skipped cell")
         let expected = try #require(skipped.expectedMeasurement, "\(skipped.measurementNote ?? "no note")")
-        // The system OVMF (Debian's ovmf package) has no kernel-hashes table: only the firmware and the vCPUs are measured.
+        // firmware.fd, like the system OVMF, has no kernel-hashes table: only the image and the vCPUs are measured.
         try #require(!FirmwareDiscovery.inspect(firmware, files: LocalFileSystem()).hasKernelHashesTable, "\(firmware) has the kernel-hashes table")
         #expect(skipped.measurementNote?.contains("not measured") == true, "\(skipped.measurementNote ?? "")")
         let process = Process()
@@ -147,7 +149,7 @@ enum BenchFixture {
         // A run killed while writing leaves a torn last line; resume cuts it off.
         let log = try FileHandle(forWritingTo: directory.appendingPathComponent(BenchFiles.runLog))
         try log.seekToEnd()
-        try log.write(contentsOf: Data("{\"schema\":\"cvmkit.bench.run/1\",\"runID\":\"unikernel/none/1vcpu/256M/bo".utf8))
+        try log.write(contentsOf: Data("{\"schema\":\"cvmkit.bench.run/1\",\"runID\":\"unikernel@pvh/none/1vcpu/256M/bo".utf8))
         try log.close()
 
         let resumed = try BenchFixture.session(options, directory: directory).run()
@@ -159,7 +161,7 @@ enum BenchFixture {
         let ids = records.map(\.runID)
         #expect(ids.count == 4)
         #expect(Set(ids).count == 4)
-        #expect(Set(ids) == Set((1...4).map { "unikernel/none/1vcpu/256M/boot/r\($0)" }))
+        #expect(Set(ids) == Set((1...4).map { "unikernel@pvh/none/1vcpu/256M/boot/r\($0)" }))
         // The first two records are the ones from before the interruption, unchanged.
         #expect(Array(records.prefix(2)) == interrupted.outcome.executed)
 

@@ -1,4 +1,5 @@
 import Foundation
+import BenchReport
 import Launch
 import SEVABI
 import Testing
@@ -120,5 +121,50 @@ import Testing
         let plan = BenchPlanner.plan(options: options, guests: [], gate: HostGate(refusals: [:], accelerator: .tcg))
         #expect(plan.firmware == path)
         #expect(BenchPlanner.firmwarePath(for: .sevSNP, request: options.firmware) == path)
+    }
+}
+
+/// Issue 14.5: the unikernel's boot path is an axis; every mode of a guest boots the same way by default.
+@Suite struct BenchBootAxisTests {
+    static func unikernel() -> PreparedGuest {
+        PreparedGuest(spec: .unikernel, record: BenchGuest(name: "unikernel", kind: "unikernel", path: "/u", digests: [:], bootProtocol: "pvh"),
+                      kernel: "/u/kernel", efiKernel: "/u/kernel.efi", firmwareImage: "/u/firmware.fd", initrd: nil, cmdline: "", minimumMemoryMiB: 16)
+    }
+
+    @Test func confidentialMatricesBootTheUnikernelAsItsOwnFirmwareInEveryMode() throws {
+        var settings = BenchSettings()
+        settings.modes = [.none, .sevSNP]
+        let options = try settings.resolved(quick: false)
+        #expect(options.unikernelBoots == [.firmware])
+        let gate = HostGate(refusals: [.sevSNP: "no SNP here"], accelerator: .tcg)
+        let plan = BenchPlanner.plan(options: options, guests: [Self.unikernel()], gate: gate)
+        #expect(plan.cells.map(\.key) == ["unikernel@firmware/none/1vcpu/256M"])
+        #expect(plan.skipped.map(\.cell.key) == ["unikernel@firmware/sev-snp/1vcpu/256M"])
+        #expect(plan.boots == ["firmware"])
+        #expect(plan.bootPaths?["unikernel@firmware/none/1vcpu/256M"] == "firmware.fd")
+        #expect(plan.bootPaths?["unikernel@firmware/sev-snp/1vcpu/256M"] == "firmware.fd")
+    }
+
+    @Test func aListOfBootsExpandsIntoCellsAndPVHIsNeverConfidential() throws {
+        let settings = try BenchSettings.parse(yaml: "modes: [none, sev]\nboot: [firmware, pvh, efi]\n", name: "bench.yaml")
+        let options = try settings.resolved(quick: false)
+        let plan = BenchPlanner.plan(options: options, guests: [Self.unikernel()], gate: HostGate(refusals: [:], accelerator: .tcg))
+        #expect(Set(plan.cells.compactMap(\.boot)) == ["firmware", "pvh", "efi"])
+        let pvh = try #require(plan.skipped.first { $0.cell.boot == "pvh" })
+        #expect(pvh.cell.mode == "sev" && pvh.reason.contains("PVH"))
+        #expect(plan.bootPaths?["unikernel@pvh/none/1vcpu/256M"] == "pvh+seabios")
+        #expect(plan.bootPaths?["unikernel@efi/sev/1vcpu/256M"] == "efi+ovmf")
+        #expect(throws: BenchError.self) { try BenchSettings.parse(yaml: "boot: [firmware, bios]\n", name: "b.yaml").resolved(quick: false) }
+    }
+
+    @Test func linuxBootsThroughOVMFInModeNoneWhenTheMatrixIsConfidential() throws {
+        var settings = BenchSettings()
+        settings.modes = [.none, .sev]
+        #expect(try settings.resolved(quick: false).firmware == .ovmf)
+        settings.modes = [.none]
+        #expect(try settings.resolved(quick: false).firmware == .auto)
+        settings.modes = [.none, .sev]
+        settings.firmware = "auto"
+        #expect(try settings.resolved(quick: false).firmware == .auto)
     }
 }

@@ -63,6 +63,8 @@ public struct VMFirmware: Sendable, Hashable, Codable {
         case .ovmfPflash(let code, _): self.init(kind: .ovmfPflash, image: code)
         case .ovmfBios(let path): self.init(kind: .bios, image: path)
         case .customBIOS(let path): self.init(kind: .customBIOS, image: path)
+        // VMs boot Linux bundles and disks; a unikernel's own firmware is a one-shot `cvm run` boot.
+        case .ownImage(let path): self.init(kind: .customBIOS, image: path)
         }
     }
 
