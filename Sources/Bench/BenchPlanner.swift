@@ -123,15 +123,21 @@ public enum BenchPlanner {
     /// the launch builder as for a dry run; nil when the launch cannot be built here.
     static func bootPath(guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> String? {
         guard guest.unavailable == nil, let mode = cell.confidentialMode else { return nil }
-        var launch = LaunchOptions(name: "cvm-bench-plan")
+        var launch = launchOptions(name: "cvm-bench-plan", mode: mode, guest: guest, cell: cell, options: options)
+        launch.dryRun = true
+        let cmdline = guest.commandLine(workloads: workloads(for: guest, options: options), parameters: options.parameters)
+        return (try? LaunchBuilder(options: launch).plan(.bundle(boot(guest, cmdline: cmdline))))?.bootLabel
+    }
+
+    /// A cell's shape, firmware and boot path as launch options (planning and running share them).
+    static func launchOptions(name: String, mode: ConfidentialMode, guest: PreparedGuest, cell: BenchCell, options: BenchOptions) -> LaunchOptions {
+        var launch = LaunchOptions(name: name)
         launch.mode = mode
         launch.vcpus = cell.vcpus
         launch.memoryMiB = cell.memoryMiB
         launch.firmware = firmwareRequest(guest: guest, cell: cell, options: options)
         launch.unikernelBoot = cell.unikernelBoot
-        launch.dryRun = true
-        let cmdline = guest.commandLine(workloads: workloads(for: guest, options: options), parameters: options.parameters)
-        return (try? LaunchBuilder(options: launch).plan(.bundle(boot(guest, cmdline: cmdline))))?.bootLabel
+        return launch
     }
 
     /// The firmware request of a cell's launch: the bench's, except for a unikernel that boots as its
@@ -226,12 +232,7 @@ public enum BenchPlanner {
     public static func launchSpec(guest: PreparedGuest, cell: BenchCell, workloads: [String], options: BenchOptions,
                                   gate: HostGate, stateDirectory: URL, qmpSocket: String) throws -> LaunchSpec {
         guard let mode = cell.confidentialMode else { throw BenchError.badInput("unknown mode \(cell.mode)") }
-        var launch = LaunchOptions(name: "cvm-bench-\(getpid())")
-        launch.mode = mode
-        launch.vcpus = cell.vcpus
-        launch.memoryMiB = cell.memoryMiB
-        launch.firmware = firmwareRequest(guest: guest, cell: cell, options: options)
-        launch.unikernelBoot = cell.unikernelBoot
+        var launch = launchOptions(name: "cvm-bench-\(getpid())", mode: mode, guest: guest, cell: cell, options: options)
         // The bench asked the host once (HostGate); every run takes its answer.
         launch.hostDecided = mode.isConfidential ? .kvm : gate.accelerator
         launch.kernelHashesWhenMeasurable = true
