@@ -17,7 +17,9 @@ extension LaunchBuilder {
             }
             return (.ownFirmware(cmdline: bundle.cmdline), .auto, image)
         case .pvh:
-            if mode.isConfidential { throw LaunchError.invalid(KernelBootRules.confidentialRefusal(.pvh, mode: mode) + " (--boot firmware or efi)") }
+            if mode.isConfidential {
+                throw LaunchError.invalid("\(mode.rawValue) refused: --boot pvh starts the kernel from QEMU's own loader with no firmware to carry SEV; use --boot firmware (firmware.fd) or --boot efi (kernel.efi through OVMF)")
+            }
             switch options.firmware {
             case .auto, .seabios: break
             default: throw LaunchError.invalid("--boot pvh starts the kernel from SeaBIOS; --firmware \(options.firmware.argument) goes with --boot efi")
