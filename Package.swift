@@ -97,7 +97,7 @@ let package = Package(
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "SEVABI", "GuestImage", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "AttestationTests", dependencies: [
             "SNPReport", "AttestationPolicy", "SignatureVerification", "Certificates", "KDS", "GuestAttestation", "Attestation",
-            "SEVABI", .product(name: "Crypto", package: "swift-crypto"),
+            "SEVABI", "UnikernelCore", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: [
             "CVMCommands", "BenchReport", "GuestImage", "HostProbe", "Launch",
