@@ -90,8 +90,51 @@ public enum TwoSampleTest {
     }
 }
 
+/// How a comparison over many (cell, metric) pairs keeps chance findings out: each p-value is adjusted
+/// for the number of tests in the family before it is held against alpha. Holm–Bonferroni controls the
+/// family-wise error rate (the chance of any false "better"/"worse"); Benjamini–Hochberg the false
+/// discovery rate (the expected share of false ones among those flagged), with more power.
+public enum MultipleComparisonCorrection: String, Codable, Sendable, CaseIterable {
+    case holm
+    case benjaminiHochberg = "bh"
+    case none
+
+    public var name: String {
+        switch self {
+        case .holm: "Holm–Bonferroni (family-wise error rate)"
+        case .benjaminiHochberg: "Benjamini–Hochberg (false discovery rate)"
+        case .none: "none (each test at alpha on its own)"
+        }
+    }
+
+    /// Adjusted p-values, in the order given (Holm 1979; Benjamini & Hochberg 1995), each at most 1.
+    public func adjust(_ pValues: [Double]) -> [Double] {
+        let m = pValues.count
+        guard m > 0, self != .none else { return pValues }
+        let order = pValues.indices.sorted { pValues[$0] < pValues[$1] }
+        var adjusted = [Double](repeating: 1, count: m)
+        switch self {
+        case .holm:
+            var running = 0.0
+            for (rank, index) in order.enumerated() {
+                running = max(running, min(1, Double(m - rank) * pValues[index]))
+                adjusted[index] = running
+            }
+        case .benjaminiHochberg:
+            var running = 1.0
+            for (rank, index) in order.enumerated().reversed() {
+                running = min(running, min(1, Double(m) / Double(rank + 1) * pValues[index]))
+                adjusted[index] = running
+            }
+        case .none: break
+        }
+        return adjusted
+    }
+}
+
 /// `cvm bench compare A B`: per common (cell, metric), the medians, the relative change and whether
-/// it is significant (Welch's t-test p < alpha; Mann-Whitney U reported beside it).
+/// it is significant: Welch's t-test p-value, adjusted for the number of pairs compared (Holm–Bonferroni
+/// unless asked otherwise), below alpha; Mann-Whitney U reported beside it.
 public struct BenchComparison: Codable, Sendable {
     public static let schema = "cvmkit.bench.compare/1"
 
@@ -107,8 +150,10 @@ public struct BenchComparison: Codable, Sendable {
         /// (median B − median A) / median A; absent when median A is 0.
         public var relativeChange: Double?
         public var welch: TwoSampleTest.Welch?
+        /// Welch's p-value adjusted for the family of comparisons; absent where Welch's test could not run.
+        public var adjustedPValue: Double?
         public var mannWhitney: TwoSampleTest.MannWhitney?
-        /// Welch's p-value is below alpha.
+        /// The adjusted p-value is below alpha.
         public var significant: Bool
         /// "B better", "B worse", or "no significant change".
         public var verdict: String
@@ -118,6 +163,9 @@ public struct BenchComparison: Codable, Sendable {
     public var a: String
     public var b: String
     public var alpha: Double
+    public var correction: MultipleComparisonCorrection
+    /// How many tests the correction counted (the pairs with a Welch p-value).
+    public var comparisons: Int
     public var emulatedA: Bool
     public var emulatedB: Bool
     public var entries: [Entry]
@@ -127,7 +175,7 @@ public struct BenchComparison: Codable, Sendable {
     public var warnings: [String]
 
     /// Compares two loaded result directories.
-    public init(a: ResultDirectory, b: ResultDirectory, alpha: Double = 0.05) {
+    public init(a: ResultDirectory, b: ResultDirectory, alpha: Double = 0.05, correction: MultipleComparisonCorrection = .holm) {
         let samplesA = Samples(a.records), samplesB = Samples(b.records)
         let orderA = ReportOrder(plan: a.plan, samples: samplesA), orderB = ReportOrder(plan: b.plan, samples: samplesB)
         func pairs(_ order: ReportOrder, _ samples: Samples) -> [(BenchCell, String)] {
@@ -140,16 +188,26 @@ public struct BenchComparison: Codable, Sendable {
             guard let valuesA = samplesA.cells[cell]?.metrics[metric], let valuesB = samplesB.cells[cell]?.metrics[metric],
                   let info = samplesA.metricInfo[metric] else { continue }
             let medianA = SampleStatistics.median(sorted: valuesA.sorted()), medianB = SampleStatistics.median(sorted: valuesB.sorted())
-            let welch = TwoSampleTest.welch(valuesA, valuesB)
-            let significant = (welch?.pValue ?? 1) < alpha
-            let bIsLower = medianB < medianA || (medianB == medianA && (welch?.t ?? 0) < 0)
-            let verdict = !significant ? "no significant change" : (bIsLower == (info.better == .lowerIsBetter) ? "B better" : "B worse")
             entries.append(Entry(cell: cell, metric: metric, unit: info.unit, better: info.better, nA: valuesA.count, nB: valuesB.count,
                                  medianA: medianA, medianB: medianB,
                                  relativeChange: medianA == 0 ? nil : (medianB - medianA) / medianA,
-                                 welch: welch, mannWhitney: TwoSampleTest.mannWhitney(valuesA, valuesB),
-                                 significant: significant, verdict: verdict))
+                                 welch: TwoSampleTest.welch(valuesA, valuesB), adjustedPValue: nil,
+                                 mannWhitney: TwoSampleTest.mannWhitney(valuesA, valuesB),
+                                 significant: false, verdict: "no significant change"))
         }
+        let tested = entries.indices.filter { entries[$0].welch != nil }
+        let adjusted = correction.adjust(tested.map { entries[$0].welch!.pValue })
+        for (position, index) in tested.enumerated() {
+            var entry = entries[index]
+            entry.adjustedPValue = adjusted[position]
+            entry.significant = adjusted[position] < alpha
+            let info = samplesA.metricInfo[entry.metric]
+            let bIsLower = entry.medianB < entry.medianA || (entry.medianB == entry.medianA && (entry.welch?.t ?? 0) < 0)
+            if entry.significant { entry.verdict = bIsLower == (info?.better == .lowerIsBetter) ? "B better" : "B worse" }
+            entries[index] = entry
+        }
+        self.correction = correction
+        comparisons = tested.count
         schema = Self.schema
         self.a = a.url.path
         self.b = b.url.path
@@ -175,19 +233,20 @@ public struct BenchComparison: Codable, Sendable {
         if emulatedA || emulatedB { lines.append("\(BenchSummary.emulationText) (\(emulatedA ? "A" : "")\(emulatedA && emulatedB ? " and " : "")\(emulatedB ? "B" : ""))") }
         lines.append("A: \(a)")
         lines.append("B: \(b)")
-        lines.append("significant: Welch's t-test p < \(alpha) (Mann-Whitney U p shown beside)")
+        lines.append("significant: Welch's t-test p, adjusted by \(correction.name) over \(comparisons) comparisons, < \(alpha) (Mann-Whitney U p shown beside)")
         lines.append("")
-        let header = ["cell", "metric", "median A", "median B", "change", "p (Welch)", "p (MWU)", "verdict"]
+        let header = ["cell", "metric", "median A", "median B", "change", "p (Welch)", "p adjusted", "p (MWU)", "verdict"]
         var rows: [[String]] = [header]
         for entry in entries {
             rows.append([entry.cell.key, entry.metric + (entry.unit.isEmpty ? "" : " (\(entry.unit))"),
                          ReportFormat.number(entry.medianA), ReportFormat.number(entry.medianB),
                          entry.relativeChange.map { ReportFormat.percent($0 * 100) } ?? "n/a",
-                         entry.welch.map { pValue($0.pValue) } ?? "n<2", entry.mannWhitney.map { pValue($0.pValue) } ?? "–",
+                         entry.welch.map { pValue($0.pValue) } ?? "n<2", entry.adjustedPValue.map { pValue($0) } ?? "–",
+                         entry.mannWhitney.map { pValue($0.pValue) } ?? "–",
                          entry.significant ? "* " + entry.verdict : entry.verdict])
         }
         let widths = header.indices.map { column in rows.map { $0[column].count }.max() ?? 0 }
-        let numeric: Set<Int> = [2, 3, 4, 5, 6]
+        let numeric: Set<Int> = [2, 3, 4, 5, 6, 7]
         for row in rows {
             lines.append(row.enumerated().map { column, text in
                 let pad = String(repeating: " ", count: widths[column] - text.count)

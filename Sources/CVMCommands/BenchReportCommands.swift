@@ -55,12 +55,15 @@ struct BenchCompareCommand: ParsableCommand {
         abstract: "Compare two result directories.",
         discussion: """
         For every (cell, metric) measured in both A and B: the medians, the relative change (B − A) / A, \
-        Welch's t-test and Mann-Whitney U p-values, and a verdict. A change is flagged significant when \
-        Welch's p < --alpha; "B better" or "B worse" follows the metric's direction. Cells and metrics \
+        Welch's t-test and Mann-Whitney U p-values, and a verdict. Comparing many pairs at once makes some \
+        look significant by chance, so Welch's p-values are adjusted for the number of pairs (--correction: \
+        Holm–Bonferroni by default, or Benjamini–Hochberg), and a change is flagged significant when the \
+        adjusted p < --alpha; "B better" or "B worse" follows the metric's direction. Cells and metrics \
         measured in only one directory are listed. Exit status 0 whatever the differences.
 
         Example:
           cvm bench compare results/before results/after --alpha 0.01
+          cvm bench compare results/before results/after --correction bh --json
         """)
 
     @Argument(help: "The first result directory (the reference).")
@@ -72,8 +75,11 @@ struct BenchCompareCommand: ParsableCommand {
     @Flag(help: "Print the comparison as JSON.")
     var json = false
 
-    @Option(help: "Significance level for Welch's t-test.")
+    @Option(help: "Significance level for Welch's t-test, after the correction.")
     var alpha: Double = 0.05
+
+    @Option(help: "Multiple-comparison correction over all (cell, metric) pairs: holm (family-wise error rate), bh (Benjamini–Hochberg, false discovery rate) or none.")
+    var correction: MultipleComparisonCorrection = .holm
 
     func validate() throws {
         guard alpha > 0 && alpha < 1 else { throw ValidationError("--alpha must be between 0 and 1") }
@@ -83,7 +89,7 @@ struct BenchCompareCommand: ParsableCommand {
         let comparison: BenchComparison
         do {
             comparison = BenchComparison(a: try ResultDirectory.load(URL(fileURLWithPath: a)),
-                                         b: try ResultDirectory.load(URL(fileURLWithPath: b)), alpha: alpha)
+                                         b: try ResultDirectory.load(URL(fileURLWithPath: b)), alpha: alpha, correction: correction)
         } catch let error as BenchReportError {
             throw CLIFailure.badInput(error.description)
         }
@@ -94,3 +100,5 @@ struct BenchCompareCommand: ParsableCommand {
         }
     }
 }
+
+extension MultipleComparisonCorrection: ExpressibleByArgument {}

@@ -88,6 +88,15 @@ import Testing
         let entries = try #require(object["entries"] as? [[String: Any]])
         #expect(entries.count == 1 && entries.first?["significant"] as? Bool == true)
         #expect(object["alpha"] as? Double == 0.01)
+        #expect(object["correction"] as? String == "holm" && object["comparisons"] as? Int == 1)
+        let bh = try CLIRun.cvm("bench", "compare", a.path, b.path, "--correction", "bh")
+        #expect(bh.status == 0 && bh.stdout.contains("Benjamini–Hochberg"), "\(bh.stdout)")
+    }
+
+    @Test func compareRejectsAnUnknownCorrection() throws {
+        let a = try resultDirectory("correction", bootSeconds: [0.5, 0.6])
+        let result = try CLIRun.cvm("bench", "compare", a.path, a.path, "--correction", "bonferoni")
+        #expect(result.status == 2 && result.stderr.contains("bonferoni"), "\(result.stderr)")
     }
 
     @Test func compareRejectsAnAlphaOutsideZeroOne() throws {
