@@ -262,6 +262,14 @@ public enum BenchHostFacts {
         return BenchEnvironment(hostname: host.hostname, cpuModel: host.cpuModel, cpuCount: host.cpuCount,
                                 memoryMiB: host.memoryMiB, kernelRelease: host.kernelRelease, accelerator: gate.accelerator.rawValue,
                                 qemuVersion: host.qemuVersion, ovmf: ovmf, ovmfSHA256: ovmfDigest, libvirtVersion: host.libvirtVersion,
-                                cvmVersion: cvmVersion, command: command, startedAt: startedAt, modeVerdicts: verdicts)
+                                cvmVersion: cvmVersion, command: command, startedAt: startedAt, modeVerdicts: verdicts,
+                                tuning: tuning(host.tuning))
+    }
+
+    static func tuning(_ host: HostTuning) -> BenchEnvironment.Tuning {
+        BenchEnvironment.Tuning(microcode: host.microcode, sevFirmware: host.sevFirmware, snpCurrentTCB: host.snpCurrentTCB,
+                                snpReportedTCB: host.snpReportedTCB, kernelCommandLine: host.kernelCommandLine, cpuGovernor: host.cpuGovernor,
+                                smt: host.smt, transparentHugepages: host.transparentHugepages, lastLevelCache: host.lastLevelCache,
+                                lastLevelCacheBytes: host.lastLevelCacheBytes)
     }
 }

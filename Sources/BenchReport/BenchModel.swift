@@ -268,10 +268,41 @@ public struct BenchEnvironment: Codable, Hashable, Sendable {
     public var startedAt: String
     /// The host check's verdict per mode ("none": "ready", "sev-snp": "not ready: …").
     public var modeVerdicts: [String: String]
+    /// Host settings that change results (absent in result directories written before they were recorded).
+    public var tuning: Tuning?
+
+    /// What a reviewer asks of the host beside versions; each nil where the host does not expose it.
+    public struct Tuning: Codable, Hashable, Sendable {
+        public var microcode: String?
+        public var sevFirmware: String?
+        public var snpCurrentTCB: String?
+        public var snpReportedTCB: String?
+        public var kernelCommandLine: String?
+        public var cpuGovernor: String?
+        public var smt: String?
+        public var transparentHugepages: String?
+        public var lastLevelCache: Int?
+        public var lastLevelCacheBytes: UInt64?
+
+        public init(microcode: String? = nil, sevFirmware: String? = nil, snpCurrentTCB: String? = nil, snpReportedTCB: String? = nil,
+                    kernelCommandLine: String? = nil, cpuGovernor: String? = nil, smt: String? = nil, transparentHugepages: String? = nil,
+                    lastLevelCache: Int? = nil, lastLevelCacheBytes: UInt64? = nil) {
+            self.microcode = microcode
+            self.sevFirmware = sevFirmware
+            self.snpCurrentTCB = snpCurrentTCB
+            self.snpReportedTCB = snpReportedTCB
+            self.kernelCommandLine = kernelCommandLine
+            self.cpuGovernor = cpuGovernor
+            self.smt = smt
+            self.transparentHugepages = transparentHugepages
+            self.lastLevelCache = lastLevelCache
+            self.lastLevelCacheBytes = lastLevelCacheBytes
+        }
+    }
 
     public init(hostname: String, cpuModel: String, cpuCount: Int, memoryMiB: Int, kernelRelease: String, accelerator: String,
                 qemuVersion: String?, ovmf: String?, ovmfSHA256: String?, libvirtVersion: String?, cvmVersion: String,
-                command: String, startedAt: String, modeVerdicts: [String: String]) {
+                command: String, startedAt: String, modeVerdicts: [String: String], tuning: Tuning? = nil) {
         self.schema = BenchSchema.environment
         self.hostname = hostname
         self.cpuModel = cpuModel
@@ -288,6 +319,7 @@ public struct BenchEnvironment: Codable, Hashable, Sendable {
         self.command = command
         self.startedAt = startedAt
         self.modeVerdicts = modeVerdicts
+        self.tuning = tuning
     }
 }
 

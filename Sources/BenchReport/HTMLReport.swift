@@ -55,11 +55,11 @@ public enum HTMLReport {
     static func environmentSection(_ view: SummaryView) -> String {
         let h = ReportFormat.html
         // Short values two per line, the long ones (paths with digests, the command) across the width.
-        let long: Set<String> = ["OVMF", "Command"]
+        let long = SummaryView.codeRows.union(["OVMF"])
         let rows = view.environmentRows.filter { !long.contains($0.0) } + view.environmentRows.filter { long.contains($0.0) }
         let items = rows.map { label, value in
             let wide = long.contains(label) ? " class=\"full\"" : ""
-            return "<dt\(wide)>\(h(label))</dt><dd\(wide)>\(label == "Command" ? "<code>\(h(value))</code>" : h(value))</dd>"
+            return "<dt\(wide)>\(h(label))</dt><dd\(wide)>\(SummaryView.codeRows.contains(label) ? "<code>\(h(value))</code>" : h(value))</dd>"
         }
         return #"<section id="environment"><h2>Environment</h2><dl class="env">"# + items.joined() + "</dl></section>"
     }

@@ -15,7 +15,7 @@ public enum MarkdownReport {
 
         out += ["## Environment", "", "| | |", "|---|---|"]
         for (label, value) in view.environmentRows {
-            out.append("| \(label) | \(label == "Command" ? "`\(value.replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "|", with: "\\|"))`" : md(value)) |")
+            out.append("| \(label) | \(SummaryView.codeRows.contains(label) ? "`\(value.replacingOccurrences(of: "`", with: "'").replacingOccurrences(of: "|", with: "\\|"))`" : md(value)) |")
         }
         out.append("")
 

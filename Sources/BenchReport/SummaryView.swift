@@ -162,6 +162,9 @@ struct SummaryView {
         return names.sorted { (ReportOrder.eventRank($0), names.firstIndex(of: $0) ?? 0) < (ReportOrder.eventRank($1), names.firstIndex(of: $1) ?? 0) }
     }
 
+    /// Environment rows shown as code, across the width: command lines.
+    static let codeRows: Set<String> = ["Command", "Kernel command line"]
+
     /// The environment as label/value pairs, for both reports.
     var environmentRows: [(String, String)] {
         let environment = summary.environment
@@ -176,6 +179,20 @@ struct SummaryView {
             rows.append(("OVMF", environment.ovmfSHA256.map { "\(ovmf) (sha256 \($0))" } ?? ovmf))
         }
         if let libvirt = environment.libvirtVersion { rows.append(("libvirt", libvirt)) }
+        if let tuning = environment.tuning {
+            let unknown = "not exposed by this host"
+            rows.append(("Microcode", tuning.microcode ?? unknown))
+            var firmware = tuning.sevFirmware ?? "no SEV firmware status"
+            if let current = tuning.snpCurrentTCB { firmware += ", TCB current \(current), reported \(tuning.snpReportedTCB ?? "?")" }
+            rows.append(("SEV firmware", firmware))
+            rows.append(("CPU governor", tuning.cpuGovernor ?? unknown))
+            rows.append(("SMT", tuning.smt ?? unknown))
+            rows.append(("Transparent huge pages", tuning.transparentHugepages ?? unknown))
+            if let level = tuning.lastLevelCache, let bytes = tuning.lastLevelCacheBytes {
+                rows.append(("Last-level cache", "L\(level), \(bytes / 1024) KiB"))
+            }
+            rows.append(("Kernel command line", tuning.kernelCommandLine ?? unknown))
+        }
         rows.append(("cvm", environment.cvmVersion))
         rows.append(("Command", environment.command))
         rows.append(("Started", environment.startedAt))

@@ -13,6 +13,7 @@ public struct HostFacts: Sendable, Equatable {
     public var qemuVersion: String?
     /// `virsh --version`; nil without libvirt.
     public var libvirtVersion: String?
+    public var tuning: HostTuning
 
     /// Reads the facts from `sources` (the live host by default), asking `qemu` for its version.
     public static func collect(qemu: String, sources: HostSources = .live()) -> HostFacts {
@@ -27,6 +28,7 @@ public struct HostFacts: Sendable, Equatable {
             .flatMap { $0.status == 0 ? $0.stdout.trimmingCharacters(in: .whitespacesAndNewlines) : nil }
         return HostFacts(hostname: sources.system.hostname, cpuModel: cpuModel, cpuCount: ProcessInfo.processInfo.processorCount,
                          memoryMiB: memoryKiB / 1024, kernelRelease: sources.system.kernelRelease,
-                         qemuVersion: qemuVersion, libvirtVersion: libvirt)
+                         qemuVersion: qemuVersion, libvirtVersion: libvirt,
+                         tuning: HostTuning.collect(sources: sources, cpuCount: ProcessInfo.processInfo.processorCount))
     }
 }

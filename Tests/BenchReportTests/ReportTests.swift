@@ -256,4 +256,19 @@ import Testing
         let markdown = try String(contentsOf: directory.appendingPathComponent(BenchFiles.markdown), encoding: .utf8)
         #expect(markdown.contains("timed-out: no ready marker within 120 s"))
     }
+
+    @Test func theReportsCarryTheHostSettingsAndSayWhatTheHostDidNotExpose() throws {
+        let (directory, _) = try generated(name: "tuning")
+        for file in [BenchFiles.markdown, BenchFiles.html] {
+            let report = try text(directory, file)
+            for expected in ["Microcode", "0xa0011d1", "mem_encrypt=on kvm_amd.sev=1", "on, active", "madvise", "L3, 262144 KiB",
+                             "no SEV firmware status", "CPU governor"] {
+                #expect(report.contains(expected), "\(file) lacks \(expected)")
+            }
+        }
+        var old = SyntheticResults()
+        old.tuning = nil
+        let (before, _) = try generated(old, name: "tuning-old")
+        #expect(try !text(before, BenchFiles.markdown).contains("Microcode"), "a directory without the settings reports none")
+    }
 }

@@ -83,8 +83,14 @@ struct SyntheticResults {
                          ovmf: "/usr/share/OVMF/OVMF.fd", ovmfSHA256: String(repeating: "cd", count: 32), libvirtVersion: nil,
                          cvmVersion: "0.1.0", command: "cvm bench --quick --out /tmp/r", startedAt: "2026-11-27T00:00:00Z",
                          modeVerdicts: ["none": "ready", "sev": "ready", "sev-es": "not ready: " + Self.esReason,
-                                        "sev-snp": "not ready: " + Self.snpReason])
+                                        "sev-snp": "not ready: " + Self.snpReason],
+                         tuning: tuning)
     }
+
+    /// The host settings environment.json records (nil: a result directory from before they were).
+    var tuning: BenchEnvironment.Tuning? = BenchEnvironment.Tuning(microcode: "0xa0011d1", kernelCommandLine: "mem_encrypt=on kvm_amd.sev=1",
+                                                                   smt: "on, active", transparentHugepages: "madvise",
+                                                                   lastLevelCache: 3, lastLevelCacheBytes: 256 << 20)
 
     var plan: BenchPlan {
         let cells = guests.flatMap { guest in

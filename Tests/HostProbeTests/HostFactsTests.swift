@@ -1,3 +1,4 @@
+import Foundation
 import HostOS
 import Testing
 @testable import HostProbe
@@ -32,5 +33,53 @@ struct HostFactsTests {
         #expect(facts.memoryMiB == 0)
         #expect(facts.qemuVersion == nil)
         #expect(facts.libvirtVersion == nil)
+    }
+
+    /// The settings a reviewer asks for, as a bare-metal Linux host exposes them in /proc and /sys.
+    @Test func readsMicrocodeGovernorSMTHugePagesCacheAndCommandLine() {
+        var host = Self.host(libvirt: nil)
+        host.texts["/proc/cpuinfo"] = "processor\t: 0\nmodel name\t: AMD EPYC 9654\nmicrocode\t: 0xa101148\n\nprocessor\t: 1\nmicrocode\t: 0xa101148\n"
+        host.texts["/proc/cmdline"] = "BOOT_IMAGE=/vmlinuz mem_encrypt=on kvm_amd.sev=1 kvm_amd.sev_snp=1\n"
+        host.texts["/sys/devices/system/cpu/cpu0/cpufreq/scaling_governor"] = "performance\n"
+        host.texts["/sys/devices/system/cpu/cpu1/cpufreq/scaling_governor"] = "schedutil\n"
+        host.texts["/sys/devices/system/cpu/smt/control"] = "off\n"
+        host.texts["/sys/devices/system/cpu/smt/active"] = "0\n"
+        host.texts["/sys/kernel/mm/transparent_hugepage/enabled"] = "always [madvise] never\n"
+        host.directories["/sys/devices/system/cpu/cpu0/cache"] = ["index0", "index1", "index2", "index3", "uevent"]
+        for (index, level, size, type) in [(0, 1, "32K", "Data"), (1, 1, "32K", "Instruction"), (2, 2, "1024K", "Unified"), (3, 3, "32768K", "Unified")] {
+            let base = "/sys/devices/system/cpu/cpu0/cache/index\(index)"
+            host.texts[base + "/level"] = "\(level)\n"
+            host.texts[base + "/size"] = size + "\n"
+            host.texts[base + "/type"] = type + "\n"
+        }
+        let tuning = HostTuning.collect(sources: host.sources, cpuCount: 2)
+        #expect(tuning.microcode == "0xa101148")
+        #expect(tuning.kernelCommandLine == "BOOT_IMAGE=/vmlinuz mem_encrypt=on kvm_amd.sev=1 kvm_amd.sev_snp=1")
+        #expect(tuning.cpuGovernor == "performance ×1, schedutil ×1")
+        #expect(tuning.smt == "off, inactive")
+        #expect(tuning.transparentHugepages == "madvise")
+        #expect(tuning.lastLevelCache == 3 && tuning.lastLevelCacheBytes == 32 * 1024 * 1024)
+    }
+
+    @Test func aVMWithoutCpufreqOrSEVFirmwareHasThoseUnknown() {
+        var host = Self.host(libvirt: nil)
+        host.texts["/sys/devices/system/cpu/smt/control"] = "notsupported\n"
+        let tuning = HostTuning.collect(sources: host.sources, cpuCount: 4)
+        #expect(tuning.cpuGovernor == nil && tuning.sevFirmware == nil && tuning.snpCurrentTCB == nil)
+        #expect(tuning.smt == "notsupported" && tuning.lastLevelCacheBytes == nil && tuning.microcode == nil)
+    }
+
+    @Test func sysfsSelectorsAndSizesParse() {
+        #expect(HostTuning.selected("[always] madvise never") == "always" && HostTuning.selected("always") == nil)
+        #expect(HostTuning.cacheSize("266240K") == 266_240 * 1024 && HostTuning.cacheSize("2M") == 2 << 20 && HostTuning.cacheSize("512") == 512)
+        #expect(HostTuning.cacheSize("lots") == nil)
+    }
+
+    /// The recorded Milan host answers SNP_PLATFORM_STATUS: its firmware and TCB go into the facts.
+    @Test func theSEVFirmwareAndTCBComeFromThePlatformStatus() throws {
+        let url = try #require(Bundle.module.url(forResource: "milan-snp-ready", withExtension: "json", subdirectory: "Fixtures/hosts"))
+        let tuning = HostTuning.collect(sources: try RecordedHost.load(path: url.path).sources, cpuCount: 1)
+        #expect(tuning.sevFirmware == "1.55 (build 21)")
+        #expect(tuning.snpCurrentTCB == String(format: "0x%016llx", UInt64(15_210_063_316_513_718_276)) && tuning.snpReportedTCB == tuning.snpCurrentTCB)
     }
 }
