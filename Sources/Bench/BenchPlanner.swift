@@ -116,6 +116,7 @@ public enum BenchPlanner {
         plan.firmware = options.firmware == .auto ? nil : options.firmware.argument
         if guests.contains(where: { $0.spec.kind == .unikernel }) { plan.boots = options.unikernelBoots.map(\.rawValue) }
         plan.bootPaths = bootPaths.isEmpty ? nil : bootPaths
+        plan.workingSetNote = options.workingSetNote
         return plan
     }
 

@@ -41,6 +41,11 @@ public struct BenchSession: Sendable {
         let pvh = guests.first { $0.spec.kind == .unikernel && $0.unavailable == nil }?.kernel ?? provider.cachedUnikernelKernel()
         gate.confirmKVM(request: options.accelerator, pvhKernel: pvh, qemu: qemu)
         if let notice = gate.acceleratorNotice { progress?.note(notice) }
+        var options = self.options
+        let cache = HostTuning.collect(sources: hostSources ?? .live(), cpuCount: 1)
+        options.workingSetNote = WorkingSet.apply(to: &options, cacheBytes: cache.lastLevelCacheBytes, cacheLevel: cache.lastLevelCache,
+                                                  emulated: gate.accelerator != .kvm)
+        if let note = options.workingSetNote { progress?.note(note) }
         let plan = BenchPlanner.plan(options: options, guests: guests, gate: gate)
         let environment = BenchHostFacts.environment(gate: gate, modes: options.modes, qemu: qemu, cvmVersion: cvmVersion,
                                                      command: command, startedAt: ISO8601DateFormatter().string(from: Date()), firmware: options.firmware)

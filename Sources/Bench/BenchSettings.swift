@@ -185,6 +185,9 @@ public struct BenchSettings: Equatable, Sendable {
         if let parameters { options.parameters = parameters }
         options.out = out
         try options.validate()
+        options.quick = quick
+        options.explicitParameters = Set((parameters ?? [:]).keys)
+        options.explicitMemory = memoryMiB != nil
         return options
     }
 }
@@ -207,6 +210,12 @@ public struct BenchOptions: Equatable, Sendable {
     /// The unikernel's boot paths; nil: `unikernelBoots`' rule.
     public var boots: [UnikernelBoot]?
     public var parameters: [String: String] = [:]
+    /// What the working sets are against the host's last-level cache (WorkingSet), printed and kept in plan.json.
+    public var workingSetNote: String?
+    /// `--quick`, and what the user set: WorkingSet sizes only what was left to it.
+    public var quick = false
+    public var explicitParameters: Set<String> = []
+    public var explicitMemory = false
 
     public init() {}
 

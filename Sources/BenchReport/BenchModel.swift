@@ -230,6 +230,8 @@ public struct BenchPlan: Codable, Hashable, Sendable {
     /// How each cell (run or skipped) boots, by cell key: "firmware.fd", "pvh+seabios", "efi+ovmf",
     /// "kernel+ovmf", "kernel+seabios"; absent in older plans.
     public var bootPaths: [String: String]? = nil
+    /// The working-set sizes against the host's last-level cache; absent in older plans.
+    public var workingSetNote: String? = nil
 
     public init(guests: [BenchGuest], modes: [String], workloads: [String], vcpus: [Int], memoryMiB: [Int],
                 repetitions: Int, warmups: Int, cells: [BenchCell], skipped: [SkippedCell], timeoutSeconds: Double) {

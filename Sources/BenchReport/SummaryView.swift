@@ -193,6 +193,7 @@ struct SummaryView {
             }
             rows.append(("Kernel command line", tuning.kernelCommandLine ?? unknown))
         }
+        if let note = summary.plan.workingSetNote { rows.append(("Working sets", note)) }
         rows.append(("cvm", environment.cvmVersion))
         rows.append(("Command", environment.command))
         rows.append(("Started", environment.startedAt))

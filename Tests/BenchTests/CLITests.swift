@@ -56,6 +56,8 @@ import Testing
         #expect(records.allSatisfy { $0.outcome == .ok && $0.metrics.contains { $0.key == "stream.triad" } })
         let plan = try JSONDecoder().decode(BenchPlan.self, from: Data(contentsOf: directory.appendingPathComponent(BenchFiles.plan)))
         #expect(plan.workloadParameters?["stream.size"] == "1M")
+        // Under TCG the working sets stay as given, and the plan and the progress say why.
+        #expect(plan.workingSetNote?.contains("emulation (TCG)") == true && run.stderr.contains("working sets: emulation (TCG)"))
 
         // The same command again resumes and finds nothing to do; another plan is refused (exit 2).
         let again = try Self.cvm(["bench", "--guests", "unikernel", "--modes", "none,sev", "--workloads", "boot,stream",
@@ -128,7 +130,7 @@ struct CLIMissing: Error, CustomStringConvertible {
         guard let executable = BenchCLITests.executable else { throw CLIMissing() }
         process.executableURL = executable
         process.arguments = ["bench", "--guests", "unikernel", "--modes", "none", "--workloads", "boot,stream,chase",
-                             "--reps", "50", "--warmups", "0", "--accel", "tcg", "--out", directory.path]
+                             "--param", "stream.size=4M", "--param", "chase.size=8M", "--reps", "50", "--warmups", "0", "--accel", "tcg", "--out", directory.path]
         process.currentDirectoryURL = BenchFixture.sourceTree
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
