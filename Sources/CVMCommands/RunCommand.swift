@@ -59,13 +59,18 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the launch instead of running it.") var dryRun = false
     @Flag(help: "Do not echo the guest console.") var quiet = false
     @Flag(help: "Print the run result as JSON at the end.") var json = false
+    @Flag(help: "Ask the unikernel for an SEV-SNP attestation report bound to a nonce and its command line, and verify it against the bundle's expected measurement (exit 1 when there is none or it fails).") var attest = false
+    @Option(help: "The nonce for --attest, up to 32 bytes of hex (default: 32 random bytes).") var nonce: String?
     @OptionGroup var kernelOptions: KernelLaunchOptions
 
     enum Backend: String, ExpressibleByArgument, CaseIterable { case qemu, libvirt }
 
     func run() throws {
         if try listPresetsIfAsked() { return }
-        let builder = LaunchBuilder(options: try launchOptions(), host: try Self.launchHost()) { printError("notice: \($0)") }
+        let attestation = try attestationRequest()
+        var options = try launchOptions()
+        if let attestation { options.extraKernelArguments.append(attestation.kernelArgument) }
+        let builder = LaunchBuilder(options: options, host: try Self.launchHost()) { printError("notice: \($0)") }
         let guest = try self.guest(builder)
         let plan = try mappingLaunchErrors { try builder.plan(guest, hostChecked: containerImageSource != nil) }
         if dryRun {
@@ -98,16 +103,37 @@ struct RunCommand: ParsableCommand {
                 try LibvirtRunner.run(spec, libvirtVersion: version, scratch: scratch, timeout: timeout ?? 600, echo: !quiet && !json)
             }
         }
+        var verdict: RunAttestation.Outcome?
+        if let attestation {
+            let boot: BundleBoot? = if case .bundle(let boot) = guest { boot } else { nil }
+            verdict = attestation.evaluate(console: result.console.map(\.text), spec: spec, bundle: boot)
+        }
         if json {
-            try printJSON(RunReport(result: result, accelerator: spec.accelerator.rawValue, mode: mode.rawValue, backend: backend.rawValue))
+            try printJSON(RunReport(result: result, accelerator: spec.accelerator.rawValue, mode: mode.rawValue, backend: backend.rawValue,
+                                    attestation: verdict?.lines, attestationPassed: verdict?.passed))
         }
         printError("cvm: \(result.summary)")
+        if let verdict, !json { for line in verdict.lines { printError("cvm: " + line) } }
         reportContainerGuestRun(spec)
         if result.interrupted { throw ExitCode(128 + (result.interruptSignal ?? SIGINT)) }
         if result.timedOut { throw ExitCode(124) }
         if result.guestPanic != nil { throw ExitCode(125) }
         guard let code = result.guestExitCode else { throw ExitCode(3) }
         if code != 0 { throw ExitCode(Int32(truncatingIfNeeded: code)) }
+        if verdict?.passed == false { throw ExitCode(1) }
+    }
+
+    /// `--attest` (and its `--nonce`) for a unikernel bundle; nil without --attest.
+    func attestationRequest() throws -> RunAttestation? {
+        guard attest else {
+            if nonce != nil { throw CLIFailure.badInput("--nonce goes with --attest") }
+            return nil
+        }
+        guard let source, containerImageSource == nil,
+              (try? GuestBundle.load(from: URL(fileURLWithPath: source)))?.manifest.kind == "unikernel" else {
+            throw CLIFailure.badInput("--attest: only the CVMKit unikernel answers attest=1; give its bundle (cvm image build unikernel). In a Linux guest, run cvm attest report inside it")
+        }
+        return RunAttestation(nonce: try nonce.map(RunAttestation.parseNonce) ?? RunAttestation.randomNonce())
     }
 
     func printLaunch(_ spec: LaunchSpec) throws {
@@ -122,6 +148,8 @@ struct RunCommand: ParsableCommand {
         let accelerator: String
         let mode: String
         let backend: String
+        var attestation: [String]? = nil
+        var attestationPassed: Bool? = nil
     }
 
     /// The launch options as the user gave them; the builder applies defaults and presets.

@@ -44,8 +44,9 @@ public enum CommandLineError: Error, Equatable, CustomStringConvertible {
 ///
 /// `run=stream,sha256` (or `all`) picks workloads; `stream.size=` bytes per STREAM array, `stream.reps=`,
 /// `chase.size=` and `chase.steps=` for the pointer chase, `sha256.size=`, `ep.m=` (log2 of the number of
-/// EP pairs), `exits.iters=`, `touch.pages=`. Sizes take K, M or G suffixes (powers of 1024). Words a
-/// loader adds (`initrd=`, `console=`) are ignored.
+/// EP pairs), `exits.iters=`, `touch.pages=`. Sizes take K, M or G suffixes (powers of 1024).
+/// `attest=1 attest.nonce=HEX` asks for an attestation report bound to the nonce and this command line
+/// (AttestationBinding). Words a loader adds (`initrd=`, `console=`) are ignored.
 public struct BootOptions: Equatable, Sendable {
     public var workloads: [Workload] = [.noop]
     public var streamBytes = 4 << 20
@@ -56,6 +57,10 @@ public struct BootOptions: Equatable, Sendable {
     public var epLog2Pairs = 16
     public var exitIterations = 10_000
     public var touchPages = 1024
+    /// `attest=1`: ask the PSP for an attestation report (SEV-SNP) and print it.
+    public var attest = false
+    /// `attest.nonce=HEX`: up to 32 bytes the verifier chose, bound into REPORT_DATA (AttestationBinding).
+    public var attestNonce: [UInt8] = []
 
     public init() {}
 
@@ -84,6 +89,10 @@ public struct BootOptions: Equatable, Sendable {
                 options.exitIterations = try number(value, token: token, in: 1...(1 << 32))
             } else if matches(key, "touch.pages") {
                 options.touchPages = try number(value, token: token, in: 1...(1 << 20))
+            } else if matches(key, "attest") {
+                options.attest = try number(value, token: token, in: 0...1) == 1
+            } else if matches(key, "attest.nonce") {
+                options.attestNonce = try hexBytes(value, token: token, limit: AttestationBinding.nonceSize)
             } else if matches(key, "initrd") || matches(key, "console") {
                 continue
             } else {
@@ -91,6 +100,29 @@ public struct BootOptions: Equatable, Sendable {
             }
         }
         return options
+    }
+
+    /// Lowercase or uppercase hex, an even number of digits, at most `limit` bytes.
+    static func hexBytes(_ value: ArraySlice<UInt8>, token: [UInt8], limit: Int) throws(CommandLineError) -> [UInt8] {
+        guard value.count % 2 == 0, value.count <= 2 * limit else { throw .badValue(token) }
+        var bytes: [UInt8] = []
+        var high: UInt8?
+        for character in value {
+            let digit: UInt8
+            switch character {
+            case 0x30...0x39: digit = character - 0x30
+            case 0x61...0x66: digit = character - 0x61 + 10
+            case 0x41...0x46: digit = character - 0x41 + 10
+            default: throw .badValue(token)
+            }
+            if let first = high {
+                bytes.append(first << 4 | digit)
+                high = nil
+            } else {
+                high = digit
+            }
+        }
+        return bytes
     }
 
     static func parseWorkloads(_ value: ArraySlice<UInt8>, token: [UInt8]) throws(CommandLineError) -> [Workload] {

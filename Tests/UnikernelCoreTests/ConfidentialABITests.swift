@@ -244,3 +244,22 @@ import Testing
         #expect(!Self.table.isInRange(0x4000_0000), "no hypervisor range in this table")
     }
 }
+
+@Suite struct AttestationOptionTests {
+    @Test func attestAndItsNonceParse() throws {
+        let options = try BootOptions.parse(Array("run=noop attest=1 attest.nonce=C0ffee00".utf8))
+        #expect(options.attest && options.attestNonce == [0xc0, 0xff, 0xee, 0x00])
+        #expect(try !BootOptions.parse(Array("attest=0".utf8)).attest)
+        for bad in ["attest=2", "attest.nonce=abc", "attest.nonce=zz", "attest.nonce=" + String(repeating: "00", count: 33)] {
+            #expect(throws: CommandLineError.badValue(Array(bad.utf8))) { try BootOptions.parse(Array(bad.utf8)) }
+        }
+    }
+
+    @Test func reportDataIsTheCommandLineDigestThenTheNonce() {
+        let data = AttestationBinding.reportData(nonce: [1, 2], commandLine: Array("abc".utf8))
+        // SHA-256("abc") from FIPS 180-2, appendix B.1.
+        #expect(data.prefix(4) == [0xba, 0x78, 0x16, 0xbf] && data[28..<32] == [0xf2, 0x00, 0x15, 0xad])
+        #expect(data[32..<34] == [1, 2] && data[34...].allSatisfy { $0 == 0 } && data.count == 64)
+        #expect(AttestationBinding.reportData(nonce: [UInt8](repeating: 7, count: 40), commandLine: []).count == 64, "a long nonce is cut at 32")
+    }
+}

@@ -83,6 +83,16 @@ public func kmain(_ kind: UInt32, _ info: UInt64, _ entryTimestamp: UInt64) -> N
         platform.emit(failure)
         Machine.exit(.badCommandLine)
     }
+    if options.attest {
+        // The report comes from the PSP through an SNP guest request, which this kernel does not send yet:
+        // say so, with the mode it detected, so that `cvm run --attest` can tell the user why there is none.
+        var attestation = ResultLine("attestation")
+        attestation.field("status", "unavailable")
+        attestation.field("sev", Encryption.detected.mode.name)
+        attestation.field("reason", Encryption.detected.mode == .sevSNP ? "guest-request-not-in-kernel" : "not-sev-snp")
+        attestation.field("report_data", hex: AttestationBinding.reportData(nonce: options.attestNonce, commandLine: boot.commandLine))
+        platform.emit(attestation)
+    }
     var runner = WorkloadRunner(platform: platform)
     Machine.exit(runner.run(options))
 }

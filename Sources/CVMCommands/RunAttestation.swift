@@ -1,0 +1,125 @@
+import AttestationPolicy
+import Attestation
+import Bench
+import Certificates
+import Foundation
+import GuestImage
+import Launch
+import SNPReport
+
+/// `cvm run BUNDLE --attest`: the unikernel is asked for an attestation report bound to a nonce and to
+/// its command line (`attest=1 attest.nonce=HEX`, UnikernelCore's AttestationBinding); its
+/// `cvmuk attestation` line is read back here and judged: the guest's REPORT_DATA against the one this
+/// side computes (swift-crypto's SHA-256 of the command line QEMU was given, then the nonce), and a
+/// report, when there is one, through the verifier with the bundle's expected measurement and the
+/// certificates the guest returned.
+struct RunAttestation {
+    let nonce: [UInt8]
+
+    static func randomNonce() -> [UInt8] {
+        var generator = SystemRandomNumberGenerator()
+        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
+    }
+
+    static func parseNonce(_ text: String) throws -> [UInt8] {
+        let bytes = Hex.decode(text)
+        guard let bytes, !bytes.isEmpty, bytes.count <= 32 else {
+            throw CLIFailure.badInput("--nonce: expected 1 to 32 bytes of hex, got '\(text)'")
+        }
+        return bytes
+    }
+
+    var kernelArgument: String { "attest=1 attest.nonce=" + Hex.encode(nonce) }
+
+    /// REPORT_DATA as the guest must have bound it: SHA-256 of `commandLine`, then the nonce, zero-padded to 64.
+    static func expectedReportData(nonce: [UInt8], commandLine: String) -> [UInt8] {
+        var data: [UInt8] = Hex.decode(PartDigest.sha256Hex(of: commandLine)) ?? []
+        data += nonce.prefix(32)
+        return data + [UInt8](repeating: 0, count: 64 - data.count)
+    }
+
+    struct Outcome {
+        var lines: [String]
+        var passed: Bool
+    }
+
+    /// Judges the guest's attestation line from `console`, for a launch with `spec` of `bundle`.
+    func evaluate(console: [String], spec: LaunchSpec, bundle: BundleBoot?, at time: Date = Date()) -> Outcome {
+        let expected = Self.expectedReportData(nonce: nonce, commandLine: spec.kernelCommandLine ?? "")
+        guard let line = console.compactMap(GuestResultLine.parse).last(where: { $0.kind == "attestation" }) else {
+            return Outcome(lines: ["attestation: FAIL: the guest printed no 'cvmuk attestation' line (is it the CVMKit unikernel?)"], passed: false)
+        }
+        var lines: [String] = []
+        var passed = true
+        if let reported = line.fields["report_data"] {
+            if reported == Hex.encode(expected) {
+                lines.append("attestation: the guest's REPORT_DATA binds this nonce and the command line it received (sha256 of the cmdline, then the nonce)")
+            } else {
+                lines.append("attestation: FAIL: the guest's REPORT_DATA \(reported) is not the expected \(Hex.encode(expected))")
+                passed = false
+            }
+        }
+        guard line.fields["status"] == "ok", let reportHex = line.fields["report"], let reportBytes = Hex.decode(reportHex) else {
+            let mode = line.fields["sev"] ?? "unknown"
+            let reason = line.fields["reason"] == "not-sev-snp"
+                ? "the guest ran with sev=\(mode); only SEV-SNP gives an attestation report"
+                : "the guest ran with sev=\(mode) but does not send the SNP guest request yet (\(line.fields["reason"] ?? "no reason given"))"
+            lines.append("attestation: no report: \(reason)")
+            return Outcome(lines: lines, passed: false)
+        }
+        do {
+            let report = try AttestationReport(bytes: reportBytes)
+            var policy = ValidationPolicy()
+            policy.reportData = try Expected(expected)
+            if let measurement = bundle?.launchMeasurement?.measurement(mode: spec.mode.rawValue, vcpus: spec.vcpus, vcpuType: spec.effectiveCPUModel) {
+                policy.measurement = try Expected(hex: measurement)
+            } else {
+                lines.append("attestation: the bundle lists no expected measurement for this launch; the measurement is not checked")
+            }
+            var directory = CertificateDirectory()
+            if let certs = line.fields["certs"].flatMap(Hex.decode) { directory = try CertificateTable(bytes: certs).certificates() }
+            let key: SigningKey = report.signerInfo.signingKey == .vlek ? .vlek : .vcek
+            guard let set = directory.certificateSet(for: key) else {
+                lines.append("attestation: FAIL: the guest returned no \(key) certificate to check the report against")
+                return Outcome(lines: lines, passed: false)
+            }
+            let verdict = try ReportVerifier.verify(report: report, certificates: set, at: time, policy: policy)
+            for check in verdict.checks {
+                lines.append("attestation: \(check.passed ? "pass" : "FAIL")  \(check.name) \(check.detail)")
+            }
+            lines.append("attestation: verdict \(verdict.passed ? "PASS" : "FAIL")")
+            return Outcome(lines: lines, passed: passed && verdict.passed)
+        } catch {
+            lines.append("attestation: FAIL: \(error)")
+            return Outcome(lines: lines, passed: false)
+        }
+    }
+}
+
+/// Lowercase hex for bytes; decoding accepts either case and refuses odd lengths and other characters.
+enum Hex {
+    static func encode(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
+
+    static func decode(_ text: String) -> [UInt8]? {
+        let characters = Array(text.utf8)
+        guard characters.count % 2 == 0 else { return nil }
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(characters.count / 2)
+        var index = 0
+        while index < characters.count {
+            guard let high = nibble(characters[index]), let low = nibble(characters[index + 1]) else { return nil }
+            bytes.append(high << 4 | low)
+            index += 2
+        }
+        return bytes
+    }
+
+    static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case 0x30...0x39: c - 0x30
+        case 0x61...0x66: c - 0x61 + 10
+        case 0x41...0x46: c - 0x41 + 10
+        default: nil
+        }
+    }
+}
