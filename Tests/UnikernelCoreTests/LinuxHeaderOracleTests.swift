@@ -356,6 +356,8 @@ struct LinuxHeaderOracleTests {
         P("key_len", VMPCK_KEY_LEN);
         P("r_vmpl", offsetof(struct snp_report_req, vmpl)); P("r_size", sizeof(struct snp_report_req));
         P("r_user", sizeof(((struct snp_report_req *)0)->user_data));
+        P("vmm_invalid_len", SNP_GUEST_VMM_ERR_INVALID_LEN); P("vmm_busy", SNP_GUEST_VMM_ERR_BUSY);
+        P("vmm_shift", SNP_GUEST_VMM_ERR_SHIFT);
         """
         let oracle = try LinuxHeaders.evaluate(body)
         typealias Header = SNPGuestMessageHeader
@@ -370,7 +372,8 @@ struct LinuxHeaderOracleTests {
                               "s_vmpck1": UInt64(SNPSecretsPage.vmpckOffset + 32), "s_vmpck2": UInt64(SNPSecretsPage.vmpckOffset + 64),
                               "s_vmpck3": UInt64(SNPSecretsPage.vmpckOffset + 96), "s_os": UInt64(SNPSecretsPage.osAreaOffset),
                               "s_os_size": UInt64(SNPSecretsPage.osAreaSize), "s_seq1": 4, "s_seq3": 12, "s_size": UInt64(SNPSecretsPage.size),
-                              "key_len": UInt64(SNPSecretsPage.keySize), "r_vmpl": 0x40, "r_size": UInt64(SNPReportRequest.size), "r_user": 64])
+                              "key_len": UInt64(SNPSecretsPage.keySize), "r_vmpl": 0x40, "r_size": UInt64(SNPReportRequest.size), "r_user": 64,
+                              "vmm_invalid_len": SNPGuestRequest.vmmErrorInvalidLength, "vmm_busy": SNPGuestRequest.vmmErrorBusy, "vmm_shift": 32])
         // Our writer puts each field where gcc says the kernel's struct has it.
         let header = SNPGuestMessageHeader(sequenceNumber: 0x0102_0304_0506_0708, messageType: .reportRequest, messageSize: 96, vmpck: 3)
         let bytes = header.bytes
