@@ -262,6 +262,11 @@ public struct LaunchBuilder: Sendable {
         try spec.validate()
 
         if case .bundle(let bundle) = guest, unikernelBoot == .firmware { firmwareBootNotice(bundle, spec: spec) }
+        if unikernelBoot != nil, spec.vcpus > 1 {
+            var text = "vcpus: the unikernel runs on vCPU 0 and leaves the other \(spec.vcpus - 1) parked (it prints cvmuk info vcpus= parked=)"
+            if mode == .sevES || mode == .sevSNP { text += "; their VMSAs are still part of the launch measurement" }
+            notice(text)
+        }
 
         if options.dryRun {
             if mode.isConfidential { spec.accelerator = .kvm }

@@ -9,6 +9,8 @@ public enum FwCfg {
     public static let signature: [UInt8] = [0x51, 0x45, 0x4d, 0x55]
     /// Selector 0x0019 reads the file directory.
     public static let directorySelector: UInt16 = 0x0019
+    /// FW_CFG_NB_CPUS: the number of vCPUs present at boot, 16-bit little-endian (docs/specs/fw_cfg.rst).
+    public static let cpuCountSelector: UInt16 = 0x0005
     /// Each directory entry: u32 size, u16 select, u16 reserved (all big-endian), char name[56].
     public static let directoryEntrySize = 64
     public static let nameLength = 56

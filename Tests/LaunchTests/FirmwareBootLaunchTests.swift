@@ -81,4 +81,27 @@ struct FirmwareBootLaunchTests {
         options.dryRun = true
         #expect(throws: LaunchError.self) { try LaunchBuilder(options: options).plan(.kernel(path: "/b/kernel", initrd: nil, cmdline: nil)) }
     }
+
+    /// The builder's notices, collected from its Sendable callback.
+    final class NoticeLog: @unchecked Sendable {
+        private let lock = NSLock()
+        private var items: [String] = []
+        func append(_ text: String) { lock.withLock { items.append(text) } }
+        var all: [String] { lock.withLock { items } }
+    }
+
+    @Test func moreThanOneVCPUIsNoticedAsParkedAndMeasured() throws {
+        var options = LaunchOptions(name: "t")
+        options.mode = .sevSNP
+        options.vcpus = 4
+        options.dryRun = true
+        options.cbitpos = 51
+        let four = NoticeLog()
+        _ = try LaunchBuilder(options: options) { four.append($0) }.plan(.bundle(Self.bundle))
+        #expect(four.all.contains { $0.contains("leaves the other 3 parked") && $0.contains("VMSAs are still part of the launch measurement") }, "\(four.all)")
+        options.vcpus = 1
+        let one = NoticeLog()
+        _ = try LaunchBuilder(options: options) { one.append($0) }.plan(.bundle(Self.bundle))
+        #expect(!one.all.contains { $0.contains("parked") })
+    }
 }

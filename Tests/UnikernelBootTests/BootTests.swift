@@ -165,6 +165,19 @@ struct FirmwareBootTests {
         #expect(info["cmdline_sha256"] == Crypto.SHA256.hash(data: Data("run=noop".utf8)).map { String(format: "%02x", $0) }.joined())
     }
 
+    /// The kernel runs on vCPU 0 and says how many others it leaves parked, on every boot path.
+    @Test(.timeLimit(.minutes(3))) func extraVCPUsAreReportedParked() throws {
+        let bundle = try BuiltBundle.directory.get()
+        for (path, vcpus) in [(UnikernelBoot.Path.firmware, 3), (.pvh, 2), (.pvh, 1)] {
+            var boot = UnikernelBoot(bundle: bundle, path: path, cmdline: "run=noop")
+            boot.vcpus = vcpus
+            let run = try Runner.boot(boot, timeout: 30)
+            #expect(run.guestStatus == .success, "\(run.output)")
+            let cpus = try #require(run.records.first { $0["kind"] == "info" && $0["vcpus"] != nil }, "\(run.output)")
+            #expect(cpus["vcpus"] == String(vcpus) && cpus["running"] == "1" && cpus["parked"] == String(vcpus - 1), "\(path) -smp \(vcpus)")
+        }
+    }
+
     @Test(.timeLimit(.minutes(4))) func workloadsGiveTheSameResultsAsThePVHPath() throws {
         let bundle = try BuiltBundle.directory.get()
         let firmware = try Runner.boot(UnikernelBoot(bundle: bundle, path: .firmware, cmdline: workloadCommandLine), timeout: 60)

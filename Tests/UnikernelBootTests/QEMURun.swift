@@ -14,9 +14,10 @@ struct UnikernelBoot {
     /// Nil on the firmware path leaves out the fw_cfg command-line file.
     var cmdline: String?
     var memoryMiB = 256
+    var vcpus = 1
 
     var arguments: [String] {
-        var argv = ["-accel", "tcg", "-M", "q35", "-m", String(memoryMiB), "-smp", "1",
+        var argv = ["-accel", "tcg", "-M", "q35", "-m", String(memoryMiB), "-smp", String(vcpus),
                     "-nodefaults", "-nographic", "-no-reboot", "-serial", "stdio",
                     "-device", "isa-debug-exit,iobase=0xf4,iosize=0x04"]
         switch path {

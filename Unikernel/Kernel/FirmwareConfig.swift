@@ -20,6 +20,15 @@ enum FirmwareConfig {
         return try parse(bytes) { (raw) throws(BootInfoError) in try FwCfgDirectory(bytes: raw) }
     }
 
+    /// The number of vCPUs QEMU started the guest with, nil without fw_cfg.
+    static func cpuCount() -> Int? {
+        select(FwCfg.signatureSelector)
+        guard read(4) == FwCfg.signature else { return nil }
+        select(FwCfg.cpuCountSelector)
+        let bytes = read(2)
+        return Int(bytes[0]) | Int(bytes[1]) << 8
+    }
+
     static func contents(_ name: FwCfgFileName, in directory: FwCfgDirectory) throws(BootInfoError) -> [UInt8] {
         let file = try directory.file(name)
         select(file.selector)

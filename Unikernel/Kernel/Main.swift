@@ -58,6 +58,16 @@ public func kmain(_ kind: UInt32, _ info: UInt64, _ entryTimestamp: UInt64) -> N
     sev.field("cmdline_sha256", hex: boot.commandLine.withUnsafeBytes { SHA256.hash($0) })
     sev.field("cmdline_bytes", boot.commandLine.count)
     platform.emit(sev)
+    // The kernel runs on the bootstrap processor only. The other vCPUs stay where the platform left them
+    // (waiting for an INIT-SIPI this kernel never sends; under SEV-ES and SNP their VMSAs, which the launch
+    // measurement covers, never run): say how many are parked.
+    if let vcpus = FirmwareConfig.cpuCount(), vcpus > 0 {
+        var cpus = ResultLine("info")
+        cpus.field("vcpus", vcpus)
+        cpus.field("running", 1)
+        cpus.field("parked", vcpus - 1)
+        platform.emit(cpus)
+    }
     for region in boot.regions {
         var map = ResultLine("memory")
         map.field("base", region.base)
