@@ -133,6 +133,12 @@ struct AttestVerify: ParsableCommand {
         } catch {
             throw CLIFailure.badInput("\(error)")
         }
+        if policy.measurement == nil && policy.reportData == nil {
+            // Not an error: a chain-and-signature check alone is a legitimate question. But a PASS then
+            // says only that some genuine SNP guest made the report.
+            printError("warning: no expected measurement and no expected report data: a pass proves a genuine SEV-SNP guest, "
+                       + "not which one (give --expect-measurement and --expect-report-data, or a --policy with both)")
+        }
         if json {
             try printJSON(verdict)
         } else {

@@ -46,6 +46,17 @@ struct AttestCLITests {
                                  "--vcek", dir.appendingPathComponent("vcek.pem").path)
         #expect(run.status == 0, "\(run.stdout)\(run.stderr)")
         #expect(run.stdout.contains("verdict: PASS"))
+        #expect(run.stderr.contains("a pass proves a genuine SEV-SNP guest, not which one"), "no expectation given: \(run.stderr)")
+    }
+
+    @Test func anExpectedMeasurementSilencesTheWarning() throws {
+        let dir = Self.fixtures.appendingPathComponent("genoa-v3")
+        let show = try CLIRun.cvm("attest", "show", dir.appendingPathComponent("report.bin").path, "--json")
+        let object = try #require(try JSONSerialization.jsonObject(with: Data(show.stdout.utf8)) as? [String: Any])
+        let measurement = try #require(object["measurement"] as? String, "\(show.stdout.prefix(300))")
+        let run = try CLIRun.cvm("attest", "verify", dir.appendingPathComponent("report.bin").path,
+                                 "--vcek", dir.appendingPathComponent("vcek.pem").path, "--expect-measurement", measurement)
+        #expect(run.status == 0 && !run.stderr.contains("not which one"), "\(run.stderr)")
     }
 
     @Test func aFlippedBitIsCaughtAndNamed() throws {
