@@ -46,7 +46,7 @@ public enum CommandLineError: Error, Equatable, CustomStringConvertible {
 /// `chase.size=` and `chase.steps=` for the pointer chase, `sha256.size=`, `ep.m=` (log2 of the number of
 /// EP pairs), `exits.iters=`, `touch.pages=`. Sizes take K, M or G suffixes (powers of 1024).
 /// `attest=1 attest.nonce=HEX` asks for an attestation report bound to the nonce and this command line
-/// (AttestationBinding). Words a loader adds (`initrd=`, `console=`) are ignored.
+/// (AttestationBinding); `validate=eager|lazy` when an SNP guest validates its memory (PageValidation). Words a loader adds (`initrd=`, `console=`) are ignored.
 public struct BootOptions: Equatable, Sendable {
     public var workloads: [Workload] = [.noop]
     public var streamBytes = 4 << 20
@@ -61,6 +61,8 @@ public struct BootOptions: Equatable, Sendable {
     public var attest = false
     /// `attest.nonce=HEX`: up to 32 bytes the verifier chose, bound into REPORT_DATA (AttestationBinding).
     public var attestNonce: [UInt8] = []
+    /// `validate=eager|lazy`: when an SNP guest validates its memory (PageValidation); eager by default.
+    public var validation: PageValidation.Policy = .eager
 
     public init() {}
 
@@ -93,6 +95,14 @@ public struct BootOptions: Equatable, Sendable {
                 options.attest = try number(value, token: token, in: 0...1) == 1
             } else if matches(key, "attest.nonce") {
                 options.attestNonce = try hexBytes(value, token: token, limit: AttestationBinding.nonceSize)
+            } else if matches(key, "validate") {
+                if matches(value, "eager") {
+                    options.validation = .eager
+                } else if matches(value, "lazy") {
+                    options.validation = .lazy
+                } else {
+                    throw .badValue(token)
+                }
             } else if matches(key, "initrd") || matches(key, "console") {
                 continue
             } else {

@@ -263,3 +263,39 @@ import Testing
         #expect(AttestationBinding.reportData(nonce: [UInt8](repeating: 7, count: 40), commandLine: []).count == 64, "a long nonce is cut at 32")
     }
 }
+
+@Suite struct PageValidationTests {
+    static let mib: UInt64 = 1 << 20
+
+    /// A 5 GiB q35 guest: low RAM, the 32-bit hole, RAM above 4 GiB; firmware.fd's metadata pre-validates
+    /// 1 MiB…3 MiB (SNP_SEC_MEM), the secrets and CPUID pages, and the image below 4 GiB.
+    @Test func whatTheLaunchDidNotValidateIsValidatedIn2MiBStepsWhereAligned() throws {
+        let regions = [MemoryRegion(base: 0, length: 0x9f000, kind: .usable),
+                       MemoryRegion(base: Self.mib, length: 3 * 1024 * Self.mib - Self.mib, kind: .usable),
+                       MemoryRegion(base: 4 * 1024 * Self.mib, length: 2 * 1024 * Self.mib, kind: .usable)]
+        let sections = [FirmwareFooter.Section(gpa: 0x10_0000, size: 0x20_0000, type: FirmwareFooter.secMem),
+                        FirmwareFooter.Section(gpa: 0x8_0000, size: 0x1000, type: FirmwareFooter.secrets),
+                        FirmwareFooter.Section(gpa: 0x8_1000, size: 0x1000, type: FirmwareFooter.cpuid)]
+        let image = PhysicalRange(start: 4 * 1024 * Self.mib - 128 * 1024, end: 4 * 1024 * Self.mib)
+        let required = PageValidation.required(regions: regions, preValidated: PageValidation.preValidated(sections: sections, image: image))
+        let gib = 1024 * Self.mib
+        let expected: [PhysicalRange] = [PhysicalRange(start: 0, end: 0x8_0000), PhysicalRange(start: 0x8_2000, end: 0x9_f000),
+                                         PhysicalRange(start: 3 * Self.mib, end: 3 * gib), PhysicalRange(start: 4 * gib, end: 6 * gib)]
+        #expect(required == expected)
+        let (entries, totals) = try PageValidation.plan(required)
+        let expectedBytes: UInt64 = required.reduce(0) { $0 + $1.length }
+        let entryBytes: UInt64 = entries.reduce(0) { $0 + $1.byteCount }
+        #expect(totals.bytes == expectedBytes && entryBytes == expectedBytes)
+        // 3 MiB…4 MiB in 4 KiB pages up to the first 2 MiB boundary, then 2 MiB pages to 3 GiB; all 2 MiB above 4 GiB.
+        #expect(totals.largePages == (3 * 1024 - 4) / 2 + 1024)
+        #expect(totals.smallPages == 0x80 + (0x9f - 0x82) + 256)
+        let (small, smallTotals) = try PageValidation.plan(required, largePages: false)
+        #expect(smallTotals.largePages == 0 && smallTotals.bytes == expectedBytes && small.count == Int(expectedBytes / 4096))
+    }
+
+    @Test func theCommandLineChoosesEagerOrLazy() throws {
+        #expect(try BootOptions.parse(Array("run=noop".utf8)).validation == .eager)
+        #expect(try BootOptions.parse(Array("validate=lazy".utf8)).validation == .lazy)
+        #expect(throws: CommandLineError.badValue(Array("validate=sometimes".utf8))) { try BootOptions.parse(Array("validate=sometimes".utf8)) }
+    }
+}
