@@ -100,7 +100,7 @@ let package = Package(
             "SEVABI", "UnikernelCore", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: [
-            "CVMCommands", "BenchReport", "Certificates", "GuestImage", "HostProbe", "Launch",
+            "CVMCommands", "BenchReport", "Certificates", "GuestImage", "HostProbe", "Launch", "SEVABI",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),

@@ -5,6 +5,7 @@ import Certificates
 import Foundation
 import GuestImage
 import Launch
+import SEVABI
 import SNPReport
 
 /// `cvm run BUNDLE --attest`: the unikernel is asked for an attestation report bound to a nonce and to
@@ -22,18 +23,17 @@ struct RunAttestation {
     }
 
     static func parseNonce(_ text: String) throws -> [UInt8] {
-        let bytes = Hex.decode(text)
-        guard let bytes, !bytes.isEmpty, bytes.count <= 32 else {
+        guard let bytes = try? [UInt8](hex: text), !bytes.isEmpty, bytes.count <= 32 else {
             throw CLIFailure.badInput("--nonce: expected 1 to 32 bytes of hex, got '\(text)'")
         }
         return bytes
     }
 
-    var kernelArgument: String { "attest=1 attest.nonce=" + Hex.encode(nonce) }
+    var kernelArgument: String { "attest=1 attest.nonce=" + nonce.hexString }
 
     /// REPORT_DATA as the guest must have bound it: SHA-256 of `commandLine`, then the nonce, zero-padded to 64.
     static func expectedReportData(nonce: [UInt8], commandLine: String) -> [UInt8] {
-        var data: [UInt8] = Hex.decode(PartDigest.sha256Hex(of: commandLine)) ?? []
+        var data: [UInt8] = (try? [UInt8](hex: PartDigest.sha256Hex(of: commandLine))) ?? []
         data += nonce.prefix(32)
         return data + [UInt8](repeating: 0, count: 64 - data.count)
     }
@@ -52,14 +52,14 @@ struct RunAttestation {
         var lines: [String] = []
         var passed = true
         if let reported = line.fields["report_data"] {
-            if reported == Hex.encode(expected) {
+            if reported == expected.hexString {
                 lines.append("attestation: the guest's REPORT_DATA binds this nonce and the command line it received (sha256 of the cmdline, then the nonce)")
             } else {
-                lines.append("attestation: FAIL: the guest's REPORT_DATA \(reported) is not the expected \(Hex.encode(expected))")
+                lines.append("attestation: FAIL: the guest's REPORT_DATA \(reported) is not the expected \(expected.hexString)")
                 passed = false
             }
         }
-        guard line.fields["status"] == "ok", let reportHex = line.fields["report"], let reportBytes = Hex.decode(reportHex) else {
+        guard line.fields["status"] == "ok", let reportHex = line.fields["report"], let reportBytes = try? [UInt8](hex: reportHex) else {
             let mode = line.fields["sev"] ?? "unknown"
             let reason = line.fields["reason"] == "not-sev-snp"
                 ? "the guest ran with sev=\(mode); only SEV-SNP gives an attestation report"
@@ -77,7 +77,7 @@ struct RunAttestation {
                 lines.append("attestation: the bundle lists no expected measurement for this launch; the measurement is not checked")
             }
             var directory = CertificateDirectory()
-            if let certs = line.fields["certs"].flatMap(Hex.decode) { directory = try CertificateTable(bytes: certs).certificates() }
+            if let certs = line.fields["certs"].flatMap({ try? [UInt8](hex: $0) }) { directory = try CertificateTable(bytes: certs).certificates() }
             let key: SigningKey = report.signerInfo.signingKey == .vlek ? .vlek : .vcek
             guard let set = directory.certificateSet(for: key) else {
                 lines.append("attestation: FAIL: the guest returned no \(key) certificate to check the report against")
@@ -92,34 +92,6 @@ struct RunAttestation {
         } catch {
             lines.append("attestation: FAIL: \(error)")
             return Outcome(lines: lines, passed: false)
-        }
-    }
-}
-
-/// Lowercase hex for bytes; decoding accepts either case and refuses odd lengths and other characters.
-enum Hex {
-    static func encode(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.joined() }
-
-    static func decode(_ text: String) -> [UInt8]? {
-        let characters = Array(text.utf8)
-        guard characters.count % 2 == 0 else { return nil }
-        var bytes: [UInt8] = []
-        bytes.reserveCapacity(characters.count / 2)
-        var index = 0
-        while index < characters.count {
-            guard let high = nibble(characters[index]), let low = nibble(characters[index + 1]) else { return nil }
-            bytes.append(high << 4 | low)
-            index += 2
-        }
-        return bytes
-    }
-
-    static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case 0x30...0x39: c - 0x30
-        case 0x61...0x66: c - 0x61 + 10
-        case 0x41...0x46: c - 0x41 + 10
-        default: nil
         }
     }
 }

@@ -1,6 +1,7 @@
 import Certificates
 import Foundation
 import Launch
+import SEVABI
 import Testing
 @testable import CVMCommands
 
@@ -64,7 +65,7 @@ import Testing
         let attestation = RunAttestation(nonce: [1, 2, 3])
         let spec = LaunchSpec(name: "t", boot: .ownFirmware(cmdline: "run=noop " + attestation.kernelArgument), mode: .sevSNP,
                               firmware: .ownImage(path: "/b/firmware.fd"))
-        func line(_ bytes: [UInt8]) -> String { "cvmuk attestation status=ok sev=sev-snp report=\(Hex.encode(bytes)) certs=\(Hex.encode(table))" }
+        func line(_ bytes: [UInt8]) -> String { "cvmuk attestation status=ok sev=sev-snp report=\(bytes.hexString) certs=\(table.hexString)" }
 
         let outcome = attestation.evaluate(console: [line(report)], spec: spec, bundle: nil)
         #expect(!outcome.passed)
@@ -81,7 +82,7 @@ import Testing
     @Test func theExpectedReportDataIsTheCommandLinesDigestThenTheNonce() {
         let data = RunAttestation.expectedReportData(nonce: [0xaa, 0xbb], commandLine: "abc")
         // SHA-256("abc"), FIPS 180-2 appendix B.1.
-        #expect(Hex.encode(Array(data[0..<32])) == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(Array(data[0..<32]).hexString == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         #expect(Array(data[32..<34]) == [0xaa, 0xbb] && data[34...].allSatisfy { $0 == 0 } && data.count == 64)
     }
 }
