@@ -21,6 +21,9 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-crypto", from: "4.0.0"),
         .package(url: "https://github.com/apple/swift-asn1", from: "1.3.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.14.0"),
     ],
     targets: [
         // CPUID, MSR, ioctl and KVM access, fork+exec with PR_SET_PDEATHSIG, the signal-to-pipe handler:
@@ -71,7 +74,7 @@ let package = Package(
         .target(name: "CVMCommands", dependencies: [
             "SEVABI", "HostOS", "HostProbe", "Measurement", "SNPReport", "AttestationPolicy", "Certificates", "KDS",
             "GuestAttestation", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
-            "UnikernelCore",
+            "UnikernelCore", "RelyingParty", "RelyingPartyServer",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Docker/OCI image archives and layouts: readers, digest checks, in-memory layer flattening.
@@ -88,6 +91,18 @@ let package = Package(
         .target(name: "Bench", dependencies: [
             "BenchReport", "SEVABI", "HostOS", "HostProbe", "Measurement", "Launch", "GuestImage",
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        // The relying party of attested guests: sessions, single-use nonces, evidence → decision, secrets
+        // sealed to the guest's key. No I/O beyond what it is handed; the HTTP layer is RelyingPartyServer.
+        .target(name: "RelyingParty", dependencies: [
+            "SEVABI", "SNPReport", "AttestationPolicy", "Certificates", "KDS", "Attestation", "GuestImage", "Measurement",
+            .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
+        ]),
+        // `cvm attest serve`: the relying party over HTTP/1.1 (Hummingbird on SwiftNIO).
+        .target(name: "RelyingPartyServer", dependencies: [
+            "RelyingParty", .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "HummingbirdCore", package: "hummingbird"), .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
 
@@ -109,6 +124,10 @@ let package = Package(
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
         .testTarget(name: "BenchReportTests", dependencies: ["BenchReport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "GuestImage", "HostOS", "HostProbe", "Launch", "SEVABI"]),
+        .testTarget(name: "RelyingPartyTests", dependencies: [
+            "RelyingParty", "RelyingPartyServer", "SNPReport", "Certificates", "SEVABI", "GuestImage",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ], resources: [.copy("Fixtures")]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],
     swiftLanguageModes: [.v6]

@@ -12,6 +12,8 @@ public enum GuestImageError: Error, Equatable, CustomStringConvertible, Sendable
     case invalidELF(String)
     case moduleNotFound(String)
     case packageNotFound(String)
+    /// A builder input the user gave in a form the guest cannot use.
+    case invalidInput(String)
 
     public var description: String {
         switch self {
@@ -27,6 +29,7 @@ public enum GuestImageError: Error, Equatable, CustomStringConvertible, Sendable
         case let .invalidELF(message): return "not a usable ELF file: \(message)"
         case let .moduleNotFound(name): return "kernel module '\(name)' not found"
         case let .packageNotFound(message): return message
+        case let .invalidInput(message): return message
         }
     }
 }

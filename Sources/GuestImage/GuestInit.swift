@@ -111,9 +111,12 @@ public struct InitConfig: Sendable, Equatable {
     /// Shell used for `cvm.run=` commands; default /bin/sh.
     public var shell: String?
     public var hostname: String?
+    /// The relying party the init attests to before the command runs (`/.cvm/attest`, cvm-attest.c).
+    public var attestation: AttestationTarget?
 
     public init(arguments: [String] = [], environment: [String] = [], workingDirectory: String? = nil, user: String? = nil,
-                console: String? = nil, shell: String? = nil, hostname: String? = nil) {
+                console: String? = nil, shell: String? = nil, hostname: String? = nil, attestation: AttestationTarget? = nil) {
+        self.attestation = attestation
         self.arguments = arguments
         self.environment = environment
         self.workingDirectory = workingDirectory
@@ -130,7 +133,8 @@ public struct InitConfig: Sendable, Equatable {
         lines += arguments.map { "argv " + Self.escape($0) }
         lines += environment.map { "env " + Self.escape($0) }
         let singles: [(String, String?)] = [("workdir", workingDirectory), ("user", user), ("console", console),
-                                            ("shell", shell), ("hostname", hostname)]
+                                            ("shell", shell), ("hostname", hostname),
+                                            ("attest-url", attestation?.url), ("attest-key", attestation?.relyingPartyKey)]
         for (key, value) in singles { if let value { lines.append("\(key) \(Self.escape(value))") } }
         return lines.joined(separator: "\n") + "\n"
     }
@@ -147,5 +151,36 @@ public struct InitConfig: Sendable, Equatable {
             }
         }
         return String(decoding: out, as: UTF8.self)
+    }
+}
+
+/// Where a guest proves itself before its command runs: the relying party's URL (reached through QEMU
+/// user networking, so http://10.0.2.2:PORT is the host's loopback) and its X25519 public key, which the
+/// guest pins. Both sit in the measured initrd, so the launch measurement covers them.
+public struct AttestationTarget: Sendable, Equatable, Codable {
+    public var url: String
+    /// 64 hex digits.
+    public var relyingPartyKey: String
+
+    /// Checks the forms the guest side accepts: http://IPv4[:port][/prefix] (the guest has no DNS) and a
+    /// 32-byte key in hex.
+    public init(url: String, relyingPartyKey: String) throws {
+        let key = relyingPartyKey.lowercased()
+        guard key.count == 64, key.allSatisfy({ $0.isHexDigit }) else {
+            throw GuestImageError.invalidInput("relying-party key: expected 64 hex digits (cvm attest serve prints it), got '\(relyingPartyKey.prefix(80))'")
+        }
+        guard url.hasPrefix("http://") else {
+            throw GuestImageError.invalidInput("attestation URL '\(url)': the guest speaks plain HTTP to an IPv4 address: http://A.B.C.D:PORT (10.0.2.2 is the host)")
+        }
+        let authority = url.dropFirst(7).split(separator: "/", maxSplits: 1, omittingEmptySubsequences: false).first.map(String.init) ?? ""
+        let parts = authority.split(separator: ":", omittingEmptySubsequences: false)
+        let octets = parts.first?.split(separator: ".", omittingEmptySubsequences: false) ?? []
+        let hostOK = octets.count == 4 && octets.allSatisfy { UInt8($0) != nil }
+        let portOK = parts.count == 1 || (parts.count == 2 && (UInt16(parts[1]).map { $0 > 0 } ?? false))
+        guard hostOK, portOK, url.count < 200, !url.contains(where: { $0.isWhitespace || $0 == "\"" }) else {
+            throw GuestImageError.invalidInput("attestation URL '\(url)': expected http://A.B.C.D[:PORT][/PATH] (the guest has no DNS; 10.0.2.2 is the host)")
+        }
+        self.url = url
+        self.relyingPartyKey = key
     }
 }

@@ -3,6 +3,8 @@ import Foundation
 /// Finds guest/init/cvm-init.c and compiles it into a static executable with the host's gcc.
 public enum InitProgram {
     public static let sourceName = "cvm-init.c"
+    /// The attestation helper (/.cvm/attest), beside the init's source.
+    public static let attestSourceName = "cvm-attest.c"
     static let sourceDirectory = "guest/init"
 
     /// The init source: `explicit`, else $CVM_INIT_SOURCE, else guest/init/cvm-init.c found by walking
@@ -38,5 +40,24 @@ public enum InitProgram {
             "-ffile-prefix-map=\(directory)=.", "-Wl,--build-id=none",
             "-o", output.path, source.path,
         ], hint: "apt-get install gcc libc6-dev")
+    }
+
+    /// The attestation helper's source: cvm-attest.c beside the init's source.
+    public static func attestSource(besideInit initSource: URL) throws -> URL {
+        let url = initSource.deletingLastPathComponent().appendingPathComponent(attestSourceName)
+        guard FileManager.default.isReadableFile(atPath: url.path) else {
+            throw GuestImageError.io("cannot find \(attestSourceName) beside \(initSource.path)")
+        }
+        return url
+    }
+
+    /// The helper, static like the init, with OpenSSL's libcrypto for X25519, HKDF and AES-GCM.
+    public static func compileAttestHelper(source: URL, to output: URL) throws {
+        let directory = source.deletingLastPathComponent().path
+        try Subprocess.run([
+            "gcc", "-static", "-Os", "-s", "-Wall", "-Wextra",
+            "-ffile-prefix-map=\(directory)=.", "-Wl,--build-id=none",
+            "-o", output.path, source.path, "-lcrypto",
+        ], hint: "apt-get install gcc libc6-dev libssl-dev")
     }
 }

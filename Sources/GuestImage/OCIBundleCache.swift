@@ -29,6 +29,7 @@ public struct OCIBundleCache: Sendable {
             "firmware \(try options.firmware.map { try PartDigest.of(fileAt: $0, file: $0.lastPathComponent).sha256 } ?? "none")",
             "vcpus \(options.vcpuCounts.map(String.init).joined(separator: ",")) types \(options.vcpuTypes.map(\.description).joined(separator: ","))",
             "gzip \(options.gzipLevel)",
+            "attest \(try options.attestation.map { "\($0.url) \($0.relyingPartyKey) helper \(try PartDigest.of(fileAt: try InitProgram.attestSource(besideInit: initSource), file: InitProgram.attestSourceName).sha256)" } ?? "none")",
             "tool \(options.tool)",
         ]
         return String(Array(SHA256.hash(data: Array(lines.joined(separator: "\n").utf8))).hexString.prefix(32))

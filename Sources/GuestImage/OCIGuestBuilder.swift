@@ -29,6 +29,8 @@ public struct OCIGuestBuilder: Sendable {
         public var gzipLevel: Int
         /// Recorded in the manifest (build.tool), e.g. "cvm 0.1.0".
         public var tool: String
+        /// A relying party to attest to before the container starts (cvm-attest in /.cvm/attest).
+        public var attestation: AttestationTarget?
 
         public init(output: URL, source: ImageSource, platform: Platform = .linuxAMD64, kernelVersion: String? = nil,
                     cache: DebianPackageCache = DebianPackageCache(root: DebianPackageCache.defaultRoot()), initSource: URL? = nil,
@@ -55,6 +57,7 @@ public struct OCIGuestBuilder: Sendable {
     /// The guest's own directory in the root; an image's entries there are left out.
     public static let reservedDirectory = ".cvm"
     public static let initPath = ".cvm/init"
+    public static let attestPath = ".cvm/attest"
     public static let kernelConsole = "ttyS0"
     public static let applicationConsole = "ttyS1"
     public static let defaultCmdline = "console=ttyS0 panic=-1 rdinit=/.cvm/init"
@@ -84,7 +87,8 @@ public struct OCIGuestBuilder: Sendable {
         progress("reading \(options.source)")
         let image = try ContainerImage.open(options.source, platform: options.platform)
         let execution = image.config.execution
-        let config = try InitConfig(container: execution, image: image.digest.description, console: Self.applicationConsole)
+        var config = try InitConfig(container: execution, image: image.digest.description, console: Self.applicationConsole)
+        config.attestation = options.attestation
         progress("image \(image.digest) (\(image.format.rawValue)): flattening \(image.layers.count) layer(s) in memory")
         let root = try image.flatten(limits: options.limits)
 
@@ -96,6 +100,17 @@ public struct OCIGuestBuilder: Sendable {
         var tree = InitramfsTree()
         let dropped = try tree.addImageRoot(root, reserving: Self.reservedDirectory)
         if dropped > 0 { progress("left out the image's own /\(Self.reservedDirectory) (\(dropped) entries): reserved for the guest's init") }
+        var attestInput: BundleManifest.Input?
+        if let target = options.attestation {
+            let source = try InitProgram.attestSource(besideInit: base.initSource)
+            let helper = base.scratch.appendingPathComponent("attest")
+            progress("compiling \(source.lastPathComponent) (gcc -static -Os, libcrypto): attests to \(target.url) before the container starts")
+            try InitProgram.compileAttestHelper(source: source, to: helper)
+            try tree.addFile(Self.attestPath, .file(helper), permissions: 0o755)
+            attestInput = .init(name: InitProgram.attestSourceName, version: GuestInit.version,
+                                sha256: try PartDigest.of(fileAt: source, file: InitProgram.attestSourceName).sha256,
+                                origin: "guest/init/\(InitProgram.attestSourceName)")
+        }
         try base.install(into: &tree, config: config, under: Self.reservedDirectory, initPath: Self.initPath)
         progress("packing initramfs: \(tree.count) members, \(root.regularFileBytes) bytes of image files (cpio newc, gzip -n -\(options.gzipLevel))")
         let (initrd, summary) = try base.writeInitrd(tree, level: options.gzipLevel)
@@ -112,7 +127,7 @@ public struct OCIGuestBuilder: Sendable {
             measurement = .notCovered("no firmware with the SEV kernel-hashes table was given (--firmware OVMF built from OvmfPkg/AmdSev)")
         }
         let sourceLabel = Self.sourceLabel(options.source)
-        let manifest = BundleManifest(
+        var manifest = BundleManifest(
             kind: "oci",
             versions: try base.versions(),
             boot: .init(console: Self.kernelConsole, appConsole: Self.applicationConsole,
@@ -126,12 +141,12 @@ public struct OCIGuestBuilder: Sendable {
                     base.kernelStep,
                     "gcc -static -Os -s guest/init/\(InitProgram.sourceName) -> /\(Self.initPath)",
                     "initramfs: image root + /.cvm (init, config, modules); cpio newc sorted, mtime 0, sequential inodes; gzip -n -\(options.gzipLevel)",
-                ],
+                ] + (options.attestation.map { ["gcc -static -Os -s guest/init/\(InitProgram.attestSourceName) -lcrypto -> /\(Self.attestPath); attests to \($0.url) (key \($0.relyingPartyKey.prefix(16))…) before the container starts"] } ?? []),
                 inputs: [
                     .init(name: "image", version: image.tags.first, sha256: image.digest.hex, origin: sourceLabel),
                     base.kernelInput,
                     try base.initInput(),
-                ]),
+                ] + (attestInput.map { [$0] } ?? [])),
             modules: base.modules.map(\.name),
             modulesUnavailable: base.unavailableModules,
             image: ContainerImageRecord(
@@ -141,6 +156,10 @@ public struct OCIGuestBuilder: Sendable {
                 env: config.environment, workingDir: config.workingDirectory, user: config.user,
                 entries: root.entryCount, fileBytes: root.regularFileBytes),
             launchMeasurement: measurement)
+        if let target = options.attestation {
+            manifest.annotations["attestation.url"] = target.url
+            manifest.annotations["attestation.relyingPartyKey"] = target.relyingPartyKey
+        }
 
         progress("writing bundle \(options.output.path)")
         return try GuestBundle.write(to: options.output, kernel: kernel.image, initrd: initrd, cmdline: cmdline, manifest: manifest)

@@ -16,6 +16,10 @@
 #include <dirent.h>
 #include <grp.h>
 #include <linux/input.h>
+#include <net/route.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -25,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -37,6 +42,9 @@
 /* Exit codes of the init itself (the command's own code is passed through unchanged). */
 #define CODE_INIT_ERROR 120
 #define CODE_TRUNCATED 121
+#define CODE_ATTESTATION 122
+#define ATTEST_HELPER "/.cvm/attest"
+#define SECRETS_DIR "/run/secrets"
 #define MAX_ITEMS 4096
 #define MAX_LINE 65536
 
@@ -175,6 +183,8 @@ struct config {
     char *console;
     char *shell;
     char *hostname;
+    char *attest_url;
+    char *attest_key;
 };
 
 static char *unescape(const char *s) {
@@ -213,6 +223,8 @@ static void read_config(struct config *cfg) {
         else if (strcmp(line, "console") == 0) cfg->console = value;
         else if (strcmp(line, "shell") == 0) cfg->shell = value;
         else if (strcmp(line, "hostname") == 0) cfg->hostname = value;
+        else if (strcmp(line, "attest-url") == 0) cfg->attest_url = value;
+        else if (strcmp(line, "attest-key") == 0) cfg->attest_key = value;
         else free(value);
     }
 }
@@ -360,6 +372,100 @@ static void watch_power_button(void) {
     _exit(1);
 }
 
+/* Brings up lo and, when the guest has one, eth0 with QEMU user networking's fixed addresses
+ * (10.0.2.15/24, gateway 10.0.2.2, which forwards to the host's loopback). */
+static int set_address(int fd, const char *name, unsigned long request, const char *address) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    struct sockaddr_in *sin = (struct sockaddr_in *)&ifr.ifr_addr;
+    sin->sin_family = AF_INET;
+    inet_pton(AF_INET, address, &sin->sin_addr);
+    return ioctl(fd, request, &ifr);
+}
+
+static int interface_up(int fd, const char *name) {
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    snprintf(ifr.ifr_name, sizeof ifr.ifr_name, "%s", name);
+    if (ioctl(fd, SIOCGIFFLAGS, &ifr) != 0) return -1;
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    return ioctl(fd, SIOCSIFFLAGS, &ifr);
+}
+
+static void configure_network(void) {
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) { mark("network", "status=failed error=\"%s\"", strerror(errno)); return; }
+    interface_up(fd, "lo");
+    struct stat st;
+    if (stat("/sys/class/net/eth0", &st) != 0) {
+        mark("network", "iface=none");
+        close(fd);
+        return;
+    }
+    int rc = set_address(fd, "eth0", SIOCSIFADDR, "10.0.2.15");
+    if (rc == 0) rc = set_address(fd, "eth0", SIOCSIFNETMASK, "255.255.255.0");
+    if (rc == 0) rc = interface_up(fd, "eth0");
+    if (rc == 0) {
+        struct rtentry route;
+        memset(&route, 0, sizeof route);
+        struct sockaddr_in *gateway = (struct sockaddr_in *)&route.rt_gateway;
+        gateway->sin_family = AF_INET;
+        inet_pton(AF_INET, "10.0.2.2", &gateway->sin_addr);
+        ((struct sockaddr_in *)&route.rt_dst)->sin_family = AF_INET;
+        ((struct sockaddr_in *)&route.rt_genmask)->sin_family = AF_INET;
+        route.rt_flags = RTF_UP | RTF_GATEWAY;
+        route.rt_dev = "eth0";
+        rc = ioctl(fd, SIOCADDRT, &route);
+    }
+    if (rc == 0) mark("network", "iface=eth0 address=10.0.2.15/24 gateway=10.0.2.2");
+    else mark("network", "iface=eth0 status=failed error=\"%s\"", strerror(errno));
+    close(fd);
+}
+
+/* Runs the attestation helper (/.cvm/attest, see cvm-attest.c) when the config names a relying party:
+ * its secrets land in /run/secrets. Any failure powers off with CODE_ATTESTATION before the command. */
+static void attest(struct config *cfg) {
+    if (!cfg->attest_url) return;
+    if (!cfg->attest_key) {
+        mark("attestation-failed", "code=%d reason=\"attest-url without attest-key in /.cvm/config\"", CODE_ATTESTATION);
+        power_off(CODE_ATTESTATION);
+    }
+    mark("attestation-start", "url=%s", cfg->attest_url);
+    pid_t child = fork();
+    if (child == 0) {
+        char *argv[] = { ATTEST_HELPER, "run", "--url", cfg->attest_url, "--rp-key", cfg->attest_key,
+                         "--secrets", SECRETS_DIR, NULL };
+        execv(ATTEST_HELPER, argv);
+        dprintf(2, "cvm-init: cannot run %s: %s\n", ATTEST_HELPER, strerror(errno));
+        _exit(127);
+    }
+    int status = 0;
+    while (child > 0 && waitpid(child, &status, 0) < 0 && errno == EINTR) {}
+    int code = child < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    if (code != 0) {
+        const char *why = code == 3 ? "refused by the relying party" : code == 4 ? "relying party unreachable"
+                        : code == 5 ? "bad answer from the relying party" : code == 6 ? "a secret did not open or could not be stored"
+                        : "the attestation helper failed";
+        mark("attestation-failed", "code=%d helper=%d reason=\"%s; the container does not start\"", CODE_ATTESTATION, code, why);
+        power_off(CODE_ATTESTATION);
+    }
+    mark("attestation-ok", "secrets=%s", SECRETS_DIR);
+}
+
+/* The released secrets belong to the command's user (files stay 0600). */
+static void own_secrets(uid_t uid, gid_t gid) {
+    DIR *dir = opendir(SECRETS_DIR);
+    if (!dir) return;
+    if (chown(SECRETS_DIR, uid, gid) != 0) mark("error", "message=\"chown " SECRETS_DIR ": %s\"", strerror(errno));
+    for (struct dirent *entry; (entry = readdir(dir)) != NULL;) {
+        if (entry->d_name[0] == '.') continue;
+        if (fchownat(dirfd(dir), entry->d_name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+            mark("error", "message=\"chown %s: %s\"", entry->d_name, strerror(errno));
+    }
+    closedir(dir);
+}
+
 static int run_command(struct config *cfg) {
     static char decoded[sizeof cmdline];
     char value[sizeof cmdline];
@@ -397,6 +503,7 @@ static int run_command(struct config *cfg) {
         mark("error", "message=\"user '%s' not found in /etc/passwd or /etc/group\"", cfg->user);
         return CODE_INIT_ERROR;
     }
+    if (cfg->attest_url) own_secrets(uid, gid);
     char **env = cfg->env;
     int envc = cfg->envc;
     if (!env_get(env, envc, "PATH")) env[envc++] = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -525,6 +632,8 @@ int main(void) {
     read_config(&cfg);
     const char *hostname = cfg.hostname ? cfg.hostname : "cvm";
     sethostname(hostname, strlen(hostname));
+    configure_network();
+    attest(&cfg);
     int code = run_command(&cfg);
     power_off(code);
     return 0;
