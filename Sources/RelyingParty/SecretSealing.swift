@@ -72,6 +72,21 @@ public enum SecretSealing {
         }
     }
 
+    /// The relying party's side of the reverse direction: opens what a guest sealed to it with the same
+    /// derivation (the key agreement is symmetric), e.g. the guest side's own test vectors.
+    public static func open(_ sealed: Sealed, name: String, teePublic: [UInt8], nonce: [UInt8],
+                            by rpKey: Curve25519.KeyAgreement.PrivateKey) throws -> [UInt8] {
+        guard sealed.iv.count == 12, sealed.tag.count == 16 else { throw Failure.badSealedBox }
+        let rpPublic = Array(rpKey.publicKey.rawRepresentation)
+        let key = try key(privateKey: rpKey, peer: teePublic, nonce: nonce, teePublic: teePublic, rpPublic: rpPublic)
+        do {
+            let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: sealed.iv), ciphertext: sealed.ciphertext, tag: sealed.tag)
+            return Array(try AES.GCM.open(box, using: key, authenticating: aad(name: name)))
+        } catch {
+            throw Failure.authentication
+        }
+    }
+
     /// REPORT_DATA the guest binds: SHA-512(nonce ‖ tee_public), all 64 bytes.
     public static func reportData(nonce: [UInt8], teePublic: [UInt8]) -> [UInt8] {
         Array(SHA512.hash(data: nonce + teePublic))

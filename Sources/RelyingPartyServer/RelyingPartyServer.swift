@@ -74,7 +74,9 @@ public struct RelyingPartyServer: Sendable {
     /// Serves until the task is cancelled; `onListening` gets the bound port (useful with port 0).
     public func run(onListening: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
         var logger = Logger(label: "cvm.attest.serve")
-        logger.logLevel = .warning
+        // Decisions are the relying party's own JSON lines; the server's log would only add the expected
+        // CancellationError of a shutdown.
+        logger.logLevel = .critical
         let app = Application(
             router: router(),
             server: .http1(configuration: .init(idleTimeout: TimeAmount(idleTimeout))),

@@ -1,0 +1,158 @@
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+#if canImport(Glibc)
+import Glibc
+#endif
+import Testing
+@testable import RelyingParty
+import RelyingPartyServer
+
+/// Runs `party` on a real HTTP server on loopback (an ephemeral port) for the duration of `body`.
+func withServer<T: Sendable>(_ party: RelyingParty, idleTimeout: Duration = .seconds(5),
+                             _ body: @Sendable (Int) async throws -> T) async throws -> T {
+    let (ports, continuation) = AsyncStream<Int>.makeStream()
+    let server = RelyingPartyServer(party: party, host: "127.0.0.1", port: 0, idleTimeout: idleTimeout)
+    let task = Task { try await server.run { continuation.yield($0) } }
+    var iterator = ports.makeAsyncIterator()
+    guard let port = await iterator.next(), port > 0 else {
+        task.cancel()
+        throw RelyingPartyError.configuration("the server did not start")
+    }
+    do {
+        let result = try await body(port)
+        task.cancel()
+        _ = try? await task.value
+        return result
+    } catch {
+        task.cancel()
+        throw error
+    }
+}
+
+/// A plain HTTP client: no cookie jar (each simulated guest carries its own session), no caching.
+struct Client: Sendable {
+    let base: String
+    let session: URLSession
+
+    init(port: Int) {
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpShouldSetCookies = false
+        configuration.httpCookieAcceptPolicy = .never
+        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
+        configuration.timeoutIntervalForRequest = 30
+        base = "http://127.0.0.1:\(port)"
+        session = URLSession(configuration: configuration)
+    }
+
+    func send(_ method: String, _ path: String, body: [UInt8]? = nil, cookie: String? = nil) async throws -> (Int, [UInt8], String?) {
+        var request = URLRequest(url: URL(string: base + path)!)
+        request.httpMethod = method
+        if let body { request.httpBody = Data(body) }
+        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        if let cookie { request.setValue("\(KBSProtocol.cookieName)=\(cookie)", forHTTPHeaderField: "Cookie") }
+        let (data, response) = try await session.data(for: request)
+        let http = response as! HTTPURLResponse
+        let setCookie = (http.value(forHTTPHeaderField: "Set-Cookie") ?? "")
+            .split(separator: ";").first.flatMap { part -> String? in
+                let pair = part.split(separator: "=", maxSplits: 1)
+                return pair.count == 2 && pair[0] == Substring(KBSProtocol.cookieName) ? String(pair[1]) : nil
+            }
+        return (http.statusCode, Array(data), setCookie)
+    }
+}
+
+@Suite(.serialized) struct RelyingPartyHTTPTests {
+    @Test(.timeLimit(.minutes(3)))
+    func aThousandSessionsFromTwentyConcurrentClients() async throws {
+        let h = try Harness()
+        let attestBody = try h.attestBody()
+        let outcome = try await withServer(h.party) { port in
+            try await withThrowingTaskGroup(of: Int.self) { group in
+                for _ in 0..<20 {
+                    group.addTask {
+                        let client = Client(port: port)
+                        var released = 0
+                        for _ in 0..<50 {
+                            let (status, _, cookie) = try await client.send("POST", KBSProtocol.authPath, body: Harness.authBody)
+                            guard status == 200, let cookie else { continue }
+                            let (attested, _, _) = try await client.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: cookie)
+                            guard attested == 200 else { continue }
+                            let (got, body, _) = try await client.send("GET", KBSProtocol.resourcePrefix + "db-password", cookie: cookie)
+                            if got == 200, (try? h.open(Reply(status: got, body: body))) == Harness.secret { released += 1 }
+                        }
+                        return released
+                    }
+                }
+                return try await group.reduce(0, +)
+            }
+        }
+        #expect(outcome == 1000)
+        let decisions = h.log.decisions
+        #expect(decisions.filter { $0.event == "attest" && $0.decision == "allow" }.count == 1000)
+        #expect(decisions.filter { $0.decision == "deny" }.isEmpty)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func refusalsOverHTTPCarryTheRightStatusAndNoSecret() async throws {
+        let h = try Harness(measurements: [[UInt8](repeating: 1, count: 48)])
+        let attestBody = try h.attestBody()
+        try await withServer(h.party) { port in
+            let client = Client(port: port)
+            func refusedWithoutSecret(_ result: (Int, [UInt8], String?), _ status: Int) {
+                #expect(result.0 == status)
+                let text = String(decoding: result.1, as: UTF8.self)
+                #expect(!text.contains("ciphertext"))
+                #expect(!text.contains("database password"))
+            }
+            refusedWithoutSecret(try await client.send("POST", KBSProtocol.authPath, body: Array("{not json".utf8)), 400)
+            refusedWithoutSecret(try await client.send("POST", KBSProtocol.authPath, body: [UInt8](repeating: 0x20, count: 200_000)), 413)
+            let (_, _, cookie) = try await client.send("POST", KBSProtocol.authPath, body: Harness.authBody)
+            let session = try #require(cookie)
+            refusedWithoutSecret(try await client.send("POST", KBSProtocol.attestPath, body: attestBody), 401)
+            refusedWithoutSecret(try await client.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: session), 401)   // wrong measurement
+            refusedWithoutSecret(try await client.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: session), 401)   // replay
+            refusedWithoutSecret(try await client.send("GET", KBSProtocol.resourcePrefix + "db-password", cookie: session), 401)
+            refusedWithoutSecret(try await client.send("GET", KBSProtocol.resourcePrefix + "..%2Fetc%2Fpasswd", cookie: session), 401)
+            refusedWithoutSecret(try await client.send("GET", "/kbs/v0/elsewhere"), 404)
+            let (status, body, _) = try await client.send("GET", KBSProtocol.publicKeyPath)
+            #expect(status == 200)
+            let key = try JSONDecoder().decode(KBSProtocol.PublicKey.self, from: Data(body))
+            #expect(Base64URL.decode(key.x) == h.party.publicKey)
+        }
+        #expect(h.log.decisions.contains { $0.status == 413 })
+        #expect(h.log.decisions.filter { $0.decision == "allow" && $0.event != "auth" }.isEmpty)
+    }
+
+    @Test(.timeLimit(.minutes(1)))
+    func aStalledClientIsDisconnectedWhileOthersAreServed() async throws {
+        let h = try Harness()
+        try await withServer(h.party, idleTimeout: .milliseconds(500)) { port in
+            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+            #expect(fd >= 0)
+            defer { close(fd) }
+            var address = sockaddr_in()
+            address.sin_family = sa_family_t(AF_INET)
+            address.sin_port = in_port_t(UInt16(port).bigEndian)
+            address.sin_addr.s_addr = inet_addr("127.0.0.1")
+            let connected = withUnsafePointer(to: &address) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+            }
+            #expect(connected == 0)
+            let partial = "POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ver"
+            _ = partial.withCString { write(fd, $0, strlen($0)) }
+            // While it stalls, another client is answered.
+            let (status, _, _) = try await Client(port: port).send("POST", KBSProtocol.authPath, body: Harness.authBody)
+            #expect(status == 200)
+            var timeout = timeval(tv_sec: 5, tv_usec: 0)
+            setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+            let started = Date()
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            var got = 0
+            repeat { got = read(fd, &buffer, buffer.count) } while got > 0
+            #expect(got == 0, "the server should close the stalled connection, read returned \(got) errno \(errno)")
+            #expect(Date().timeIntervalSince(started) < 4.5)
+        }
+    }
+}
