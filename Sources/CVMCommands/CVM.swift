@@ -35,7 +35,7 @@ public enum CVMVersion {
 public enum CVMMain {
     public static func run(_ arguments: [String]) async -> Int32 {
         do {
-            var command = try CVM.parseAsRoot(arguments)
+            var command = try CVM.parseAsRoot(AttestationTargetResolution.rewriteArguments(arguments))
             if var asyncCommand = command as? AsyncParsableCommand {
                 try await asyncCommand.run()
             } else {

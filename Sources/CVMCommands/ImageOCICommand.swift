@@ -46,6 +46,8 @@ extension ImageCommand.Build {
         @Option(help: "Package cache directory (default: $CVM_CACHE or ~/.cache/cvmkit).") var cache: String?
         @Option(help: "The init's C source (default: guest/init/cvm-init.c of this checkout).") var initSource: String?
         @Option(help: ArgumentHelp(OCI.maxImageContentHelp)) var maxImageContent: String?
+        @Option(help: "Attest to the relying party at this URL (cvm attest serve; http://127.0.0.1:PORT becomes 10.0.2.2 in the guest) before the Entrypoint runs; the URL and the relying party's key go into the measured initrd.") var attest: String?
+        @Option(help: "The relying party's X25519 public key (hex) for --attest (default: fetched from URL/kbs/v0/public-key).") var attestKey: String?
         @Flag(help: "Print the bundle path and manifest as JSON; progress goes to stderr.") var json = false
 
         struct Output: Encodable {
@@ -62,6 +64,8 @@ extension ImageCommand.Build {
             options.cmdline = cmdline
             if let cache { options.cache = DebianPackageCache(root: URL(fileURLWithPath: cache)) }
             if let initSource { options.initSource = URL(fileURLWithPath: initSource) }
+            if let attest { options.attestation = try AttestationTargetResolution.target(url: attest, key: attestKey) }
+            else if attestKey != nil { throw CLIFailure.badInput("--attest-key goes with --attest URL") }
             let bundle = try mappingImageErrors {
                 try OCIGuestBuilder(options: options).build { printError("cvm image build oci: \($0)") }
             }
@@ -124,6 +128,9 @@ extension ImageCommand.Build {
             }
             lines.append("  kernel   \(manifest.versions["kernel"] ?? "?"); console \(manifest.boot.console), app output \(manifest.boot.appConsole); at least \(manifest.boot.minimumMemoryMiB) MiB")
             lines.append("  cmdline  \(bundle.cmdline)")
+            if let url = manifest.annotations["attestation.url"] {
+                lines.append("  attests  to \(url) (relying-party key \(manifest.annotations["attestation.relyingPartyKey"] ?? "?")) before the Entrypoint; secrets in /run/secrets")
+            }
             if let measurement = manifest.launchMeasurement {
                 lines.append("  launch measurement: \(measurement.statement)")
                 for row in measurement.measurements {

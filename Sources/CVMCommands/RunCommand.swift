@@ -59,7 +59,10 @@ struct RunCommand: ParsableCommand {
     @Flag(help: "Print the launch instead of running it.") var dryRun = false
     @Flag(help: "Do not echo the guest console.") var quiet = false
     @Flag(help: "Print the run result as JSON at the end.") var json = false
-    @Flag(help: "Ask the unikernel for an SEV-SNP attestation report bound to a nonce and its command line, and verify it against the bundle's expected measurement (exit 1 when there is none or it fails).") var attest = false
+    @Flag(help: ArgumentHelp("--attest: ask the unikernel for an SEV-SNP attestation report bound to a nonce and its command line, and verify it against the bundle's expected measurement (exit 1 when there is none or it fails). --attest URL: a container guest attests to the relying party at URL (cvm attest serve) before its Entrypoint runs, and gets its secrets in /run/secrets; refused, the container does not start (exit 122).", valueName: "URL")) var attest = false
+    @Option(name: .customLong("attest-url"), help: .hidden) var attestURL: String?
+    @Option(help: "The relying party's X25519 public key (hex) for --attest URL (default: fetched from URL/kbs/v0/public-key).") var attestKey: String?
+    @Option(help: "Forward a host port to the guest, like docker run -p: [HOSTADDR:]HOSTPORT:GUESTPORT (tcp; repeatable; the host address defaults to 127.0.0.1).") var publish: [String] = []
     @Option(help: "The nonce for --attest, up to 32 bytes of hex (default: 32 random bytes).") var nonce: String?
     @OptionGroup var kernelOptions: KernelLaunchOptions
 
@@ -125,6 +128,12 @@ struct RunCommand: ParsableCommand {
 
     /// `--attest` (and its `--nonce`) for a unikernel bundle; nil without --attest.
     func attestationRequest() throws -> RunAttestation? {
+        if attestURL != nil {
+            if attest { throw CLIFailure.badInput("give --attest (the unikernel's own report) or --attest URL (a container guest's relying party), not both") }
+            if nonce != nil { throw CLIFailure.badInput("--nonce goes with the unikernel's --attest; the relying party issues the nonce for --attest URL") }
+            return nil
+        }
+        if attestKey != nil { throw CLIFailure.badInput("--attest-key goes with --attest URL") }
         guard attest else {
             if nonce != nil { throw CLIFailure.badInput("--nonce goes with --attest") }
             return nil
@@ -180,6 +189,8 @@ struct RunCommand: ParsableCommand {
         options.writableDisk = kernelOptions.writable
         options.qemuBinary = qemu
         options.dryRun = dryRun
+        do { options.portForwards = try publish.map(PortForward.init(parsing:)) } catch { throw CLIFailure.badInput("\(error)") }
+        if attestURL != nil { options.userNetwork = true }
         return options
     }
 
@@ -201,9 +212,12 @@ struct RunCommand: ParsableCommand {
                 try mappingLaunchErrors(hostRefusal: true) { try builder.requireHost() }
                 return .bundle(BundleBoot(try containerImageBundle(image, firmware: builder.measuredBootFirmware())))
             }
-            do { return .bundle(BundleBoot(try GuestBundle.load(from: URL(fileURLWithPath: source)))) } catch {
+            let bundle: GuestBundle
+            do { bundle = try GuestBundle.load(from: URL(fileURLWithPath: source)) } catch {
                 throw CLIFailure.badInput("\(error)")
             }
+            try checkBundleAttestation(bundle)
+            return .bundle(BundleBoot(bundle))
         case (nil, nil, nil):
             if case .customBIOS = FirmwareRequest(argument: firmware) { return .firmwareOnly }
             if kernelOptions.isSet { throw CLIFailure.badInput("nothing to run: give --kernel FILE or --disk IMAGE") }

@@ -116,6 +116,8 @@ public struct LaunchOptions: Sendable {
     public var cdroms: [String] = []
     /// QEMU user networking; nil: the preset's choice (none without a preset).
     public var userNetwork: Bool?
+    /// `--publish`: forwarded host ports (turns user networking on).
+    public var portForwards: [PortForward] = []
     public var qemuBinary = "qemu-system-x86_64"
     /// Prepared for another host: no host gate, no accelerator probe, no files written.
     public var dryRun = false
@@ -253,6 +255,10 @@ public struct LaunchBuilder: Sendable {
         }
         spec.cdroms = options.cdroms
         if let userNetwork = options.userNetwork { spec.userNetwork = userNetwork }
+        if !options.portForwards.isEmpty {
+            spec.userNetwork = true
+            spec.portForwards = options.portForwards
+        }
         if case .bundle(let bundle) = guest { containerGuest(bundle, spec: &spec) }
         if options.kernelHashesWhenMeasurable, mode.isConfidential, case .kernel = spec.boot {
             spec.kernelHashes = Self.measuresKernel(firmware.imagePath, files: files)

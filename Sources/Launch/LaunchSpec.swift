@@ -136,6 +136,8 @@ public struct LaunchSpec: Sendable, Hashable {
     /// Extra drives, e.g. a cloud-init seed ISO (read-only CD-ROM).
     public var cdroms: [String]
     public var userNetwork: Bool
+    /// Host ports forwarded into the guest over user networking (`--publish`, like docker run -p).
+    public var portForwards: [PortForward] = []
     public var extraKernelArguments: [String]
     /// QEMU machine type: q35 unless a preset documents another (Unikraft's kraft uses pc).
     public var machineType = "q35"
@@ -280,4 +282,40 @@ extension LaunchSpec {
             throw LaunchError.invalid("an SNP ID block needs its ID authentication info, and the other way round")
         }
     }
+}
+
+/// A TCP port of the host forwarded to one of the guest's: `[HOSTADDR:]HOSTPORT:GUESTPORT`, as
+/// `docker run -p` writes it. The host address defaults to 127.0.0.1 (not every interface).
+public struct PortForward: Sendable, Hashable, Codable, CustomStringConvertible {
+    public var hostAddress: String
+    public var hostPort: Int
+    public var guestPort: Int
+
+    public init(hostAddress: String = "127.0.0.1", hostPort: Int, guestPort: Int) {
+        self.hostAddress = hostAddress
+        self.hostPort = hostPort
+        self.guestPort = guestPort
+    }
+
+    public init(parsing text: String) throws {
+        var parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
+        if let last = parts.last, last.hasSuffix("/tcp") { parts[parts.count - 1] = String(last.dropLast(4)) }
+        guard parts.count == 2 || parts.count == 3, !text.hasSuffix("/udp") else {
+            throw LaunchError.invalid("--publish '\(text)': expected [HOSTADDR:]HOSTPORT:GUESTPORT (tcp)")
+        }
+        let address = parts.count == 3 ? parts[0] : "127.0.0.1"
+        let octets = address.split(separator: ".", omittingEmptySubsequences: false)
+        guard octets.count == 4, octets.allSatisfy({ UInt8($0) != nil }) else {
+            throw LaunchError.invalid("--publish '\(text)': the host address must be an IPv4 address")
+        }
+        guard let host = Int(parts[parts.count - 2]), let guest = Int(parts[parts.count - 1]),
+              (1...65535).contains(host), (1...65535).contains(guest) else {
+            throw LaunchError.invalid("--publish '\(text)': ports are 1-65535")
+        }
+        self.init(hostAddress: address, hostPort: host, guestPort: guest)
+    }
+
+    public var description: String { "\(hostAddress):\(hostPort)->\(guestPort)/tcp" }
+    /// QEMU's `hostfwd=` value.
+    public var qemuHostForward: String { "tcp:\(hostAddress):\(hostPort)-:\(guestPort)" }
 }

@@ -94,6 +94,13 @@ public enum LibvirtDomainXML {
         }
         if spec.userNetwork {
             x.open("interface", ["type": "user"])
+            // libvirt forwards ports of user networking only through its passt backend.
+            if !spec.portForwards.isEmpty { x.element("backend", ["type": "passt"]) }
+            for forward in spec.portForwards {
+                x.open("portForward", ["proto": "tcp", "address": forward.hostAddress])
+                x.element("range", ["start": String(forward.hostPort), "to": String(forward.guestPort)])
+                x.close("portForward")
+            }
             x.element("model", ["type": "virtio"])
             if spec.mode.isConfidential { x.element("driver", iommu) }
             x.close("interface")

@@ -104,7 +104,8 @@ public enum QEMUCommandLine {
         }
         if spec.userNetwork {
             let iommu = spec.mode.isConfidential ? ",iommu_platform=on,disable-legacy=on" : ""
-            args += ["-netdev", "user,id=net0", "-device", "virtio-net-pci,netdev=net0\(iommu)"]
+            let forwards = spec.portForwards.map { ",hostfwd=" + $0.qemuHostForward }.joined()
+            args += ["-netdev", "user,id=net0\(forwards)", "-device", "virtio-net-pci,netdev=net0\(iommu)"]
         }
 
         args += spec.extraQEMUArguments
