@@ -14,6 +14,9 @@ public struct KernelModuleSet: Sendable {
 
     public let directory: URL
     private let paths: [String: String]
+    /// Modules shipped compressed (Debian's 6.12 packages use .ko.xz): decompressed beside themselves, in
+    /// the package cache, the first time one is needed, so the guest's finit_module gets a plain ELF.
+    private let compressedPaths: [String: String]
     private let builtin: Set<String>
 
     public static func canonical(_ name: String) -> String {
@@ -27,19 +30,17 @@ public struct KernelModuleSet: Sendable {
             throw GuestImageError.io("no kernel modules under \(root.path)")
         }
         var paths: [String: String] = [:]
-        var compressed = 0
+        var compressed: [String: String] = [:]
         while let item = enumerator.nextObject() as? String {
+            let file = (item as NSString).lastPathComponent
             if item.hasSuffix(".ko") {
-                let name = Self.canonical(String((item as NSString).lastPathComponent.dropLast(3)))
-                paths[name] = "kernel/" + item
-            } else if item.hasSuffix(".ko.xz") || item.hasSuffix(".ko.zst") || item.hasSuffix(".ko.gz") {
-                compressed += 1
+                paths[Self.canonical(String(file.dropLast(3)))] = "kernel/" + item
+            } else if let suffix = Self.compressionSuffixes.first(where: { item.hasSuffix(".ko" + $0) }) {
+                compressed[Self.canonical(String(file.dropLast(3 + suffix.count)))] = "kernel/" + item
             }
         }
-        guard !paths.isEmpty || compressed == 0 else {
-            throw GuestImageError.io("the modules under \(root.path) are compressed; only uncompressed .ko modules are supported")
-        }
         self.paths = paths
+        self.compressedPaths = compressed.filter { paths[$0.key] == nil }
         let builtinList = (try? String(contentsOf: directory.appendingPathComponent("modules.builtin"), encoding: .utf8)) ?? ""
         builtin = Set(builtinList.split(separator: "\n").map { line in
             Self.canonical(String((line as NSString).lastPathComponent).replacingOccurrences(of: ".ko", with: ""))
@@ -47,11 +48,37 @@ public struct KernelModuleSet: Sendable {
     }
 
     public func isBuiltin(_ name: String) -> Bool { builtin.contains(Self.canonical(name)) }
-    public func hasModule(_ name: String) -> Bool { paths[Self.canonical(name)] != nil }
+    public func hasModule(_ name: String) -> Bool { paths[Self.canonical(name)] != nil || compressedPaths[Self.canonical(name)] != nil }
+
+    static let compressionSuffixes = [".xz", ".zst", ".gz"]
+
+    /// The plain .ko of a compressed module, decompressed once with xz, zstd or gzip (kept beside it).
+    func decompressed(_ relative: String) throws -> String {
+        let source = directory.appendingPathComponent(relative)
+        guard let suffix = Self.compressionSuffixes.first(where: { relative.hasSuffix($0) }) else { return relative }
+        let plainRelative = String(relative.dropLast(suffix.count))
+        let plain = directory.appendingPathComponent(plainRelative)
+        if FileManager.default.fileExists(atPath: plain.path) { return plainRelative }
+        let partial = plain.path + ".partial"
+        switch suffix {
+        case ".xz": try Subprocess.run(["sh", "-c", "xz -dc -- \"$1\" > \"$2\"", "sh", source.path, partial], hint: "apt-get install xz-utils")
+        case ".zst": try Subprocess.run(["zstd", "-d", "-q", "-f", source.path, "-o", partial], hint: "apt-get install zstd")
+        default: try Subprocess.run(["sh", "-c", "gzip -dc -- \"$1\" > \"$2\"", "sh", source.path, partial], hint: "apt-get install gzip")
+        }
+        guard rename(partial, plain.path) == 0 else { throw GuestImageError.io("cannot write \(plain.path)") }
+        return plainRelative
+    }
 
     public func module(named name: String) throws -> Module {
         let canonicalName = Self.canonical(name)
-        guard let relative = paths[canonicalName] else { throw GuestImageError.moduleNotFound(name) }
+        let relative: String
+        if let plain = paths[canonicalName] {
+            relative = plain
+        } else if let packed = compressedPaths[canonicalName] {
+            relative = try decompressed(packed)
+        } else {
+            throw GuestImageError.moduleNotFound(name)
+        }
         let url = directory.appendingPathComponent(relative)
         guard let data = FileManager.default.contents(atPath: url.path) else { throw GuestImageError.io("cannot read \(url.path)") }
         let info = try ELFFile(bytes: [UInt8](data), name: relative).modinfo()

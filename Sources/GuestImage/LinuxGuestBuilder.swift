@@ -130,7 +130,7 @@ public struct LinuxKernel: Sendable {
         if let release {
             choice = try KernelPackageChoice.given(release: release, policy: cache.policy, depends: cache.depends)
         } else {
-            progress("resolving the kernel package (\(KernelPackageChoice.metapackages.joined(separator: ", ")))")
+            progress("resolving the kernel package (one with configfs-tsm first: \((KernelPackageChoice.metapackages + [KernelPackageChoice.configfsTSMMetapackage]).joined(separator: ", ")))")
             choice = try KernelPackageChoice.choose(policy: cache.policy, depends: cache.depends)
         }
         let package = try cache.fetch(choice.image, progress: progress)

@@ -41,6 +41,33 @@ import Testing
         #expect(throws: GuestImageError.self) { try ELFFile(bytes: [0x7F, 0x45, 0x4C, 0x46, 2, 1, 0], name: "short") }
     }
 
+    /// Debian's 6.12 packages ship .ko.xz: the modules a guest needs are decompressed once (xz, zstd,
+    /// gzip, as Debian's and Ubuntu's kernels use them) and installed as plain .ko.
+    @Test func compressedModulesAreDecompressedWhenNeeded() throws {
+        let scratch = try TestSupport.temporaryDirectory("compressed")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let kernel = scratch.appendingPathComponent("kernel")
+        try Self.makeModule(at: kernel.appendingPathComponent("drivers/virt/sev-guest.ko"), name: "sev-guest", depends: ["tsm"])
+        try Self.makeModule(at: kernel.appendingPathComponent("drivers/virt/tsm.ko"), name: "tsm", depends: ["configfs"])
+        try Self.makeModule(at: kernel.appendingPathComponent("fs/configfs.ko"), name: "configfs", depends: [])
+        try Self.makeModule(at: kernel.appendingPathComponent("fs/unused.ko"), name: "unused", depends: [])
+        let original = try Data(contentsOf: kernel.appendingPathComponent("drivers/virt/tsm.ko"))
+        let pack = try TestSupport.shell("xz drivers/virt/sev-guest.ko fs/unused.ko && zstd -q --rm drivers/virt/tsm.ko && gzip fs/configfs.ko", in: kernel)
+        #expect(pack.status == 0, "\(pack.output)")
+        let set = try KernelModuleSet(directory: scratch)
+        #expect(set.hasModule("sev-guest") && set.hasModule("tsm") && set.hasModule("configfs"))
+        let (modules, unavailable) = try set.closure(of: ["sev-guest"])
+        #expect(modules.map(\.name) == ["configfs", "tsm", "sev_guest"])
+        #expect(modules.map(\.relativePath) == ["kernel/fs/configfs.ko", "kernel/drivers/virt/tsm.ko", "kernel/drivers/virt/sev-guest.ko"])
+        #expect(unavailable.isEmpty)
+        #expect(try Data(contentsOf: kernel.appendingPathComponent("drivers/virt/tsm.ko")) == original)
+        #expect(!FileManager.default.fileExists(atPath: kernel.appendingPathComponent("fs/unused.ko").path), "only what is needed is decompressed")
+        // A corrupt archive is an error naming the tool, not a truncated module.
+        try Data("not xz".utf8).write(to: kernel.appendingPathComponent("fs/broken.ko.xz"))
+        #expect(throws: GuestImageError.self) { try KernelModuleSet(directory: scratch).module(named: "broken") }
+        #expect(!FileManager.default.fileExists(atPath: kernel.appendingPathComponent("fs/broken.ko").path))
+    }
+
     @Test func closureListsDependenciesFirstAndSkipsBuiltins() throws {
         let scratch = try TestSupport.temporaryDirectory("closure")
         defer { try? FileManager.default.removeItem(at: scratch) }

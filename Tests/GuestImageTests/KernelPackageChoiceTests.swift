@@ -21,9 +21,26 @@ struct KernelPackageChoiceTests {
         }
     }
 
-    @Test func debian12UsesLinuxImageAmd64WithModulesInTheImagePackage() throws {
+    /// Debian 12's default kernel (6.1) has no configfs-tsm: its 6.12 kernel from the same archive is taken.
+    @Test func debian12PrefersIts612KernelWhichHasConfigfsTSM() throws {
         let choice = try RecordedApt(distribution: "bookworm").choose()
+        #expect(choice == KernelPackageChoice(metapackage: "linux-image-6.12-amd64", image: "linux-image-6.12.118+deb12-amd64", modules: nil))
+    }
+
+    @Test func debian12WithoutThe612KernelUsesLinuxImageAmd64WithModulesInTheImagePackage() throws {
+        let apt = RecordedApt(distribution: "bookworm")
+        let choice = try KernelPackageChoice.choose(policy: { $0 == KernelPackageChoice.configfsTSMMetapackage ? "" : try apt.output("policy", $0) },
+                                                    depends: { try apt.output("depends", $0) })
         #expect(choice == KernelPackageChoice(metapackage: "linux-image-amd64", image: "linux-image-6.1.0-57-amd64", modules: nil))
+    }
+
+    @Test func configfsTSMCameWithLinux67() {
+        #expect(KernelPackageChoice.hasConfigfsTSM("6.12.118-1~deb12u1"))
+        #expect(KernelPackageChoice.hasConfigfsTSM("6.7.0-1"))
+        #expect(KernelPackageChoice.hasConfigfsTSM("7.0.1"))
+        #expect(!KernelPackageChoice.hasConfigfsTSM("6.1.192-3"))
+        #expect(!KernelPackageChoice.hasConfigfsTSM("6.6.9"))
+        #expect(!KernelPackageChoice.hasConfigfsTSM("garbage"))
     }
 
     @Test func debian13UsesLinuxImageAmd64() throws {
