@@ -28,7 +28,7 @@ import Testing
         var stderr: String
     }
 
-    static func run(_ arguments: [String], stdin: [UInt8] = []) throws -> Run {
+    static func invoke(_ arguments: [String], stdin: [UInt8] = []) throws -> Run {
         let process = Process()
         process.executableURL = helper
         process.arguments = arguments
@@ -56,25 +56,25 @@ import Testing
         }
         let arguments = ["open", "--key", Array(tee.rawRepresentation).hexString, "--rp-key", Array(rp.publicKey.rawRepresentation).hexString,
                          "--nonce", Data(nonce).base64EncodedString(), "--name", "db.url"]
-        let opened = try Self.run(arguments, stdin: json(sealed))
+        let opened = try Self.invoke(arguments, stdin: json(sealed))
         #expect(opened.status == 0, "\(opened.stderr)")
         #expect(opened.stdout == secret)
         var tampered = sealed
         tampered.ciphertext[0] ^= 1
-        #expect(try Self.run(arguments, stdin: json(tampered)).status == 6)
+        #expect(try Self.invoke(arguments, stdin: json(tampered)).status == 6)
         var renamed = arguments
         renamed[renamed.count - 1] = "other"
-        #expect(try Self.run(renamed, stdin: json(sealed)).status == 6)
+        #expect(try Self.invoke(renamed, stdin: json(sealed)).status == 6)
         // A host that knows the guest's public key but not the relying party's private key cannot forge.
         let forger = Curve25519.KeyAgreement.PrivateKey()
         let forged = try SecretSealing.seal(secret, name: "db.url", to: Array(tee.publicKey.rawRepresentation), nonce: nonce, by: forger)
-        #expect(try Self.run(arguments, stdin: json(forged)).status == 6)
+        #expect(try Self.invoke(arguments, stdin: json(forged)).status == 6)
     }
 
     @Test func whatTheGuestSealsTheRelyingPartyOpens() throws {
         let tee = Curve25519.KeyAgreement.PrivateKey(), rp = Curve25519.KeyAgreement.PrivateKey()
         let message = Array("sealed by the guest".utf8)
-        let result = try Self.run(["seal", "--key", Array(tee.rawRepresentation).hexString, "--rp-key", Array(rp.publicKey.rawRepresentation).hexString,
+        let result = try Self.invoke(["seal", "--key", Array(tee.rawRepresentation).hexString, "--rp-key", Array(rp.publicKey.rawRepresentation).hexString,
                                    "--nonce", Data(nonce).base64EncodedString(), "--name", "note"], stdin: message)
         #expect(result.status == 0, "\(result.stderr)")
         let fields = try JSONDecoder().decode([String: String].self, from: Data(result.stdout))
@@ -93,12 +93,12 @@ import Testing
 
     @Test func theGuestBindsTheSameReportData() throws {
         let tee = Curve25519.KeyAgreement.PrivateKey()
-        let result = try Self.run(["report-data", "--key", Array(tee.rawRepresentation).hexString, "--nonce", Data(nonce).base64EncodedString()])
+        let result = try Self.invoke(["report-data", "--key", Array(tee.rawRepresentation).hexString, "--nonce", Data(nonce).base64EncodedString()])
         #expect(result.status == 0)
         let expected = SecretSealing.reportData(nonce: nonce, teePublic: Array(tee.publicKey.rawRepresentation)).hexString
         #expect(String(decoding: result.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) == expected)
-        #expect(try Self.run(["report-data", "--key", "zz", "--nonce", "AAAA"]).status == 2)
-        #expect(try Self.run(["frobnicate"]).status == 2)
+        #expect(try Self.invoke(["report-data", "--key", "zz", "--nonce", "AAAA"]).status == 2)
+        #expect(try Self.invoke(["frobnicate"]).status == 2)
     }
 
     @Test(.timeLimit(.minutes(1)))
@@ -113,13 +113,13 @@ import Testing
         let rpKey = Array(h.party.publicKey).hexString
         let (ok, refused, forged) = try await withServer(h.party) { port in
             let url = "http://127.0.0.1:\(port)"
-            let ok = try Self.run(["run", "--url", url, "--rp-key", rpKey, "--secrets", directory.path,
+            let ok = try Self.invoke(["run", "--url", url, "--rp-key", rpKey, "--secrets", directory.path,
                                    "--report-file", reportFile.path, "--certs-file", certsFile.path])
             // On this host there is neither configfs-tsm nor /dev/sev-guest: the guest says so and is refused.
-            let refused = try Self.run(["run", "--url", url, "--rp-key", rpKey, "--secrets", directory.path + "-none"])
+            let refused = try Self.invoke(["run", "--url", url, "--rp-key", rpKey, "--secrets", directory.path + "-none"])
             // A guest that pinned another relying party's key does not accept this one's secrets.
             let other = Array(Curve25519.KeyAgreement.PrivateKey().publicKey.rawRepresentation).hexString
-            let forged = try Self.run(["run", "--url", url, "--rp-key", other, "--secrets", directory.path + "-forged",
+            let forged = try Self.invoke(["run", "--url", url, "--rp-key", other, "--secrets", directory.path + "-forged",
                                        "--report-file", reportFile.path, "--certs-file", certsFile.path])
             return (ok, refused, forged)
         }
@@ -137,10 +137,10 @@ import Testing
 
     @Test func anUnreachableRelyingPartyAndBadArguments() throws {
         let key = String(repeating: "ab", count: 32)
-        let unreachable = try Self.run(["run", "--url", "http://127.0.0.1:1", "--rp-key", key, "--secrets", "/nonexistent"])
+        let unreachable = try Self.invoke(["run", "--url", "http://127.0.0.1:1", "--rp-key", key, "--secrets", "/nonexistent"])
         #expect(unreachable.status == 4)
-        #expect(try Self.run(["run", "--url", "https://example.com", "--rp-key", key]).status == 2)
-        #expect(try Self.run(["run", "--url", "http://127.0.0.1:8080", "--rp-key", "abc"]).status == 2)
+        #expect(try Self.invoke(["run", "--url", "https://example.com", "--rp-key", key]).status == 2)
+        #expect(try Self.invoke(["run", "--url", "http://127.0.0.1:8080", "--rp-key", "abc"]).status == 2)
     }
 }
 
