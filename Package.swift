@@ -105,6 +105,10 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
+        // bench/relying-party/run.sh's harness: the relying party's sessions per second (not part of cvm).
+        .executableTarget(name: "rp-bench", dependencies: [
+            "RelyingParty", "RelyingPartyServer", "Certificates", "SNPReport", .product(name: "Crypto", package: "swift-crypto"),
+        ], path: "bench/relying-party/Sources"),
 
         .testTarget(name: "SEVABITests", dependencies: ["SEVABI"]),
         .testTarget(name: "HostOSTests", dependencies: ["HostOS", "CHostAccess"]),

@@ -25,7 +25,8 @@ struct AttestServe: AsyncParsableCommand {
 
         Examples:
           cvm attest serve --bundle app-guest --secret db-password=./pw.txt
-          cvm attest serve --listen 0.0.0.0:8443 --policy rp.yaml --secret tls.key=./key.pem --log decisions.jsonl
+          cvm attest serve --listen 0.0.0.0:8443 --policy rp.yaml \\
+              --secret tls.key=./key.pem --log decisions.jsonl
         Policy file (YAML or JSON): measurements: [HEX…], allowUncoveredKernel, chain (report|kds|auto), \
         kdsCache, offline, sessionTimeout, and report: with the keys of cvm attest verify --policy.
         """

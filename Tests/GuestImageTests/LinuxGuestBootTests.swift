@@ -56,7 +56,12 @@ private let builtBundle: Result<GuestBundle, any Error> = Result {
         // No SNP under TCG: sev-guest finds no device, so the attestation device is absent.
         #expect(run.marker("attestation")?.fields["sev-guest"] == "absent")
         let loaded = run.markers.filter { $0.event == "module" && $0.fields["result"] == "loaded" }.compactMap { $0.fields["name"] }
-        #expect(loaded.contains("configfs.ko") && loaded.contains("virtio_pci.ko"), "\(loaded)")
+        #expect(loaded.contains("configfs.ko") && loaded.contains("virtio_net.ko"), "\(loaded)")
+        // A kernel from 6.7 on (the default when apt offers one) has configfs-tsm: the report interface is there.
+        if let release = bundle.manifest.versions["kernel"], KernelPackageChoice.hasConfigfsTSM(release) {
+            #expect(loaded.contains("tsm.ko"), "\(loaded)")
+            #expect(run.marker("attestation")?.fields["tsm-report"] == "present")
+        }
         let times = run.markers.map(\.seconds)
         #expect(times == times.sorted(), "boot-time stamps increase")
     }

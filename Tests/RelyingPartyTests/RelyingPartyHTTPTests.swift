@@ -64,28 +64,33 @@ struct Client: Sendable {
 }
 
 @Suite(.serialized) struct RelyingPartyHTTPTests {
+    /// Twenty clients, each a thread with one keep-alive connection (blocking sockets: a client that
+    /// cannot starve under a loaded machine), fifty sessions each.
     @Test(.timeLimit(.minutes(3)))
     func aThousandSessionsFromTwentyConcurrentClients() async throws {
         let h = try Harness()
         let attestBody = try h.attestBody()
         let outcome = try await withServer(h.party) { port in
-            try await withThrowingTaskGroup(of: Int.self) { group in
+            await withCheckedContinuation { (done: CheckedContinuation<Int, Never>) in
+                let counter = SessionCounter()
+                let group = DispatchGroup()
                 for _ in 0..<20 {
-                    group.addTask {
-                        let client = Client(port: port)
-                        var released = 0
+                    group.enter()
+                    let thread = Thread {
+                        defer { group.leave() }
+                        guard let client = KeepAliveClient(port: port) else { return }
                         for _ in 0..<50 {
-                            let (status, _, cookie) = try await client.send("POST", KBSProtocol.authPath, body: Harness.authBody)
-                            guard status == 200, let cookie else { continue }
-                            let (attested, _, _) = try await client.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: cookie)
-                            guard attested == 200 else { continue }
-                            let (got, body, _) = try await client.send("GET", KBSProtocol.resourcePrefix + "db-password", cookie: cookie)
-                            if got == 200, (try? h.open(Reply(status: got, body: body))) == Harness.secret { released += 1 }
+                            guard let auth = client.send("POST", KBSProtocol.authPath, body: Harness.authBody), auth.status == 200,
+                                  let cookie = auth.cookie,
+                                  let attested = client.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: cookie), attested.status == 200,
+                                  let secret = client.send("GET", KBSProtocol.resourcePrefix + "db-password", cookie: cookie), secret.status == 200,
+                                  (try? h.open(Reply(status: 200, body: secret.body))) == Harness.secret else { continue }
+                            counter.add()
                         }
-                        return released
                     }
+                    thread.start()
                 }
-                return try await group.reduce(0, +)
+                group.notify(queue: .global()) { done.resume(returning: counter.value) }
             }
         }
         #expect(outcome == 1000)
@@ -154,5 +159,80 @@ struct Client: Sendable {
             #expect(got == 0, "the server should close the stalled connection, read returned \(got) errno \(errno)")
             #expect(Date().timeIntervalSince(started) < 4.5)
         }
+    }
+}
+
+final class SessionCounter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var count = 0
+    func add() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
+
+/// HTTP/1.1 over one blocking keep-alive socket: request with Content-Length, response read by its
+/// Content-Length. Enough for the relying party's JSON answers.
+final class KeepAliveClient {
+    let fd: Int32
+
+    init?(port: Int) {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { return nil }
+        var timeout = timeval(tv_sec: 60, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { close(fd); return nil }
+    }
+
+    deinit { close(fd) }
+
+    struct Response {
+        var status: Int
+        var body: [UInt8]
+        var cookie: String?
+    }
+
+    func send(_ method: String, _ path: String, body: [UInt8] = [], cookie: String? = nil) -> Response? {
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: \(body.count)\r\n"
+        if let cookie { head += "Cookie: \(KBSProtocol.cookieName)=\(cookie)\r\n" }
+        let request = Array((head + "\r\n").utf8) + body
+        var sent = 0
+        while sent < request.count {
+            let n = request[sent...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { return nil }
+            sent += n
+        }
+        var buffer: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        func readMore() -> Bool {
+            let n = read(fd, &chunk, chunk.count)
+            guard n > 0 else { return false }
+            buffer += chunk[0..<n]
+            return true
+        }
+        var headerEnd: Int?
+        while headerEnd == nil {
+            if let range = buffer.firstRange(of: Array("\r\n\r\n".utf8)) { headerEnd = range.upperBound; break }
+            guard readMore() else { return nil }
+        }
+        guard let end = headerEnd else { return nil }
+        let lines = String(decoding: buffer[..<end], as: UTF8.self).components(separatedBy: "\r\n")
+        guard let status = lines.first?.split(separator: " ").dropFirst().first.flatMap({ Int($0) }) else { return nil }
+        var length = 0
+        var session: String?
+        for line in lines.dropFirst() {
+            let lower = line.lowercased()
+            if lower.hasPrefix("content-length:") { length = Int(line.dropFirst(15).trimmingCharacters(in: .whitespaces)) ?? 0 }
+            if lower.hasPrefix("set-cookie:"), let value = line.components(separatedBy: "\(KBSProtocol.cookieName)=").last {
+                session = value.split(separator: ";").first.map(String.init)
+            }
+        }
+        while buffer.count < end + length { guard readMore() else { return nil } }
+        return Response(status: status, body: Array(buffer[end..<(end + length)]), cookie: session)
     }
 }

@@ -248,10 +248,10 @@ static int http(const struct url *u, const char *method, const char *path, const
     static char buffer[MAX_RESPONSE + 1];
     memset(r, 0, sizeof *r);
     int fd = -1;
-    for (int attempt = 0; attempt < 20; attempt++) {
+    for (int attempt = 0; attempt < 40; attempt++) {
         fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
         if (fd < 0) return -1;
-        struct timeval timeout = { .tv_sec = 15 };
+        struct timeval timeout = { .tv_sec = 60 };
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout);
         setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &timeout, sizeof timeout);
         if (connect(fd, (struct sockaddr *)&u->address, sizeof u->address) == 0) break;
