@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(name: "BenchReportTests", dependencies: ["BenchReport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "GuestImage", "HostOS", "HostProbe", "Launch", "SEVABI"]),
         .testTarget(name: "RelyingPartyTests", dependencies: [
-            "RelyingParty", "RelyingPartyServer", "SNPReport", "Certificates", "SEVABI", "GuestImage",
+            "RelyingParty", "RelyingPartyServer", "SNPReport", "Certificates", "SEVABI", "GuestImage", "KDS",
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),

@@ -36,6 +36,7 @@ struct VMCreateCommand: ParsableCommand {
     @Option(help: "auto, seabios, ovmf, or a firmware image path (auto: SeaBIOS for a plain bundle, else OVMF).") var firmware: String = "auto"
     @Option(help: "Virtual size of the overlay, e.g. 20G (default: the base image's).") var diskSize: String?
     @Option(help: "Guest network: user (QEMU user-mode NAT) or none (default: user for cloud images).") var network: String?
+    @Option(help: "Forward a host port to the guest, like docker run -p: [HOSTADDR:]HOSTPORT:GUESTPORT (tcp; repeatable; turns the user network on).") var publish: [String] = []
     @Option(help: "libvirt connection URI for --backend libvirt.") var libvirtURI = "qemu:///system"
     @Option(help: "QEMU binary.") var qemu = "qemu-system-x86_64"
     @OptionGroup var snpInputs: SNPLaunchInputOptions
@@ -67,6 +68,7 @@ struct VMCreateCommand: ParsableCommand {
         case let other?: throw CLIFailure.badInput("--network must be user or none, not '\(other)'")
         }
         request.snp = try snpInputs.launchOptions()
+        do { request.portForwards = try publish.map(PortForward.init(parsing:)) } catch { throw CLIFailure.badInput("\(error)") }
         let manager = VMCommandSupport.manager(qemu: qemu)
         if dryRun {
             print(try VMCommandSupport.failing { try manager.dryRun(request) }, terminator: backendKind == .libvirt ? "" : "\n")

@@ -124,6 +124,7 @@ struct VMStatusCommand: ParsableCommand {
         lines.append("  size      \(report.vcpus) vCPU, \(report.memoryMiB) MiB, accelerator \(report.accelerator)")
         lines.append("  source    \(report.source.kind.rawValue) \(report.source.origin)")
         lines.append("  firmware  \(report.firmware.kind.rawValue)\(report.firmware.image.map { " \($0)" } ?? "")")
+        lines.append("  address   \(report.address)")
         lines.append("  directory \(report.directory)")
         print(lines.joined(separator: "\n"))
     }
@@ -145,12 +146,13 @@ struct VMListCommand: ParsableCommand {
             return
         }
         let width = max(4, reports.map(\.name.count).max() ?? 4)
-        print("NAME".padding(toLength: width, withPad: " ", startingAt: 0) + "  STATE     BACKEND  MODE     vCPU  MEMORY")
+        print("NAME".padding(toLength: width, withPad: " ", startingAt: 0) + "  STATE     BACKEND  MODE     vCPU  MEMORY    ADDRESS")
         for report in reports {
             let state = report.status.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)
             let backend = report.backend.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
             let mode = report.mode.rawValue.padding(toLength: 7, withPad: " ", startingAt: 0)
-            print("\(report.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(state)  \(backend)  \(mode)  \(String(report.vcpus).padding(toLength: 4, withPad: " ", startingAt: 0))  \(report.memoryMiB) MiB")
+            let memory = "\(report.memoryMiB) MiB".padding(toLength: 8, withPad: " ", startingAt: 0)
+            print("\(report.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(state)  \(backend)  \(mode)  \(String(report.vcpus).padding(toLength: 4, withPad: " ", startingAt: 0))  \(memory)  \(report.address)")
         }
     }
 }

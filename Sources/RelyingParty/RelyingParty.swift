@@ -146,9 +146,18 @@ public final class RelyingParty: @unchecked Sendable {
 
     func record(_ event: String, _ status: Int, session: String?, reason: String, client: String?,
                 measurement: String? = nil, launch: String? = nil, failed: [String]? = nil, resource: String? = nil) {
-        log(Decision(time: formatRFC3339(clock()), event: event, decision: status == 200 ? "allow" : "deny", status: status,
+        log(Decision(time: Self.timestamp(clock()), event: event, decision: status == 200 ? "allow" : "deny", status: status,
                      session: session, reason: reason, measurement: measurement, launch: launch,
                      failedChecks: failed, resource: resource, client: client))
+    }
+
+    /// RFC 3339 in UTC to the second, without building a date formatter per decision.
+    static func timestamp(_ date: Date) -> String {
+        var seconds = time_t(date.timeIntervalSince1970.rounded(.down))
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(parts.tm_year + 1900)-\(two(parts.tm_mon + 1))-\(two(parts.tm_mday))T\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec))Z"
     }
 
     static func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) -> T? {

@@ -257,6 +257,34 @@ import Testing
         #expect(run.stdout.contains(" -m 512M ") && vm.stdout.contains(" -m 512M "), "\(vm.stdout)")
     }
 
+    /// `cvm vm create --publish` forwards like `cvm run --publish`; `vm list` and `vm status` show the address.
+    @Test func vmPublishForwardsPortsAndListShowsTheAddress() throws {
+        let dir = try LaunchBuilderCLITests.scratch("vmpublish")
+        defer { try? FileManager.default.removeItem(at: dir) }
+        var environment = ProcessInfo.processInfo.environment
+        environment["CVM_HOME"] = dir.appendingPathComponent("home").path
+        let disk = dir.appendingPathComponent("disk.raw")
+        try Data(count: 65_536).write(to: disk)
+        let dry = try CLIRun.cvm(["vm", "create", "web", "--disk", disk.path, "--publish", "8088:80", "--dry-run"], environment: environment)
+        #expect(dry.status == 0, "\(dry.stderr)")
+        #expect(dry.stdout.contains("user,id=net0,hostfwd=tcp:127.0.0.1:8088-:80"), "\(dry.stdout)")
+        let created = try CLIRun.cvm(["vm", "create", "web", "--disk", disk.path, "--publish", "8088:80", "--accel", "tcg"], environment: environment)
+        #expect(created.status == 0, "\(created.stderr)")
+        let plain = try CLIRun.cvm(["vm", "create", "quiet", "--disk", disk.path, "--accel", "tcg"], environment: environment)
+        #expect(plain.status == 0, "\(plain.stderr)")
+        let list = try CLIRun.cvm(["vm", "list"], environment: environment)
+        #expect(list.stdout.contains("ADDRESS"), "\(list.stdout)")
+        let web = try #require(list.stdout.split(separator: "\n").first { $0.hasPrefix("web ") })
+        #expect(web.hasSuffix("10.0.2.15 (user) 127.0.0.1:8088->80/tcp"), "\(web)")
+        let quiet = try #require(list.stdout.split(separator: "\n").first { $0.hasPrefix("quiet ") })
+        #expect(quiet.hasSuffix("  -"), "\(quiet)")
+        let status = try CLIRun.cvm(["vm", "status", "web"], environment: environment)
+        #expect(status.stdout.contains("address   10.0.2.15 (user) 127.0.0.1:8088->80/tcp"), "\(status.stdout)")
+        let refused = try CLIRun.cvm(["vm", "create", "nonet", "--disk", disk.path, "--publish", "8089:80", "--network", "none"], environment: environment)
+        #expect(refused.status == 2, "\(refused.stderr)")
+        #expect(refused.stderr.contains("--publish needs the guest's user network"))
+    }
+
     /// `vm create --dry-run` prints the first start's launch (with the SNP ID block and HOST_DATA) and creates nothing.
     @Test func vmCreateDryRunPrintsTheLaunchAndCreatesNothing() throws {
         let dir = try LaunchBuilderCLITests.scratch("vmdry")

@@ -1,3 +1,4 @@
+import Certificates
 import Crypto
 import Foundation
 import SNPReport
@@ -222,4 +223,20 @@ final class TestClock: @unchecked Sendable {
     private var current = Date()
     var now: Date { lock.withLock { current } }
     func advance(_ seconds: TimeInterval) { lock.withLock { current += seconds } }
+}
+
+@Suite struct RelyingPartyEncodingTests {
+    @Test func timestampsAreRFC3339InUTC() {
+        #expect(RelyingParty.timestamp(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00Z")
+        #expect(RelyingParty.timestamp(Date(timeIntervalSince1970: 1_796_306_209.9)) == formatRFC3339(Date(timeIntervalSince1970: 1_796_306_209)))
+    }
+
+    @Test func base64URLTakesBothAlphabetsAndRefusesTheRest() {
+        let bytes: [UInt8] = [0xfb, 0xff, 0xbf, 0x00, 0x01]
+        #expect(Base64URL.decode(Base64URL.encode(bytes)) == bytes)
+        #expect(Base64URL.decode(Data(bytes).base64EncodedString()) == bytes)
+        #expect(Base64URL.encode(bytes) == "-_-_AAE")
+        #expect(Base64URL.decode("not base64!") == nil)
+        #expect(Base64URL.decode("") == [])
+    }
 }

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives import serialization
 
-VCEK_GUID = bytes.fromhex("8d75da6364e66445adc5f4b93be8accd")  # 63da758d-e664-4564-adc5-f4b93be8accd, EFI order
+VCEK_GUID = bytes.fromhex("63da758de6644564adc5f4b93be8accd")  # 63da758d-e664-4564-adc5-f4b93be8accd, RFC 4122 order as the SNP certificate table has it
 NONCE = bytes([0x42] * 32)
 INFO = b"cvmkit-kbs-secret-v1"
 

@@ -6,7 +6,7 @@ import base64, http.client, json, os, struct, sys, threading, time
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-VCEK_GUID = bytes.fromhex("8d75da6364e66445adc5f4b93be8accd")
+VCEK_GUID = bytes.fromhex("63da758de6644564adc5f4b93be8accd")
 port, report_path, vcek_path, sessions, clients = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 report = open(report_path, "rb").read()
 vcek = open(vcek_path, "rb").read()

@@ -32,6 +32,8 @@ public struct VMCreateRequest: Sendable {
     public var userNetwork: Bool?
     /// SEV-SNP ID block, ID auth and HOST_DATA.
     public var snp = SNPLaunchOptions()
+    /// `--publish`: host ports forwarded to the guest (turns user networking on).
+    public var portForwards: [PortForward] = []
 
     public init(name: VMName, source: Source) {
         self.name = name
@@ -56,6 +58,8 @@ public struct VMStatusReport: Sendable, Codable {
     public var firmware: VMFirmware
     public var directory: String
     public var serialLog: String
+    /// How the host reaches the guest: its user-networking address and the published ports, or "-".
+    public var address: String
     /// ISO 8601 times.
     public var createdAt: String
     public var startedAt: String?

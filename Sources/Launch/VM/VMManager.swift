@@ -78,7 +78,8 @@ public struct VMManager: Sendable {
                               source: source, mode: request.mode, policy: request.policy?.hexValue, vcpus: request.vcpus,
                               memoryMiB: request.memoryMiB, cpuModel: request.cpuModel, accelerator: request.accelerator,
                               firmware: VMFirmware(firmware.firmware(varsPath: vm.ovmfVars.path)),
-                              userNetwork: request.userNetwork ?? (source.kind == .cloudImage), instanceID: nil)
+                              userNetwork: request.userNetwork ?? (source.kind == .cloudImage) || !request.portForwards.isEmpty, instanceID: nil)
+        record.portForwards = request.portForwards.isEmpty ? nil : request.portForwards
         record.kernelHashes = request.kernelHashes
         record.snp = request.snp == SNPLaunchOptions() ? nil : request.snp
         let accelerator: Accelerator = request.mode.isConfidential || request.accelerator == .kvm ? .kvm : .tcg
@@ -136,12 +137,16 @@ public struct VMManager: Sendable {
             throw VMError(error)
         }
         if FileManager.default.fileExists(atPath: vm.ovmfVars.path) { chmod(vm.ovmfVars.path, 0o600) }
-        let userNetwork = request.userNetwork ?? (source.kind == .cloudImage)
+        if request.userNetwork == false && !request.portForwards.isEmpty {
+            throw VMError.invalidInput("--publish needs the guest's user network: drop --network none")
+        }
+        let userNetwork = request.userNetwork ?? (source.kind == .cloudImage) || !request.portForwards.isEmpty
         var record = VMRecord(name: request.name, backend: request.backend,
                               libvirtURI: request.backend == .libvirt ? request.libvirtURI : nil,
                               source: source, mode: request.mode, policy: request.policy?.hexValue, vcpus: request.vcpus,
                               memoryMiB: request.memoryMiB, cpuModel: request.cpuModel, accelerator: request.accelerator,
                               firmware: firmware, userNetwork: userNetwork, instanceID: instanceID)
+        record.portForwards = request.portForwards.isEmpty ? nil : request.portForwards
         record.kernelHashes = request.kernelHashes
         record.snp = request.snp == SNPLaunchOptions() ? nil : request.snp
         // Checks that need no host (policy matches mode, sizes in range) fail here rather than at start.
@@ -191,6 +196,7 @@ public struct VMManager: Sendable {
         options.debugExit = false
         options.cdroms = record.source.kind == .cloudImage ? [vm.seedISO.path] : []
         options.userNetwork = record.userNetwork
+        options.portForwards = record.portForwards ?? []
         options.qemuBinary = qemuBinary
         options.hostDecided = accelerator
         do {
@@ -346,8 +352,16 @@ public struct VMManager: Sendable {
                        vcpus: record.vcpus, memoryMiB: record.memoryMiB, accelerator: record.accelerator,
                        activeAccelerator: live.running ? record.activeAccelerator : nil, pid: live.pid, source: record.source,
                        firmware: record.firmware, directory: vm.url.path, serialLog: vm.serialLog.path,
+                       address: Self.address(record),
                        createdAt: Self.timestamp(record.createdAt), startedAt: record.startedAt.map(Self.timestamp),
                        stoppedAt: record.stoppedAt.map(Self.timestamp))
+    }
+
+    /// "10.0.2.15 (user) 127.0.0.1:8080->80/tcp": QEMU user networking's fixed guest address and the
+    /// published ports; "-" without a network.
+    static func address(_ record: VMRecord) -> String {
+        guard record.userNetwork else { return "-" }
+        return (["10.0.2.15 (user)"] + (record.portForwards ?? []).map(\.description)).joined(separator: " ")
     }
 
     static func timestamp(_ date: Date) -> String {

@@ -115,6 +115,8 @@ public struct VMRecord: Sendable, Hashable, Codable {
     public var instanceID: String?
     /// SEV-SNP ID block, ID auth and HOST_DATA given at create time (absent in older state files).
     public var snp: SNPLaunchOptions?
+    /// Published ports (absent in older state files).
+    public var portForwards: [PortForward]?
 
     public var status: VMStatus
     /// QEMU's process id while running (QEMU backend).
