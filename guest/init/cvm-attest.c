@@ -428,7 +428,8 @@ static int tsm_report(const uint8_t rd[64], uint8_t *report, long *reportLength,
     char dir[128], path[192];
     snprintf(dir, sizeof dir, "%s/cvm-attest-%d", base, (int)getpid());
     if (mkdir(dir, 0700) != 0) {
-        snprintf(why, whyLength, "mkdir %s: %s", dir, strerror(errno));
+        if (errno == ENXIO) snprintf(why, whyLength, "configfs-tsm has no report provider (sev-guest found no SNP device)");
+        else snprintf(why, whyLength, "mkdir %s: %s", dir, strerror(errno));
         return -1;
     }
     int rc = -1;
