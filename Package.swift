@@ -15,6 +15,8 @@ let package = Package(
         ]),
         // For the fuzz package (Fuzz/), which feeds bench configs to BenchSettings.
         .library(name: "Bench", targets: ["Bench"]),
+        // For the fuzz package (Fuzz/), which feeds requests to the relying party.
+        .library(name: "RelyingParty", targets: ["RelyingParty"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
@@ -106,7 +108,7 @@ let package = Package(
         ]),
         .executableTarget(name: "cvm", dependencies: ["CVMCommands"]),
         // bench/relying-party/run.sh's harness: the relying party's sessions per second (not part of cvm).
-        .executableTarget(name: "rp-bench", dependencies: [
+        .executableTarget(name: "RelyingPartyBench", dependencies: [
             "RelyingParty", "RelyingPartyServer", "Certificates", "SNPReport", .product(name: "Crypto", package: "swift-crypto"),
         ], path: "bench/relying-party/Sources"),
 

@@ -35,7 +35,7 @@ def b64url(data):
 class Party:
     def __init__(self, report, vcek_der):
         self.measurement = report[0x90:0xC0]
-        self.report_data = report[0x50:0x90]  # the benchmark's binding, as rp-bench's
+        self.report_data = report[0x50:0x90]  # the benchmark's binding, as RelyingPartyBench's
         self.rp = X25519PrivateKey.generate()
         self.rp_public = self.rp.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         self.secret = b"a secret of the benchmark"

@@ -1,8 +1,8 @@
 #!/bin/sh
 # The relying party's attestation sessions per second (auth -> attest -> resource, a real AMD-signed
 # Milan report, its VCEK in the certificate table, the chain cached after the first session):
-#   in process: rp-bench (release) beside kbs_peer.py (Python cryptography) in the same run
-#   over HTTP:  cvm's server (rp-bench serve: Hummingbird) and the peer's ThreadingHTTPServer, both
+#   in process: RelyingPartyBench (release) beside kbs_peer.py (Python cryptography) in the same run
+#   over HTTP:  cvm's server (RelyingPartyBench serve: Hummingbird) and the peer's ThreadingHTTPServer, both
 #               driven by the same client (load.py: CLIENTS threads with keep-alive)
 # Usage: bench/relying-party/run.sh   knobs: N (in-process sessions, 2000), PYN (1000), HTTPN (2000),
 # CLIENTS (20), PYTHON (python3 with cryptography).
@@ -14,8 +14,8 @@ N=${N:-2000}
 PYN=${PYN:-1000}
 HTTPN=${HTTPN:-2000}
 CLIENTS=${CLIENTS:-20}
-(cd "$ROOT" && swift build -c release --scratch-path .build-attest --product rp-bench >/dev/null)
-BENCH="$ROOT/.build-attest/release/rp-bench"
+(cd "$ROOT" && swift build -c release --scratch-path .build-attest --product RelyingPartyBench >/dev/null)
+BENCH="$ROOT/.build-attest/release/RelyingPartyBench"
 echo "# $(date -u +%Y-%m-%dT%H:%M:%SZ) $(uname -srm), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "# $(swift --version 2>/dev/null | head -1) ; $($PY -c 'import sys, cryptography; print("Python", sys.version.split()[0], "cryptography", cryptography.__version__)')"
 echo "tool,mode,sessions,result"

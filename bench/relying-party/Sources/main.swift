@@ -1,6 +1,6 @@
-// rp-bench: the relying party's throughput, for bench/relying-party/run.sh (not part of cvm).
-//   rp-bench in-process REPORT CERT N   N sessions (auth → attest → resource) in process
-//   rp-bench serve REPORT CERT PORT     the same relying party over HTTP until killed
+// RelyingPartyBench: the relying party's throughput, for bench/relying-party/run.sh (not part of cvm).
+//   RelyingPartyBench in-process REPORT CERT N   N sessions (auth → attest → resource) in process
+//   RelyingPartyBench serve REPORT CERT PORT     the same relying party over HTTP until killed
 // A real report's REPORT_DATA is fixed, so the nonce is fixed and the binding maps it to the report's
 // (a benchmark seam, as in the tests); every other step is the production path: JSON, base64, the
 // certificate table, the chain (checked once, then cached), the report signature and policy, the
@@ -23,12 +23,12 @@ struct ReportBinding: ReportDataBinding {
 }
 
 func fail(_ message: String) -> Never {
-    FileHandle.standardError.write(Data("rp-bench: \(message)\n".utf8))
+    FileHandle.standardError.write(Data("RelyingPartyBench: \(message)\n".utf8))
     exit(2)
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count == 5 else { fail("usage: rp-bench in-process|serve REPORT CERT N|PORT") }
+guard arguments.count == 5 else { fail("usage: RelyingPartyBench in-process|serve REPORT CERT N|PORT") }
 guard let reportBytes = FileManager.default.contents(atPath: arguments[2]).map(Array.init),
       let certBytes = FileManager.default.contents(atPath: arguments[3]).map(Array.init),
       let count = Int(arguments[4]) else { fail("cannot read the report or certificate") }
@@ -71,5 +71,5 @@ case "serve":
     let server = RelyingPartyServer(party: party, host: "127.0.0.1", port: count, idleTimeout: .seconds(30), maxConnections: 4096)
     try await server.run { port in FileHandle.standardOutput.write(Data("listening \(port)\n".utf8)) }
 default:
-    fail("usage: rp-bench in-process|serve REPORT CERT N|PORT")
+    fail("usage: RelyingPartyBench in-process|serve REPORT CERT N|PORT")
 }
