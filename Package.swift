@@ -72,6 +72,13 @@ let package = Package(
         .target(name: "Attestation", dependencies: [
             "SEVABI", "SNPReport", "AttestationPolicy", "SignatureVerification", "Certificates", "Measurement",
         ]),
+        // Intel DCAP quotes (SGX v3, TDX v4 and v5): the format, pure, bounds-checked.
+        .target(name: "DCAPQuote", dependencies: ["SEVABI"]),
+        // Verifying DCAP quotes: the PCK chain to the pinned Intel SGX Root CA, the QE report, the quote
+        // signature, the TD report policy.
+        .target(name: "TDXAttestation", dependencies: [
+            "DCAPQuote", "Certificates", "AttestationPolicy", .product(name: "Crypto", package: "swift-crypto"),
+        ]),
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
             "SEVABI", "HostOS", "HostProbe", "Measurement", "SNPReport", "AttestationPolicy", "Certificates", "KDS",
@@ -133,6 +140,9 @@ let package = Package(
         .testTarget(name: "RelyingPartyTests", dependencies: [
             "RelyingParty", "RelyingPartyServer", "SNPReport", "Certificates", "SEVABI", "GuestImage", "KDS",
             .product(name: "Crypto", package: "swift-crypto"),
+        ], resources: [.copy("Fixtures")]),
+        .testTarget(name: "TDXTests", dependencies: [
+            "DCAPQuote", "TDXAttestation", "Certificates", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],

@@ -12,6 +12,8 @@ enum OID {
     static let ecPublicKey: ASN1ObjectIdentifier = [1, 2, 840, 10045, 2, 1]
     static let secp384r1: ASN1ObjectIdentifier = [1, 3, 132, 0, 34]
     static let ecdsaWithSHA384: ASN1ObjectIdentifier = [1, 2, 840, 10045, 4, 3, 3]
+    static let ecdsaWithSHA256: ASN1ObjectIdentifier = [1, 2, 840, 10045, 4, 3, 2]
+    static let prime256v1: ASN1ObjectIdentifier = [1, 2, 840, 10045, 3, 1, 7]
     static let commonName: ASN1ObjectIdentifier = [2, 5, 4, 3]
     static let amdVCEK: ASN1ObjectIdentifier = [1, 3, 6, 1, 4, 1, 3704, 1]
 }
@@ -32,6 +34,8 @@ extension SignatureAlgorithm {
             self = .rsaPSSSHA384
         case OID.ecdsaWithSHA384:
             self = .ecdsaSHA384
+        case OID.ecdsaWithSHA256:
+            self = .ecdsaSHA256
         default:
             throw CertificateError.unsupportedAlgorithm("signature algorithm \(oid)")
         }
@@ -97,9 +101,15 @@ extension PublicKey {
             } catch {
                 throw CertificateError.malformed("RSA public key rejected: \(error)")
             }
+        case OID.ecPublicKey where curve == OID.prime256v1:
+            do {
+                self = .p256(try P256.Signing.PublicKey(x963Representation: bits.bytes))
+            } catch {
+                throw CertificateError.malformed("P-256 public key is not a valid point")
+            }
         case OID.ecPublicKey:
             guard curve == OID.secp384r1 else {
-                throw CertificateError.unsupportedAlgorithm("EC curve \(curve.map { "\($0)" } ?? "absent"), expected P-384")
+                throw CertificateError.unsupportedAlgorithm("EC curve \(curve.map { "\($0)" } ?? "absent"), expected P-384 or P-256")
             }
             do {
                 self = .p384(try P384.Signing.PublicKey(x963Representation: bits.bytes))

@@ -1,0 +1,124 @@
+import AttestationPolicy
+import Certificates
+import Crypto
+import DCAPQuote
+import Foundation
+
+/// What a quote must show beyond a valid signature chain.
+public struct QuotePolicy: Sendable, Equatable {
+    public var mrTD: [UInt8]?
+    public var rtmrs: [Int: [UInt8]] = [:]
+    public var reportData: [UInt8]?
+    public var mrSignerSeam: [UInt8]?
+    public var xfam: [UInt8]?
+    /// TDATTRIBUTES.DEBUG (a host-readable TD) is refused unless allowed.
+    public var allowDebug = false
+    public init() {}
+}
+
+/// Verifies a DCAP quote's signatures: the PCK chain (leaf → PCK Platform/Processor CA → the pinned
+/// Intel SGX Root CA, each valid at `time`), the QE report signed by the PCK key, the QE report data
+/// = SHA-256(attestation key ‖ QE authentication data), and the quote signed by the attestation key;
+/// then the policy on the TD report. Collateral (TCB info, QE identity, CRLs) is a separate step.
+public enum QuoteVerifier {
+    public static func verify(_ quote: DCAPQuote, at time: Date = Date(), policy: QuotePolicy = QuotePolicy()) -> Verdict {
+        var checks: [Check] = []
+        let chain: [Certificate]
+        do { chain = try Certificate.parseBundle(quote.pckChainPEM) } catch {
+            return Verdict(product: "Intel \(quote.header.tee == .tdx ? "TDX" : "SGX")", signingKey: "PCK",
+                           checks: [.fail("pck-chain", "the certification data's PEM chain is unreadable: \(error)")])
+        }
+        checks += chainChecks(chain, at: time)
+        let leaf = chain.first
+        checks.append(qeReportSignatureCheck(quote, leaf: leaf))
+        checks.append(qeReportDataCheck(quote))
+        checks.append(quoteSignatureCheck(quote))
+        checks += policyChecks(quote, policy: policy)
+        return Verdict(product: "Intel \(quote.header.tee == .tdx ? "TDX" : "SGX") quote v\(quote.header.version)",
+                       signingKey: "PCK \(leaf?.subjectCommonName ?? "?")", checks: checks)
+    }
+
+    static func chainChecks(_ chain: [Certificate], at time: Date) -> [Check] {
+        guard chain.count == 3 else {
+            return [.fail("pck-chain", "expected PCK, PCK CA and root (3 certificates), found \(chain.count)")]
+        }
+        var checks: [Check] = []
+        let (leaf, intermediate, root) = (chain[0], chain[1], chain[2])
+        guard let pinned = IntelRoot.certificate else { return [.fail("root", "the embedded Intel SGX Root CA is damaged")] }
+        checks.append(root.der == pinned.der
+            ? .pass("root", "Intel SGX Root CA, equal to the pinned root (SHA-256 \(IntelRoot.fingerprintSHA256.prefix(16))…)")
+            : .fail("root", "the chain's root (\(root.subjectCommonName ?? "?"), SHA-256 \(root.fingerprintSHA256.prefix(16))…) is not the pinned Intel SGX Root CA"))
+        checks.append(intermediate.isSigned(by: pinned)
+            ? .pass("pck-ca", "\(intermediate.subjectCommonName ?? "PCK CA") is signed by the Intel SGX Root CA")
+            : .fail("pck-ca", "\(intermediate.subjectCommonName ?? "PCK CA") is not signed by the Intel SGX Root CA"))
+        checks.append(leaf.isSigned(by: intermediate)
+            ? .pass("pck", "\(leaf.subjectCommonName ?? "PCK certificate") is signed by \(intermediate.subjectCommonName ?? "the PCK CA")")
+            : .fail("pck", "\(leaf.subjectCommonName ?? "PCK certificate") is not signed by \(intermediate.subjectCommonName ?? "the PCK CA")"))
+        let outside = [leaf, intermediate, root].filter { !$0.isValid(at: time) }.map { $0.subjectCommonName ?? "certificate" }
+        checks.append(outside.isEmpty
+            ? .pass("validity", "PCK chain valid at \(formatRFC3339(time))")
+            : .fail("validity", "\(outside.joined(separator: ", ")) not valid at \(formatRFC3339(time))"))
+        return checks
+    }
+
+    static func qeReportSignatureCheck(_ quote: DCAPQuote, leaf: Certificate?) -> Check {
+        guard let leaf, case .p256(let key) = leaf.publicKey else {
+            return .fail("qe-report-signature", "the PCK certificate has no P-256 key")
+        }
+        guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: quote.qeReportSignature),
+              key.isValidSignature(signature, for: SHA256.hash(data: quote.qeReport.raw)) else {
+            return .fail("qe-report-signature", "the QE report's ECDSA P-256 signature does not verify with the PCK key")
+        }
+        return .pass("qe-report-signature", "QE report signed by the PCK key")
+    }
+
+    static func qeReportDataCheck(_ quote: DCAPQuote) -> Check {
+        let expected = Array(SHA256.hash(data: quote.attestationKey + quote.qeAuthenticationData))
+        let data = quote.qeReport.reportData
+        guard Array(data.prefix(32)) == expected, data.dropFirst(32).allSatisfy({ $0 == 0 }) else {
+            return .fail("qe-report-data", "QE REPORTDATA is not SHA-256(attestation key ‖ QE authentication data) ‖ zeros")
+        }
+        return .pass("qe-report-data", "QE REPORTDATA binds the attestation key and the QE authentication data")
+    }
+
+    static func quoteSignatureCheck(_ quote: DCAPQuote) -> Check {
+        guard let key = try? P256.Signing.PublicKey(rawRepresentation: quote.attestationKey) else {
+            return .fail("quote-signature", "the attestation key is not a P-256 point")
+        }
+        guard let signature = try? P256.Signing.ECDSASignature(rawRepresentation: quote.signature),
+              key.isValidSignature(signature, for: SHA256.hash(data: quote.signedBytes)) else {
+            return .fail("quote-signature", "the quote's ECDSA P-256 signature over header and body does not verify with the attestation key")
+        }
+        return .pass("quote-signature", "header and \(quote.body.name) signed by the attestation key")
+    }
+
+    static func policyChecks(_ quote: DCAPQuote, policy: QuotePolicy) -> [Check] {
+        var checks: [Check] = []
+        func expect(_ name: String, _ found: [UInt8], _ wanted: [UInt8]?) {
+            guard let wanted else { return }
+            let padded = wanted.count < found.count && name == "report-data" ? wanted + [UInt8](repeating: 0, count: found.count - wanted.count) : wanted
+            checks.append(found == padded ? .pass(name, "\(found.hexString.prefix(32))… as expected")
+                                          : .fail(name, "\(found.hexString) is not the expected \(padded.hexString)"))
+        }
+        expect("report-data", quote.reportData, policy.reportData)
+        switch quote.body {
+        case .sgx:
+            if policy.mrTD != nil || !policy.rtmrs.isEmpty { checks.append(.fail("tee", "an SGX quote has no MRTD or RTMRs")) }
+        case .td10(let td), .td15(let td):
+            checks.append(td.debug && !policy.allowDebug
+                ? .fail("td-attributes", "TDATTRIBUTES.DEBUG is set: the host can read the TD's memory (allow with --allow-debug)")
+                : .pass("td-attributes", "TDATTRIBUTES \(td.tdAttributes.hexString)\(td.debug ? " (DEBUG allowed)" : "")"))
+            expect("mrtd", td.mrTD, policy.mrTD)
+            for (index, value) in policy.rtmrs.sorted(by: { $0.key < $1.key }) where (0..<4).contains(index) {
+                expect("rtmr\(index)", td.rtmrs[index], value)
+            }
+            expect("mrsignerseam", td.mrSignerSeam, policy.mrSignerSeam)
+            expect("xfam", td.xfam, policy.xfam)
+        }
+        return checks
+    }
+}
+
+extension Array where Element == UInt8 {
+    var hexString: String { map { String(format: "%02x", $0) }.joined() }
+}
