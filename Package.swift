@@ -77,13 +77,13 @@ let package = Package(
         // Verifying DCAP quotes: the PCK chain to the pinned Intel SGX Root CA, the QE report, the quote
         // signature, the TD report policy.
         .target(name: "TDXAttestation", dependencies: [
-            "DCAPQuote", "Certificates", "AttestationPolicy", .product(name: "Crypto", package: "swift-crypto"),
+            "DCAPQuote", "Certificates", "AttestationPolicy", "SEVABI", .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
             "SEVABI", "HostOS", "HostProbe", "Measurement", "SNPReport", "AttestationPolicy", "Certificates", "KDS",
             "GuestAttestation", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
-            "UnikernelCore", "RelyingParty", "RelyingPartyServer",
+            "UnikernelCore", "RelyingParty", "RelyingPartyServer", "DCAPQuote", "TDXAttestation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Docker/OCI image archives and layouts: readers, digest checks, in-memory layer flattening.
@@ -142,7 +142,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "TDXTests", dependencies: [
-            "DCAPQuote", "TDXAttestation", "Certificates", .product(name: "Crypto", package: "swift-crypto"),
+            "DCAPQuote", "TDXAttestation", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],

@@ -16,7 +16,7 @@ struct AttestCommand: AsyncParsableCommand {
           cvm attest verify report.bin --certs certs --expect-measurement HEX \\
               --expect-report-data $(nonce)
         """,
-        subcommands: [Show.self, AttestVerify.self, AttestFetch.self, AttestCerts.self, AttestReport.self, AttestSEVMeasure.self, AttestServe.self]
+        subcommands: [Show.self, AttestVerify.self, AttestFetch.self, AttestCerts.self, AttestReport.self, AttestSEVMeasure.self, AttestServe.self, AttestRTMR.self]
     )
 
     struct Show: ParsableCommand {

@@ -2,6 +2,7 @@ import ArgumentParser
 import Attestation
 import AttestationPolicy
 import Certificates
+import DCAPQuote
 import KDS
 import SNPReport
 import Foundation
@@ -10,7 +11,7 @@ import SEVABI
 struct AttestVerify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Verify an SNP report against AMD's roots and a validation policy.",
+        abstract: "Verify an SNP report against AMD's roots and a validation policy, or an Intel DCAP quote (TDX, SGX).",
         discussion: """
         Checks, in order: the pinned ARK, ASK/ASVK signed by the ARK, VCEK/VLEK signed by the ASK/ASVK, \
         validity of every certificate at --at (default now), revocation (with --crl), the signer and the \
@@ -18,6 +19,10 @@ struct AttestVerify: ParsableCommand {
         equal to CHIP_ID, then the policy. By default DEBUG and MIGRATE_MA are refused and SMT allowed. \
         Flags override the values of a --policy file (YAML or JSON, keys as in `--json` output of \
         `cvm attest verify --print-policy`). \
+        An Intel DCAP quote (TDX v4/v5, SGX v3) is recognised by its header and verified instead: the PCK \
+        chain to the pinned Intel SGX Root CA, the QE report and its binding, the quote signature, DEBUG \
+        refused unless --allow-debug, then --expect-mrtd, --expect-rtmr N=HEX and --expect-report-data \
+        (the collateral is not checked yet). \
         Exit status: 0 every check passed, 1 a check failed, 2 bad input. \
         Examples:
           cvm attest verify report.bin --vcek vcek.der --expect-measurement 7a1e5c...
@@ -62,6 +67,8 @@ struct AttestVerify: ParsableCommand {
     @Flag(help: "Print the effective policy as JSON and exit.") var printPolicy = false
     @Flag(help: "Print JSON.") var json = false
     @Option(help: .hidden) var benchIterations: Int?
+    @Option(help: "Expected MRTD of a TDX quote (48 bytes hex).") var expectMrtd: String?
+    @Option(help: "Expected RTMR of a TDX quote: N=HEX (N 0-3; repeatable).") var expectRtmr: [String] = []
 
     func effectivePolicy() throws -> ValidationPolicy {
         var result = ValidationPolicy()
@@ -103,6 +110,11 @@ struct AttestVerify: ParsableCommand {
     }
 
     func run() throws {
+        if !printPolicy, let bytes = FileManager.default.contents(atPath: report).map(Array.init), DCAPQuote.looksLikeQuote(bytes) {
+            try runQuote(bytes)
+            return
+        }
+        if expectMrtd != nil || !expectRtmr.isEmpty { throw CLIFailure.badInput("--expect-mrtd and --expect-rtmr apply to TDX quotes; \(report) is not one") }
         let policy = try effectivePolicy()
         if printPolicy { try printJSON(policy); return }
         let parsed = try AttestCLI.loadReport(report)

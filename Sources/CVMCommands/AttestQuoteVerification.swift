@@ -1,0 +1,101 @@
+import ArgumentParser
+import AttestationPolicy
+import Certificates
+import DCAPQuote
+import Foundation
+import TDXAttestation
+
+/// `cvm attest verify QUOTE`: an Intel DCAP quote (TDX or SGX) instead of an SNP report, told apart by
+/// its header (version 3-5 with attestation key type 2 at offset 2).
+extension AttestVerify {
+    func runQuote(_ bytes: [UInt8]) throws {
+        let quote: DCAPQuote
+        do { quote = try DCAPQuote(bytes: bytes) } catch { throw CLIFailure.badInput("\(report): \(error)") }
+        var policy = QuotePolicy()
+        do {
+            policy.reportData = try expectReportData.map { try [UInt8](hex: $0) }
+            policy.mrTD = try expectMrtd.map { try [UInt8](hex: $0, count: 48) }
+            for spec in expectRtmr {
+                let parts = spec.split(separator: "=", maxSplits: 1)
+                guard parts.count == 2, let index = Int(parts[0]), (0...3).contains(index) else {
+                    throw CLIFailure.badInput("--expect-rtmr '\(spec)': expected N=HEX with N 0-3")
+                }
+                policy.rtmrs[index] = try [UInt8](hex: String(parts[1]), count: 48)
+            }
+        } catch let failure as CLIFailure { throw failure } catch { throw CLIFailure.badInput("\(error)") }
+        guard (policy.reportData?.count ?? 0) <= 64 else { throw CLIFailure.badInput("--expect-report-data: at most 64 bytes") }
+        policy.allowDebug = allowDebug
+        let time = try verificationTime()
+        let verdict = QuoteVerifier.verify(quote, at: time, policy: policy)
+        if policy.mrTD == nil && policy.reportData == nil {
+            printError("warning: no expected MRTD and no expected report data: a pass proves a genuine Intel \(quote.header.tee == .tdx ? "TD" : "enclave"), not which one")
+        }
+        printError("warning: the collateral (TCB info, QE identity, PCK and root CRLs) is not checked yet: the platform's TCB status and revocation are unknown")
+        if json {
+            try printJSON(verdict)
+        } else {
+            print("quote: version \(quote.header.version), \(quote.body.name), QE SVN \(quote.header.qeSVN), PCE SVN \(quote.header.pceSVN)")
+            for check in verdict.checks {
+                print("\(check.passed ? "pass" : "FAIL")  \(check.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(check.detail)")
+            }
+            print(verdict.passed ? "verdict: PASS (\(verdict.checks.count) checks, \(verdict.product ?? "?"), signatures only)"
+                                 : "verdict: FAIL (\(verdict.failures.count) of \(verdict.checks.count) checks failed)")
+        }
+        if !verdict.passed {
+            throw CLIFailure.no(json ? "" : "verification failed: " + verdict.failures.map(\.name).joined(separator: ", "))
+        }
+    }
+
+    func verificationTime() throws -> Date {
+        guard let at else { return Date() }
+        guard let parsed = parseRFC3339(at) else {
+            throw CLIFailure.badInput("--at: not an RFC 3339 time: '\(at)' (example 2025-06-01T00:00:00Z)")
+        }
+        return parsed
+    }
+}
+
+/// `cvm attest rtmr replay CCEL`: a TD's event log replayed into RTMR0–3.
+struct AttestRTMR: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "rtmr",
+        abstract: "Replay a TDX event log (CCEL) into RTMR0-3.",
+        subcommands: [Replay.self]
+    )
+
+    struct Replay: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "replay",
+            abstract: "Replay a TDX guest's CCEL event log into RTMR0-3 and print them.",
+            discussion: """
+            Each event extends RTMR[index - 1] = SHA-384(RTMR ‖ its SHA-384 digest), from zero; compare \
+            the result with the RTMRs of the TD's quote (cvm attest verify QUOTE --expect-rtmr N=HEX). \
+            Inside a TD the log is /sys/firmware/acpi/tables/data/CCEL. \
+            Examples:
+              cvm attest rtmr replay /sys/firmware/acpi/tables/data/CCEL
+              cvm attest rtmr replay ccel.bin --json
+            """
+        )
+
+        @Argument(help: "The event log (the CCEL ACPI table's log area).") var log: String
+        @Flag(help: "Print JSON.") var json = false
+
+        struct Output: Encodable {
+            let events: Int
+            let rtmr: [String]
+        }
+
+        func run() throws {
+            let bytes = try AttestCLI.readFile(log, what: "event log")
+            let replayed: TDXEventLog
+            do { replayed = try TDXEventLog(bytes: bytes) } catch { throw CLIFailure.badInput("\(log): \(error)") }
+            let rtmrs = replayed.rtmrs.map { $0.map { String(format: "%02x", $0) }.joined() }
+            if json {
+                try printJSON(Output(events: replayed.events.count, rtmr: rtmrs))
+            } else {
+                print("\(replayed.events.count) events")
+                for (index, value) in rtmrs.enumerated() { print("RTMR\(index) \(value)") }
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import Testing
+
+/// `cvm attest verify QUOTE` and `cvm attest rtmr replay` as a user runs them, on the real Intel vectors
+/// in Tests/TDXTests/Fixtures.
+struct TDXQuoteCLITests {
+    static func fixture(_ name: String) -> String {
+        OCITestArchive.repositoryRoot.appendingPathComponent("Tests/TDXTests/Fixtures/\(name)").path
+    }
+
+    @Test func aTDXQuoteIsRecognisedAndVerified() throws {
+        let pass = try CLIRun.cvm(["attest", "verify", Self.fixture("tdx_quote"), "--at", "2025-07-04T10:16:31Z"])
+        #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
+        #expect(pass.stdout.contains("quote: version 4, TD 1.0 report"))
+        #expect(pass.stdout.contains("verdict: PASS"))
+        #expect(pass.stderr.contains("collateral (TCB info, QE identity, PCK and root CRLs) is not checked yet"))
+        let v5 = try CLIRun.cvm(["attest", "verify", Self.fixture("quote_v5_sample.dat"), "--at", "2026-03-05T10:50:03Z", "--json"])
+        #expect(v5.status == 0, "\(v5.stderr)")
+        #expect(v5.stdout.contains("\"quote-signature\""))
+        let debug = try CLIRun.cvm(["attest", "verify", Self.fixture("tdx_quote_4.dat"), "--at", "2023-06-28T08:03:58Z"])
+        #expect(debug.status == 1)
+        #expect(debug.stdout.contains("FAIL  td-attributes"))
+        #expect(try CLIRun.cvm(["attest", "verify", Self.fixture("tdx_quote_4.dat"), "--at", "2023-06-28T08:03:58Z", "--allow-debug"]).status == 0)
+        let mrtd = try CLIRun.cvm(["attest", "verify", Self.fixture("tdx_quote"), "--at", "2025-07-04T10:16:31Z", "--expect-mrtd", String(repeating: "00", count: 48)])
+        #expect(mrtd.status == 1)
+        #expect(mrtd.stdout.contains("FAIL  mrtd"))
+    }
+
+    @Test func badQuotesGiveOneLineAndExitTwo() throws {
+        let directory = try OCITestArchive.temporaryDirectory("quote")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: Self.fixture("tdx_quote")))
+        let cases: [(String, Data)] = [
+            ("truncated", bytes.prefix(700)),
+            ("length-past-end", { var d = bytes; d.replaceSubrange(632..<636, with: [0xFF, 0xFF, 0xFF, 0x00]); return d }()),
+            ("version-9", { var d = bytes; d[0] = 9; d[2] = 2; return d }()),
+        ]
+        for (name, data) in cases {
+            let file = directory.appendingPathComponent(name)
+            try data.write(to: file)
+            let run = try CLIRun.cvm(["attest", "verify", file.path])
+            #expect(run.status == 2, "\(name): \(run.stderr)")
+            #expect(run.stderr.split(separator: "\n").count == 1, "\(name): \(run.stderr)")
+        }
+    }
+
+    @Test func theEventLogReplaysToTheQuotesRTMRs() throws {
+        let replay = try CLIRun.cvm(["attest", "rtmr", "replay", Self.fixture("ccel/ccel_data.dat"), "--json"])
+        #expect(replay.status == 0, "\(replay.stderr)")
+        let output = try JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any]
+        let rtmrs = try #require(output?["rtmr"] as? [String])
+        #expect(output?["events"] as? Int == 43)
+        // The replayed values are what the quote from the same TD must carry: verify it with them.
+        var arguments = ["attest", "verify", Self.fixture("ccel/cos-113-tdx-quote.dat"), "--allow-debug", "--at", "2024-06-01T00:00:00Z"]
+        for index in 0..<3 { arguments += ["--expect-rtmr", "\(index)=\(rtmrs[index])"] }
+        let verify = try CLIRun.cvm(arguments)
+        #expect(verify.stdout.contains("pass  rtmr0") && verify.stdout.contains("pass  rtmr1") && verify.stdout.contains("pass  rtmr2"), "\(verify.stdout)")
+        let bad = try CLIRun.cvm(["attest", "rtmr", "replay", Self.fixture("tdx_quote")])
+        #expect(bad.status == 2)
+        #expect(bad.stderr.contains("not a TCG Spec ID Event03") || bad.stderr.contains("truncated"), "\(bad.stderr)")
+    }
+}
