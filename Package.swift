@@ -15,6 +15,8 @@ let package = Package(
         ]),
         // For the fuzz package (Fuzz/), which feeds bench configs to BenchSettings.
         .library(name: "Bench", targets: ["Bench"]),
+        // Intel DCAP quotes and their verification (and the fuzz package's quote target).
+        .library(name: "TDX", targets: ["DCAPQuote", "TDXAttestation"]),
         // For the fuzz package (Fuzz/), which feeds requests to the relying party.
         .library(name: "RelyingParty", targets: ["RelyingParty"]),
     ],

@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// libFuzzer targets for the parsers of untrusted input (reports, certificates, policies, bench configs, the relying party's requests). Built by Fuzz/run.sh with `--sanitize=fuzzer`, which
+// libFuzzer targets for the parsers of untrusted input (reports, certificates, policies, bench configs, the relying party's requests, DCAP quotes and TDX event logs). Built by Fuzz/run.sh with `--sanitize=fuzzer`, which
 // instruments every module and links libFuzzer's main; see Fuzz/README.md.
 import PackageDescription
 
@@ -18,6 +18,8 @@ let package = Package(
         .executableTarget(name: "FuzzRelyingParty", dependencies: [
             .product(name: "RelyingParty", package: "CVMKit"), .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "FuzzQuote", dependencies: [.product(name: "TDX", package: "CVMKit")],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(name: "FuzzBenchConfig", dependencies: [.product(name: "Bench", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
     ],
