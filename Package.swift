@@ -80,6 +80,7 @@ let package = Package(
         // signature, the TD report policy.
         .target(name: "TDXAttestation", dependencies: [
             "DCAPQuote", "Certificates", "AttestationPolicy", "SEVABI", .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
@@ -144,7 +145,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "TDXTests", dependencies: [
-            "DCAPQuote", "TDXAttestation", .product(name: "Crypto", package: "swift-crypto"),
+            "DCAPQuote", "TDXAttestation", "Certificates", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],

@@ -26,11 +26,24 @@ extension AttestVerify {
         guard (policy.reportData?.count ?? 0) <= 64 else { throw CLIFailure.badInput("--expect-report-data: at most 64 bytes") }
         policy.allowDebug = allowDebug
         let time = try verificationTime()
-        let verdict = QuoteVerifier.verify(quote, at: time, policy: policy)
+        var verdict = QuoteVerifier.verify(quote, at: time, policy: policy)
+        if let collateral {
+            let parsed: QuoteCollateral
+            do { parsed = try QuoteCollateral(json: try AttestCLI.readFile(collateral, what: "collateral")) } catch let failure as CLIFailure {
+                throw failure
+            } catch { throw CLIFailure.badInput("\(collateral): \(error)") }
+            let chain = (try? Certificate.parseBundle(quote.pckChainPEM)) ?? []
+            verdict = Verdict(product: verdict.product, signingKey: verdict.signingKey,
+                              checks: verdict.checks + CollateralVerifier.checks(pckChain: chain, collateral: parsed, at: time))
+        }
         if policy.mrTD == nil && policy.reportData == nil {
             printError("warning: no expected MRTD and no expected report data: a pass proves a genuine Intel \(quote.header.tee == .tdx ? "TD" : "enclave"), not which one")
         }
-        printError("warning: the collateral (TCB info, QE identity, PCK and root CRLs) is not checked yet: the platform's TCB status and revocation are unknown")
+        if collateral == nil {
+            printError("warning: no --collateral: the TCB info, QE identity and CRLs are not checked: the platform's TCB status and revocation are unknown")
+        } else {
+            printError("warning: the collateral is checked for authenticity, currency, FMSPC and revocation; the TCB level (UpToDate, OutOfDate, advisories) and the QE identity match are not evaluated yet")
+        }
         if json {
             try printJSON(verdict)
         } else {
@@ -38,7 +51,7 @@ extension AttestVerify {
             for check in verdict.checks {
                 print("\(check.passed ? "pass" : "FAIL")  \(check.name.padding(toLength: 20, withPad: " ", startingAt: 0)) \(check.detail)")
             }
-            print(verdict.passed ? "verdict: PASS (\(verdict.checks.count) checks, \(verdict.product ?? "?"), signatures only)"
+            print(verdict.passed ? "verdict: PASS (\(verdict.checks.count) checks, \(verdict.product ?? "?"), \(collateral == nil ? "signatures only" : "signatures and collateral"))"
                                  : "verdict: FAIL (\(verdict.failures.count) of \(verdict.checks.count) checks failed)")
         }
         if !verdict.passed {

@@ -13,7 +13,15 @@ struct TDXQuoteCLITests {
         #expect(pass.status == 0, "\(pass.stdout)\(pass.stderr)")
         #expect(pass.stdout.contains("quote: version 4, TD 1.0 report"))
         #expect(pass.stdout.contains("verdict: PASS"))
-        #expect(pass.stderr.contains("collateral (TCB info, QE identity, PCK and root CRLs) is not checked yet"))
+        #expect(pass.stderr.contains("no --collateral"))
+        let withCollateral = try CLIRun.cvm(["attest", "verify", Self.fixture("tdx_quote"), "--at", "2025-07-04T10:16:31Z",
+                                             "--collateral", Self.fixture("tdx_quote_collateral.json")])
+        #expect(withCollateral.status == 0, "\(withCollateral.stdout)\(withCollateral.stderr)")
+        #expect(withCollateral.stdout.contains("pass  tcb-info ") && withCollateral.stdout.contains("pass  revocation"))
+        let expired = try CLIRun.cvm(["attest", "verify", Self.fixture("tdx_quote"), "--at", "2025-07-21T00:00:00Z",
+                                      "--collateral", Self.fixture("tdx_quote_collateral.json")])
+        #expect(expired.status == 1)
+        #expect(expired.stdout.contains("TCBInfo expired"))
         let v5 = try CLIRun.cvm(["attest", "verify", Self.fixture("quote_v5_sample.dat"), "--at", "2026-03-05T10:50:03Z", "--json"])
         #expect(v5.status == 0, "\(v5.stderr)")
         #expect(v5.stdout.contains("\"quote-signature\""))

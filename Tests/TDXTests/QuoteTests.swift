@@ -1,3 +1,4 @@
+import Certificates
 import Crypto
 import Foundation
 import Testing
@@ -241,5 +242,71 @@ func hex(_ bytes: [UInt8]) -> String { bytes.map { String(format: "%02x", $0) }.
         let at = try #require(bytes.firstRange(of: digest)).lowerBound
         changed[at] ^= 1
         #expect(try TDXEventLog(bytes: changed).rtmrs != log.rtmrs)
+    }
+}
+
+@Suite struct CollateralTests {
+    static func collateral(_ name: String) throws -> QuoteCollateral { try QuoteCollateral(json: TDXFixture.bytes(name)) }
+    static func chain(_ quote: String) throws -> [Certificate] {
+        try Certificate.parseBundle(DCAPQuote(bytes: TDXFixture.bytes(quote)).pckChainPEM)
+    }
+
+    /// Every vector's collateral is Intel's, current at the README's time, for the quote's FMSPC, and
+    /// nothing in its chain is revoked (dcap-qvl's verdicts differ only in the TCB level, not checked yet).
+    @Test(arguments: TDXFixture.vectors)
+    func theCollateralIsAuthenticAndCurrent(vector: (quote: String, collateral: String, time: Int)) throws {
+        let checks = CollateralVerifier.checks(pckChain: try Self.chain(vector.quote), collateral: try Self.collateral(vector.collateral),
+                                               at: Date(timeIntervalSince1970: TimeInterval(vector.time)))
+        let failed = checks.filter { !$0.passed }.map { "\($0.name): \($0.detail)" }
+        #expect(failed.isEmpty, "\(failed)")
+        #expect(Set(checks.map(\.name)) == ["tcb-info", "tcb-info-validity", "qe-identity", "qe-identity-validity", "root-crl", "pck-crl", "revocation", "tcb-info-fmspc"])
+    }
+
+    /// A day before the TCB info's issueDate (2025-06-19T10:16:03Z) and a day after its nextUpdate
+    /// (2025-07-19T10:16:03Z): the messages dcap-qvl gives there. (Within the window, at the README's time
+    /// plus or minus a day, dcap-qvl still says UpToDate.)
+    @Test func outsideItsWindowTheCollateralIsRefusedAsDcapQvlRefusesIt() throws {
+        let chain = try Self.chain("tdx_quote"), collateral = try Self.collateral("tdx_quote_collateral.json")
+        let before = 1_750_328_163 - 86_400, after = 1_752_920_163 + 86_400
+        let early = CollateralVerifier.checks(pckChain: chain, collateral: collateral, at: Date(timeIntervalSince1970: TimeInterval(before)))
+        let late = CollateralVerifier.checks(pckChain: chain, collateral: collateral, at: Date(timeIntervalSince1970: TimeInterval(after)))
+        #expect(early.first { $0.name == "tcb-info-validity" }?.detail.hasPrefix("TCBInfo issue date is in the future") == true)
+        #expect(late.first { $0.name == "tcb-info-validity" }?.detail.hasPrefix("TCBInfo expired") == true)
+        if TDXFixture.oraclePython != nil {
+            let path = TDXFixture.url("tdx_quote").path, json = TDXFixture.url("tdx_quote_collateral.json").path
+            let earlyOracle = try TDXFixture.oracle(["verify", path, json, String(before)])
+            let lateOracle = try TDXFixture.oracle(["verify", path, json, String(after)])
+            #expect((earlyOracle["error"] as? String)?.contains("TCBInfo issue date is in the future") == true, "\(earlyOracle)")
+            #expect((lateOracle["error"] as? String)?.contains("TCBInfo expired") == true, "\(lateOracle)")
+        }
+    }
+
+    @Test func tamperedOrForeignCollateralFails() throws {
+        let chain = try Self.chain("tdx_quote")
+        let time = Date(timeIntervalSince1970: 1_751_624_191)
+        // Another platform's TCB info (the v5 sample's FMSPC 90C06F000000 is not this quote's B0C06F000000).
+        let foreign = CollateralVerifier.checks(pckChain: chain, collateral: try Self.collateral("tdx_quote_outdated_collateral.json"),
+                                                at: Date(timeIntervalSince1970: 1_772_707_803))
+        #expect(foreign.first { $0.name == "tcb-info-fmspc" }?.passed == false)
+        #expect(foreign.filter { !$0.passed }.map(\.name) == ["tcb-info-fmspc"], "both platforms' PCK CRLs come from the PCK Platform CA")
+        // One character of the signed TCB info changed.
+        var json = try JSONSerialization.jsonObject(with: Data(TDXFixture.bytes("tdx_quote_collateral.json"))) as! [String: Any]
+        json["tcb_info"] = (json["tcb_info"] as! String).replacingOccurrences(of: "\"UpToDate\"", with: "\"UpToDatE\"")
+        let tampered = try QuoteCollateral(json: Array(try JSONSerialization.data(withJSONObject: json)))
+        let checks = CollateralVerifier.checks(pckChain: chain, collateral: tampered, at: time)
+        #expect(checks.first { $0.name == "tcb-info" }?.passed == false)
+        #expect(throws: QuoteCollateral.Failure.self) { _ = try QuoteCollateral(json: Array("{}".utf8)) }
+        #expect(throws: QuoteCollateral.Failure.self) { _ = try QuoteCollateral(json: Array("not json".utf8)) }
+    }
+
+    @Test func thePCKExtensionGivesTheFMSPCDcapQvlReads() throws {
+        for vector in TDXFixture.vectors {
+            let pck = try PCKExtensions(try Self.chain(vector.quote)[0])
+            #expect(pck.cpuSVN.count == 16 && pck.fmspc.count == 6 && pck.pceID.count == 2)
+            if TDXFixture.oraclePython != nil {
+                let parsed = try TDXFixture.oracle(["parse", TDXFixture.url(vector.quote).path])
+                #expect(pck.fmspc.map { String(format: "%02X", $0) }.joined() == parsed["fmspc"] as? String)
+            }
+        }
     }
 }
