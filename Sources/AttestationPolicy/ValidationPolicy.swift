@@ -82,13 +82,6 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
     /// The keys a policy file may use.
     public static var keys: [String] { CodingKeys.allCases.map(\.rawValue) }
 
-    /// Any key as written, so keys this type does not know can be named.
-    private struct WrittenKey: CodingKey {
-        let stringValue: String
-        init(stringValue: String) { self.stringValue = stringValue }
-        var intValue: Int? { nil }
-        init?(intValue: Int) { nil }
-    }
 
     public init(from decoder: any Decoder) throws {
         // An unknown key is refused, never ignored: a misspelt `mesurement:` would otherwise turn an
@@ -217,4 +210,12 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
         }
         return FirmwareVersion(major: major, minor: minor)
     }
+}
+
+/// Any key as written, so that a policy reader can name the keys its type does not know.
+public struct WrittenKey: CodingKey {
+    public let stringValue: String
+    public init(stringValue: String) { self.stringValue = stringValue }
+    public var intValue: Int? { nil }
+    public init?(intValue: Int) { nil }
 }

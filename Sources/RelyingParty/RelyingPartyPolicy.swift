@@ -49,13 +49,6 @@ public struct RelyingPartyPolicy: Sendable, Decodable {
         case measurements, allowUncoveredKernel, chain, kdsCache, offline, sessionTimeout, report
     }
 
-    private struct WrittenKey: CodingKey {
-        let stringValue: String
-        init(stringValue: String) { self.stringValue = stringValue }
-        var intValue: Int? { nil }
-        init?(intValue: Int) { nil }
-    }
-
     public init(from decoder: any Decoder) throws {
         let known = CodingKeys.allCases.map(\.rawValue)
         for key in try decoder.container(keyedBy: WrittenKey.self).allKeys where !known.contains(key.stringValue) {

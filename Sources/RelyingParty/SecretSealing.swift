@@ -58,27 +58,25 @@ public enum SecretSealing {
         return Sealed(iv: Array(box.nonce), ciphertext: Array(box.ciphertext), tag: Array(box.tag))
     }
 
-    /// The guest's side (the C helper does the same in guest/attest): opens what `seal` made.
+    /// The guest's side (the C helper does the same in guest/init/cvm-attest.c): opens what `seal` made.
     public static func open(_ sealed: Sealed, name: String, rpPublic: [UInt8], nonce: [UInt8],
                             with teeKey: Curve25519.KeyAgreement.PrivateKey) throws -> [UInt8] {
-        guard sealed.iv.count == 12, sealed.tag.count == 16 else { throw Failure.badSealedBox }
         let teePublic = Array(teeKey.publicKey.rawRepresentation)
-        let key = try key(privateKey: teeKey, peer: rpPublic, nonce: nonce, teePublic: teePublic, rpPublic: rpPublic)
-        do {
-            let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: sealed.iv), ciphertext: sealed.ciphertext, tag: sealed.tag)
-            return Array(try AES.GCM.open(box, using: key, authenticating: aad(name: name)))
-        } catch {
-            throw Failure.authentication
-        }
+        return try open(sealed, name: name, own: teeKey, peer: rpPublic, nonce: nonce, teePublic: teePublic, rpPublic: rpPublic)
     }
 
     /// The relying party's side of the reverse direction: opens what a guest sealed to it with the same
     /// derivation (the key agreement is symmetric), e.g. the guest side's own test vectors.
     public static func open(_ sealed: Sealed, name: String, teePublic: [UInt8], nonce: [UInt8],
                             by rpKey: Curve25519.KeyAgreement.PrivateKey) throws -> [UInt8] {
-        guard sealed.iv.count == 12, sealed.tag.count == 16 else { throw Failure.badSealedBox }
         let rpPublic = Array(rpKey.publicKey.rawRepresentation)
-        let key = try key(privateKey: rpKey, peer: teePublic, nonce: nonce, teePublic: teePublic, rpPublic: rpPublic)
+        return try open(sealed, name: name, own: rpKey, peer: teePublic, nonce: nonce, teePublic: teePublic, rpPublic: rpPublic)
+    }
+
+    static func open(_ sealed: Sealed, name: String, own: Curve25519.KeyAgreement.PrivateKey, peer: [UInt8], nonce: [UInt8],
+                     teePublic: [UInt8], rpPublic: [UInt8]) throws -> [UInt8] {
+        guard sealed.iv.count == 12, sealed.tag.count == 16 else { throw Failure.badSealedBox }
+        let key = try key(privateKey: own, peer: peer, nonce: nonce, teePublic: teePublic, rpPublic: rpPublic)
         do {
             let box = try AES.GCM.SealedBox(nonce: AES.GCM.Nonce(data: sealed.iv), ciphertext: sealed.ciphertext, tag: sealed.tag)
             return Array(try AES.GCM.open(box, using: key, authenticating: aad(name: name)))

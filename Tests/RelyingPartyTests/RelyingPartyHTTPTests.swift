@@ -134,17 +134,8 @@ struct Client: Sendable {
     func aStalledClientIsDisconnectedWhileOthersAreServed() async throws {
         let h = try Harness()
         try await withServer(h.party, idleTimeout: .milliseconds(500)) { port in
-            let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-            #expect(fd >= 0)
-            defer { close(fd) }
-            var address = sockaddr_in()
-            address.sin_family = sa_family_t(AF_INET)
-            address.sin_port = in_port_t(UInt16(port).bigEndian)
-            address.sin_addr.s_addr = inet_addr("127.0.0.1")
-            let connected = withUnsafePointer(to: &address) {
-                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-            }
-            #expect(connected == 0)
+            let stalled = try #require(KeepAliveClient(port: port))
+            let fd = stalled.fd
             let partial = "POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ver"
             _ = partial.withCString { write(fd, $0, strlen($0)) }
             // While it stalls, another client is answered.
