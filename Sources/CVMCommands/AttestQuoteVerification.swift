@@ -33,8 +33,16 @@ extension AttestVerify {
                 throw failure
             } catch { throw CLIFailure.badInput("\(collateral): \(error)") }
             let chain = (try? Certificate.parseBundle(quote.pckChainPEM)) ?? []
+            var accepted: Set<TCBStatus> = [.upToDate]
+            for name in acceptTcbStatus.flatMap({ $0.split(separator: ",") }) {
+                guard let status = TCBStatus(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
+                    throw CLIFailure.badInput("--accept-tcb-status '\(name)': one of \(TCBStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                accepted.insert(status)
+            }
+            let tcb = QuoteVerifier.tcbLevelCheck(quote, pck: chain.first.flatMap { try? PCKExtensions($0) }, collateral: parsed, accepted: accepted)
             verdict = Verdict(product: verdict.product, signingKey: verdict.signingKey,
-                              checks: verdict.checks + CollateralVerifier.checks(pckChain: chain, collateral: parsed, at: time))
+                              checks: verdict.checks + CollateralVerifier.checks(pckChain: chain, collateral: parsed, at: time) + [tcb])
         }
         if policy.mrTD == nil && policy.reportData == nil {
             printError("warning: no expected MRTD and no expected report data: a pass proves a genuine Intel \(quote.header.tee == .tdx ? "TD" : "enclave"), not which one")
@@ -42,7 +50,6 @@ extension AttestVerify {
         if collateral == nil {
             printError("warning: no --collateral: the TCB info, QE identity and CRLs are not checked: the platform's TCB status and revocation are unknown")
         } else {
-            printError("warning: the collateral is checked for authenticity, currency, FMSPC and revocation; the TCB level (UpToDate, OutOfDate, advisories) and the QE identity match are not evaluated yet")
         }
         if json {
             try printJSON(verdict)

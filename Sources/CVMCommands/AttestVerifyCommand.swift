@@ -22,8 +22,8 @@ struct AttestVerify: ParsableCommand {
         An Intel DCAP quote (TDX v4/v5, SGX v3) is recognised by its header and verified instead: the PCK \
         chain to the pinned Intel SGX Root CA, the QE report and its binding, the quote signature, DEBUG \
         refused unless --allow-debug, then --expect-mrtd, --expect-rtmr N=HEX and --expect-report-data \
-        (with --collateral: TCB info and QE identity signed by Intel and current, the CRLs, revocation and \
-        the FMSPC; the TCB level is not evaluated yet). \
+        (with --collateral: TCB info and QE identity signed by Intel and current, the CRLs, revocation, the \
+        FMSPC, and the TCB level of the platform, TDX module and QE, UpToDate unless --accept-tcb-status). \
         Exit status: 0 every check passed, 1 a check failed, 2 bad input. \
         Examples:
           cvm attest verify report.bin --vcek vcek.der --expect-measurement 7a1e5c...
@@ -71,6 +71,7 @@ struct AttestVerify: ParsableCommand {
     @Option(help: "Expected MRTD of a TDX quote (48 bytes hex).") var expectMrtd: String?
     @Option(help: "Expected RTMR of a TDX quote: N=HEX (N 0-3; repeatable).") var expectRtmr: [String] = []
     @Option(help: "Collateral for a DCAP quote (dcap-qvl's QuoteCollateralV3 JSON: TCB info, QE identity, CRLs, issuer chains).") var collateral: String?
+    @Option(help: "TCB statuses of a DCAP quote to accept besides UpToDate, comma separated (e.g. SWHardeningNeeded,OutOfDate).") var acceptTcbStatus: [String] = []
 
     func effectivePolicy() throws -> ValidationPolicy {
         var result = ValidationPolicy()

@@ -105,9 +105,10 @@ public enum QuoteVerifier {
         case .sgx:
             if policy.mrTD != nil || !policy.rtmrs.isEmpty { checks.append(.fail("tee", "an SGX quote has no MRTD or RTMRs")) }
         case .td10(let td), .td15(let td):
-            checks.append(td.debug && !policy.allowDebug
-                ? .fail("td-attributes", "TDATTRIBUTES.DEBUG is set: the host can read the TD's memory (allow with --allow-debug)")
-                : .pass("td-attributes", "TDATTRIBUTES \(td.tdAttributes.hexString)\(td.debug ? " (DEBUG allowed)" : "")"))
+            checks.append(tdAttributesCheck(td, policy: policy))
+            if let service = td.mrServiceTD, service.contains(where: { $0 != 0 }) {
+                checks.append(.fail("mrservicetd", "MRSERVICETD is set: a service TD is bound to this TD"))
+            }
             expect("mrtd", td.mrTD, policy.mrTD)
             for (index, value) in policy.rtmrs.sorted(by: { $0.key < $1.key }) where (0..<4).contains(index) {
                 expect("rtmr\(index)", td.rtmrs[index], value)
@@ -116,6 +117,44 @@ public enum QuoteVerifier {
             expect("xfam", td.xfam, policy.xfam)
         }
         return checks
+    }
+}
+
+extension QuoteVerifier {
+    /// TDATTRIBUTES (64-bit): TUD bit 0 DEBUG (refused unless allowed), bits 1-7 reserved; SEC bit 28
+    /// SEPT_VE_DISABLE (required: without it the host can inject #VE through EPT violations), bits
+    /// 8-27 and 29 reserved, 30 PKS, 31 KL; OTHER bits 32-62 reserved, 63 PERFMON.
+    static func tdAttributesCheck(_ td: DCAPQuote.TDReport, policy: QuotePolicy) -> Check {
+        let a = td.tdAttributes
+        var value: UInt64 = 0
+        for (index, byte) in a.prefix(8).enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
+        let reserved: UInt64 = 0xFE | 0x0FFF_FF00 | (1 << 29) | 0x7FFF_FFFF_0000_0000
+        if value & reserved != 0 {
+            return .fail("td-attributes", "TDATTRIBUTES \(a.hexString) has reserved bits set")
+        }
+        if td.debug && !policy.allowDebug {
+            return .fail("td-attributes", "TDATTRIBUTES.DEBUG is set: the host can read the TD's memory (allow with --allow-debug)")
+        }
+        if value & (1 << 28) == 0 {
+            return .fail("td-attributes", "TDATTRIBUTES.SEPT_VE_DISABLE is clear: the host could inject #VE through EPT violations")
+        }
+        return .pass("td-attributes", "TDATTRIBUTES \(a.hexString): SEPT_VE_DISABLE\(td.debug ? ", DEBUG (allowed)" : "")")
+    }
+
+    /// With collateral: the TCB level of the platform, TDX module and QE, which passes when its status
+    /// is one of `accepted` (default UpToDate only).
+    public static func tcbLevelCheck(_ quote: DCAPQuote, pck: PCKExtensions?, collateral: QuoteCollateral,
+                                     accepted: Set<TCBStatus> = [.upToDate]) -> Check {
+        guard let pck else { return .fail("tcb-level", "the PCK certificate's SGX extension is unreadable") }
+        do {
+            let standing = try TCBEvaluator.evaluate(quote, pck: pck, collateral: collateral)
+            let advisories = standing.advisories.isEmpty ? "" : " (advisories \(standing.advisories.joined(separator: ", ")))"
+            return accepted.contains(standing.status)
+                ? .pass("tcb-level", "\(standing.status.rawValue)\(advisories)")
+                : .fail("tcb-level", "\(standing.status.rawValue)\(advisories); accepted: \(accepted.sorted().map(\.rawValue).joined(separator: ", "))")
+        } catch {
+            return .fail("tcb-level", "\(error)")
+        }
     }
 }
 

@@ -22,6 +22,13 @@ struct TDXQuoteCLITests {
                                       "--collateral", Self.fixture("tdx_quote_collateral.json")])
         #expect(expired.status == 1)
         #expect(expired.stdout.contains("TCBInfo expired"))
+        // dcap-qvl: ConfigurationAndSWHardeningNeeded with INTEL-SA-00289 and INTEL-SA-00615 (vectors README).
+        let sgx = ["attest", "verify", Self.fixture("sgx_quote"), "--at", "2025-07-04T10:28:44Z", "--collateral", Self.fixture("sgx_quote_collateral.json")]
+        let strict = try CLIRun.cvm(sgx)
+        #expect(strict.status == 1)
+        #expect(strict.stdout.contains("FAIL  tcb-level            ConfigurationAndSWHardeningNeeded (advisories INTEL-SA-00289, INTEL-SA-00615)"), "\(strict.stdout)")
+        #expect(try CLIRun.cvm(sgx + ["--accept-tcb-status", "ConfigurationAndSWHardeningNeeded"]).status == 0)
+        #expect(try CLIRun.cvm(sgx + ["--accept-tcb-status", "Bogus"]).status == 2)
         let v5 = try CLIRun.cvm(["attest", "verify", Self.fixture("quote_v5_sample.dat"), "--at", "2026-03-05T10:50:03Z", "--json"])
         #expect(v5.status == 0, "\(v5.stderr)")
         #expect(v5.stdout.contains("\"quote-signature\""))
