@@ -26,6 +26,10 @@ extension AttestVerify {
         guard (policy.reportData?.count ?? 0) <= 64 else { throw CLIFailure.badInput("--expect-report-data: at most 64 bytes") }
         policy.allowDebug = allowDebug
         let time = try verificationTime()
+        if let benchIterations {
+            try benchQuote(bytes, at: time, policy: policy, iterations: benchIterations)
+            return
+        }
         var verdict = QuoteVerifier.verify(quote, at: time, policy: policy)
         if let collateral {
             let parsed: QuoteCollateral
@@ -64,6 +68,30 @@ extension AttestVerify {
         if !verdict.passed {
             throw CLIFailure.no(json ? "" : "verification failed: " + verdict.failures.map(\.name).joined(separator: ", "))
         }
+    }
+
+    /// In-process throughput for bench/attest/run.sh: the quote parsed and verified `iterations` times, with
+    /// the collateral parsed once (cached) and checked every time, TCB level included.
+    func benchQuote(_ bytes: [UInt8], at time: Date, policy: QuotePolicy, iterations: Int) throws {
+        guard let collateral else { throw CLIFailure.badInput("--bench-iterations with a quote needs --collateral") }
+        let parsed: QuoteCollateral
+        do { parsed = try QuoteCollateral(json: try AttestCLI.readFile(collateral, what: "collateral")) } catch { throw CLIFailure.badInput("\(error)") }
+        let start = DispatchTime.now().uptimeNanoseconds
+        let cpuStart = Self.processCPUSeconds()
+        var passed = 0
+        let count = max(1, iterations)
+        for _ in 0..<count {
+            guard let quote = try? DCAPQuote(bytes: bytes) else { continue }
+            let verdict = QuoteVerifier.verify(quote, at: time, policy: policy)
+            let chain = (try? Certificate.parseBundle(quote.pckChainPEM)) ?? []
+            let more = CollateralVerifier.checks(pckChain: chain, collateral: parsed, at: time)
+                + [QuoteVerifier.tcbLevelCheck(quote, pck: chain.first.flatMap { try? PCKExtensions($0) }, collateral: parsed,
+                                               accepted: Set(TCBStatus.allCases).subtracting([.revoked]))]
+            if verdict.passed && more.allSatisfy(\.passed) { passed += 1 }
+        }
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+        let cpu = Self.processCPUSeconds() - cpuStart
+        print("iterations=\(count) passed=\(passed) seconds=\(seconds) per_second=\(Double(count) / seconds) cpu_seconds=\(cpu) per_cpu_second=\(Double(count) / cpu)")
     }
 
     func verificationTime() throws -> Date {

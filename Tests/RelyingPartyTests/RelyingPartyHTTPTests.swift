@@ -9,60 +9,6 @@ import Testing
 @testable import RelyingParty
 import RelyingPartyServer
 
-/// Runs `party` on a real HTTP server on loopback (an ephemeral port) for the duration of `body`.
-func withServer<T: Sendable>(_ party: RelyingParty, idleTimeout: Duration = .seconds(5),
-                             _ body: @Sendable (Int) async throws -> T) async throws -> T {
-    let (ports, continuation) = AsyncStream<Int>.makeStream()
-    let server = RelyingPartyServer(party: party, host: "127.0.0.1", port: 0, idleTimeout: idleTimeout)
-    let task = Task { try await server.run { continuation.yield($0) } }
-    var iterator = ports.makeAsyncIterator()
-    guard let port = await iterator.next(), port > 0 else {
-        task.cancel()
-        throw RelyingPartyError.configuration("the server did not start")
-    }
-    do {
-        let result = try await body(port)
-        task.cancel()
-        _ = try? await task.value
-        return result
-    } catch {
-        task.cancel()
-        throw error
-    }
-}
-
-/// A plain HTTP client: no cookie jar (each simulated guest carries its own session), no caching.
-struct Client: Sendable {
-    let base: String
-    let session: URLSession
-
-    init(port: Int) {
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.httpShouldSetCookies = false
-        configuration.httpCookieAcceptPolicy = .never
-        configuration.requestCachePolicy = .reloadIgnoringLocalCacheData
-        configuration.timeoutIntervalForRequest = 30
-        base = "http://127.0.0.1:\(port)"
-        session = URLSession(configuration: configuration)
-    }
-
-    func send(_ method: String, _ path: String, body: [UInt8]? = nil, cookie: String? = nil) async throws -> (Int, [UInt8], String?) {
-        var request = URLRequest(url: URL(string: base + path)!)
-        request.httpMethod = method
-        if let body { request.httpBody = Data(body) }
-        request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-        if let cookie { request.setValue("\(KBSProtocol.cookieName)=\(cookie)", forHTTPHeaderField: "Cookie") }
-        let (data, response) = try await session.data(for: request)
-        let http = response as! HTTPURLResponse
-        let setCookie = (http.value(forHTTPHeaderField: "Set-Cookie") ?? "")
-            .split(separator: ";").first.flatMap { part -> String? in
-                let pair = part.split(separator: "=", maxSplits: 1)
-                return pair.count == 2 && pair[0] == Substring(KBSProtocol.cookieName) ? String(pair[1]) : nil
-            }
-        return (http.statusCode, Array(data), setCookie)
-    }
-}
-
 @Suite(.serialized) struct RelyingPartyHTTPTests {
     /// Twenty clients, each a thread with one keep-alive connection, fifty sessions each, against the
     /// relying party in its own process (`RelyingPartyBench serve`: the same RelyingParty and server,
@@ -114,48 +60,51 @@ struct Client: Sendable {
         #expect(replayClient.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: auth.cookie)?.status == 401)
     }
 
-    @Test(.timeLimit(.minutes(1)))
-    func refusalsOverHTTPCarryTheRightStatusAndNoSecret() async throws {
-        let h = try Harness(measurements: [[UInt8](repeating: 1, count: 48)])
+    /// Refusals over HTTP, each with its status and no secret in the answer (the decisions themselves,
+    /// wrong measurement included, are RelyingPartyFlowTests').
+    @Test(.timeLimit(.minutes(2)))
+    func refusalsOverHTTPCarryTheRightStatusAndNoSecret() throws {
+        let h = try Harness()
         let attestBody = try h.attestBody()
-        try await withServer(h.party) { port in
-            let client = Client(port: port)
-            func refusedWithoutSecret(_ result: (Int, [UInt8], String?), _ status: Int) {
-                #expect(result.0 == status)
-                let text = String(decoding: result.1, as: UTF8.self)
-                #expect(!text.contains("ciphertext"))
-                #expect(!text.contains("database password"))
-            }
-            refusedWithoutSecret(try await client.send("POST", KBSProtocol.authPath, body: Array("{not json".utf8)), 400)
-            refusedWithoutSecret(try await client.send("POST", KBSProtocol.authPath, body: [UInt8](repeating: 0x20, count: 200_000)), 413)
-            let (_, _, cookie) = try await client.send("POST", KBSProtocol.authPath, body: Harness.authBody)
-            let session = try #require(cookie)
-            refusedWithoutSecret(try await client.send("POST", KBSProtocol.attestPath, body: attestBody), 401)
-            refusedWithoutSecret(try await client.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: session), 401)   // wrong measurement
-            refusedWithoutSecret(try await client.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: session), 401)   // replay
-            refusedWithoutSecret(try await client.send("GET", KBSProtocol.resourcePrefix + "db-password", cookie: session), 401)
-            refusedWithoutSecret(try await client.send("GET", KBSProtocol.resourcePrefix + "..%2Fetc%2Fpasswd", cookie: session), 401)
-            refusedWithoutSecret(try await client.send("GET", "/kbs/v0/elsewhere"), 404)
-            let (status, body, _) = try await client.send("GET", KBSProtocol.publicKeyPath)
-            #expect(status == 200)
-            let key = try JSONDecoder().decode(KBSProtocol.PublicKey.self, from: Data(body))
-            #expect(Base64URL.decode(key.x) == h.party.publicKey)
+        let server = try ServerProcess()
+        defer { server.stop() }
+        let port = try server.port()
+        func refusedWithoutSecret(_ response: KeepAliveClient.Response?, _ status: Int) {
+            #expect(response?.status == status)
+            let text = String(decoding: response?.body ?? [], as: UTF8.self)
+            #expect(!text.contains("ciphertext") && !text.contains("secret of the benchmark"))
         }
-        #expect(h.log.decisions.contains { $0.status == 413 })
-        #expect(h.log.decisions.filter { $0.decision == "allow" && $0.event != "auth" }.isEmpty)
+        func fresh() throws -> KeepAliveClient { try #require(KeepAliveClient(port: port)) }
+        refusedWithoutSecret(try fresh().send("POST", KBSProtocol.authPath, body: Array("{not json".utf8)), 400)
+        refusedWithoutSecret(try fresh().send("POST", KBSProtocol.authPath, body: [UInt8](repeating: 0x20, count: 200_000)), 413)
+        let client = try fresh()
+        let session = try #require(client.send("POST", KBSProtocol.authPath, body: Harness.authBody)?.cookie)
+        refusedWithoutSecret(client.send("GET", KBSProtocol.resourcePrefix + "secret", cookie: session), 401)   // before attesting
+        refusedWithoutSecret(client.send("POST", KBSProtocol.attestPath, body: attestBody), 401)                // no cookie
+        refusedWithoutSecret(client.send("POST", KBSProtocol.attestPath, body: Array("[]".utf8), cookie: session), 400)
+        #expect(client.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: session)?.status == 200)
+        refusedWithoutSecret(client.send("POST", KBSProtocol.attestPath, body: attestBody, cookie: session), 401)   // replay
+        refusedWithoutSecret(client.send("GET", KBSProtocol.resourcePrefix + "missing", cookie: session), 404)
+        refusedWithoutSecret(client.send("GET", KBSProtocol.resourcePrefix + "..%2Fetc%2Fpasswd", cookie: session), 404)
+        refusedWithoutSecret(client.send("GET", KBSProtocol.resourcePrefix + "secret", cookie: "no-such-session"), 401)
+        refusedWithoutSecret(try fresh().send("GET", "/kbs/v0/elsewhere"), 404)
+        let key = try #require(try fresh().send("GET", KBSProtocol.publicKeyPath))
+        #expect(key.status == 200)
+        #expect(Base64URL.decode(try JSONDecoder().decode(KBSProtocol.PublicKey.self, from: Data(key.body)).x)?.count == 32)
     }
 
     @Test(.timeLimit(.minutes(1)))
-    func aStalledClientIsDisconnectedWhileOthersAreServed() async throws {
-        let h = try Harness()
-        try await withServer(h.party, idleTimeout: .milliseconds(500)) { port in
+    func aStalledClientIsDisconnectedWhileOthersAreServed() throws {
+        let server = try ServerProcess(idleSeconds: 0.5)
+        defer { server.stop() }
+        let port = try server.port()
+        do {
             let stalled = try #require(KeepAliveClient(port: port))
             let fd = stalled.fd
             let partial = "POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"ver"
             _ = partial.withCString { write(fd, $0, strlen($0)) }
             // While it stalls, another client is answered.
-            let (status, _, _) = try await Client(port: port).send("POST", KBSProtocol.authPath, body: Harness.authBody)
-            #expect(status == 200)
+            #expect(KeepAliveClient(port: port)?.send("POST", KBSProtocol.authPath, body: Harness.authBody)?.status == 200)
             var timeout = timeval(tv_sec: 5, tv_usec: 0)
             setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
             let started = Date()
@@ -260,9 +209,9 @@ final class ServerProcess {
         return URL(fileURLWithPath: "/nonexistent/RelyingPartyBench")
     }
 
-    init() throws {
+    init(idleSeconds: Double = 30) throws {
         process.executableURL = Self.binary
-        process.arguments = ["serve", Vector.url("snp/milan-v2/report.bin").path, Vector.url("snp/milan-v2/vcek.der").path, "0"]
+        process.arguments = ["serve", Vector.url("snp/milan-v2/report.bin").path, Vector.url("snp/milan-v2/vcek.der").path, "0", String(idleSeconds)]
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()

@@ -106,7 +106,3 @@ func errorType(_ reply: Reply) -> String? {
 func errorDetail(_ reply: Reply) -> String {
     (try? JSONDecoder().decode(KBSProtocol.ErrorBody.self, from: Data(reply.body)))?.detail ?? ""
 }
-
-enum SNPReportLoader {
-    static func milan() throws -> AttestationReport { try AttestationReport(bytes: Vector.milanReport()) }
-}

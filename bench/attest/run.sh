@@ -49,3 +49,18 @@ for spec in "milan-v2 vcek.der milan" "genoa-v3 vcek.pem genoa" "turin-v5 vcek.p
     r=$("$PY" "$ROOT/bench/attest/verify_snp.py" "$V/$case/report.bin" "$cert" "$V/roots" "$product" $at_py --bench "$PYITER" | sed -n 's/.* per_second=\([0-9.]*\).*per_cpu_second=\([0-9.]*\).*/\1,\2/p')
     echo "$case,python-cryptography,in-process,$PYITER,,$r"
 done
+
+# Intel DCAP quotes: `cvm attest verify QUOTE --collateral` (signatures, collateral, TCB level; the collateral
+# parsed once) beside dcap-qvl (PyPI, Rust, through its Python binding) on the same quotes and collateral.
+T="$ROOT/Tests/TDXTests/Fixtures"
+QITER=${QITER:-1000}
+for spec in "tdx_quote tdx_quote_collateral.json 1751624191 2025-07-04T10:16:31Z" \
+            "quote_v5_sample.dat tdx_quote_outdated_collateral.json 1772707803 2026-03-05T10:50:03Z"; do
+    set -- $spec
+    r=$("$CVM" attest verify "$T/$1" --collateral "$T/$2" --at "$4" --bench-iterations "$QITER" 2>/dev/null | sed -n 's/.* per_second=\([0-9.]*\).*per_cpu_second=\([0-9.]*\).*/\1,\2/p')
+    echo "$1,cvm,in-process,$QITER,,$r"
+    if "$PY" -c 'import dcap_qvl' 2>/dev/null; then
+        r=$("$PY" "$ROOT/bench/attest/verify_tdx.py" "$T/$1" "$T/$2" "$3" "$QITER" | sed -n 's/.* per_second=\([0-9.]*\).*per_cpu_second=\([0-9.]*\).*/\1,\2/p')
+        echo "$1,dcap-qvl,in-process,$QITER,,$r"
+    fi
+done

@@ -1,6 +1,8 @@
 // RelyingPartyBench: the relying party's throughput, for bench/relying-party/run.sh (not part of cvm).
 //   RelyingPartyBench in-process REPORT CERT N   N sessions (auth → attest → resource) in process
-//   RelyingPartyBench serve REPORT CERT PORT     the same relying party over HTTP until killed
+//   RelyingPartyBench serve REPORT CERT PORT [IDLE]  the same relying party over HTTP until killed
+//                                          (the HTTP tests run it too: in its own process its request tasks
+//                                          cannot be starved by tests that block Swift's cooperative threads)
 // A real report's REPORT_DATA is fixed, so the nonce is fixed and the binding maps it to the report's
 // (a benchmark seam, as in the tests); every other step is the production path: JSON, base64, the
 // certificate table, the chain (checked once, then cached), the report signature and policy, the
@@ -28,7 +30,7 @@ func fail(_ message: String) -> Never {
 }
 
 let arguments = CommandLine.arguments
-guard arguments.count == 5 else { fail("usage: RelyingPartyBench in-process|serve REPORT CERT N|PORT") }
+guard arguments.count == 5 || arguments.count == 6 else { fail("usage: RelyingPartyBench in-process|serve REPORT CERT N|PORT [IDLE_SECONDS]") }
 guard let reportBytes = FileManager.default.contents(atPath: arguments[2]).map(Array.init),
       let certBytes = FileManager.default.contents(atPath: arguments[3]).map(Array.init),
       let count = Int(arguments[4]) else { fail("cannot read the report or certificate") }
@@ -68,7 +70,8 @@ case "in-process":
     guard ok == count else { fail("only \(ok) of \(count) sessions passed") }
     print(String(format: "sessions=%d seconds=%.3f per_second=%.1f per_cpu_second=%.1f", count, wall, Double(count) / wall, Double(count) / cpu))
 case "serve":
-    let server = RelyingPartyServer(party: party, host: "127.0.0.1", port: count, idleTimeout: .seconds(30), maxConnections: 4096)
+    let idle = arguments.count == 6 ? Double(arguments[5]) ?? 30 : 30
+    let server = RelyingPartyServer(party: party, host: "127.0.0.1", port: count, idleTimeout: .milliseconds(Int(idle * 1000)), maxConnections: 4096)
     try await server.run { port in FileHandle.standardOutput.write(Data("listening \(port)\n".utf8)) }
 default:
     fail("usage: RelyingPartyBench in-process|serve REPORT CERT N|PORT")
