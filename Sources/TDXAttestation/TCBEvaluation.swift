@@ -48,17 +48,11 @@ struct TCBInfoLevels: Decodable {
         var attributesMask: String
     }
     struct ModuleIdentity: Decodable {
-        struct Level: Decodable {
-            struct TCB: Decodable { var isvsvn: Int }
-            var tcb: TCB
-            var tcbStatus: String
-            var advisoryIDs: [String]?
-        }
         var id: String
         var mrsigner: String
         var attributes: String
         var attributesMask: String
-        var tcbLevels: [Level]
+        var tcbLevels: [ISVSVNLevel]
     }
     var id: String?
     var version: Int
@@ -67,20 +61,22 @@ struct TCBInfoLevels: Decodable {
     var tdxModuleIdentities: [ModuleIdentity]?
 }
 
+/// A TCB level chosen by one ISVSVN: the TDX module identities' and the QE identity's.
+struct ISVSVNLevel: Decodable {
+    struct TCB: Decodable { var isvsvn: Int }
+    var tcb: TCB
+    var tcbStatus: String
+    var advisoryIDs: [String]?
+}
+
 struct QEIdentityPolicy: Decodable {
-    struct Level: Decodable {
-        struct TCB: Decodable { var isvsvn: Int }
-        var tcb: TCB
-        var tcbStatus: String
-        var advisoryIDs: [String]?
-    }
     var mrsigner: String
     var isvprodid: Int
     var miscselect: String
     var miscselectMask: String
     var attributes: String
     var attributesMask: String
-    var tcbLevels: [Level]
+    var tcbLevels: [ISVSVNLevel]
 }
 
 /// The TCB level of a quote's platform (PCK certificate's CPUSVN and PCESVN, and for TDX the TD
@@ -157,7 +153,7 @@ public enum TCBEvaluator {
         var (signer, attributes, mask) = (try hex(base.mrsigner, count: 48, "tdxModule.mrsigner"),
                                           try hex(base.attributes, count: 8, "tdxModule.attributes"),
                                           try hex(base.attributesMask, count: 8, "tdxModule.attributesMask"))
-        var levels: [TCBInfoLevels.ModuleIdentity.Level]?
+        var levels: [ISVSVNLevel]?
         let version = td.teeTCBSVN[1], isvsvn = Int(td.teeTCBSVN[0])
         if version > 0, let identities = info.tdxModuleIdentities, !identities.isEmpty {
             let wanted = String(format: "TDX_%02X", version)
