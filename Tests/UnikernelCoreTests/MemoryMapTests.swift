@@ -97,8 +97,11 @@ struct Bytes {
         var bytes = Bytes()
         bytes.data.append(contentsOf: Array("CVMUKEFI".utf8))
         bytes.u64(0x7e00_0000); bytes.u64(48 * 30); bytes.u64(48); bytes.u64(0x7e01_0000); bytes.u64(8); bytes.u64(0x7d00_0000); bytes.u64(0x2_0000)
+        bytes.u64(0x7f5e_0000); bytes.u64(1 << 19)
         let handoff = try bytes.data.withUnsafeBytes { try EFIHandoff(bytes: $0) }
         #expect(handoff.memoryMapSize == 1440 && handoff.descriptorSize == 48 && handoff.commandLineLength == 8)
+        #expect(handoff.ccBlobAddress == 0x7f5e_0000 && handoff.encryptionMask == 1 << 19)
+        #expect(throws: BootInfoError.self) { try bytes.data.prefix(72).withUnsafeBytes { try EFIHandoff(bytes: $0) } }
         var wrong = bytes.data
         wrong[0] = 0x41
         #expect(throws: BootInfoError.self) { try wrong.withUnsafeBytes { try EFIHandoff(bytes: $0) } }

@@ -97,6 +97,18 @@ uk_start32:
         movl %eax, uk_entry_tsc
         movl %edx, uk_entry_tsc + 4
         movl %esi, uk_boot_kind
+        /* A stack, and an IDT whose only gate is #VC: under SEV-ES and SNP the CPUIDs below raise #VC,
+         * answered by uk_vc32 before any other handler exists. Without SEV nothing reaches it. */
+        movl $uk_stack_top, %esp
+        movl $uk_vc32, %eax
+        movw %ax, uk_idt32 + 29 * 8
+        movw %cs, uk_idt32 + 29 * 8 + 2
+        movw $0x8e00, uk_idt32 + 29 * 8 + 4     /* present, DPL 0, 32-bit interrupt gate */
+        shrl $16, %eax
+        movw %ax, uk_idt32 + 29 * 8 + 6
+        movw $(30 * 8 - 1), uk_idt32_pointer
+        movl $uk_idt32, uk_idt32_pointer + 2
+        lidt uk_idt32_pointer
         SEV_CBIT_MASK
 
         /* PML4[0] -> PDPT, PDPT[0..3] -> four page directories, 2048 x 2 MiB identity pages. */
@@ -153,10 +165,9 @@ efi_entry64:
         movl $UK_BOOT_EFI, %r12d
         movq %rdi, %r13
         movq %rsi, %r14
-        /* Same identity map as the PVH path, built with 64-bit stores; the C-bit mask goes to %r8. */
-        SEV_CBIT_MASK
-        movl %edx, %r8d
-        shlq $32, %r8
+        /* Same identity map as the PVH path, built with 64-bit stores. The C-bit mask comes from the stub
+         * (handoff offset 72), which read it while the firmware's #VC handler could still serve CPUID. */
+        movq 72(%rdi), %r8
         leaq uk_boot_pdpt + 3(%rip), %rax
         orq  %r8, %rax
         movq %rax, uk_boot_pml4(%rip)
@@ -216,6 +227,8 @@ common64:
         movl %eax, UK_GDT_TSS + 8(%rdx)
         movq $uk_ist_top, %rax
         movq %rax, uk_tss + 36     /* IST1 */
+        movq $uk_vc_ist_top, %rax
+        movq %rax, uk_tss + 44     /* IST2: #VC, which returns, so it never shares a stack with a fault */
         movw $UK_GDT_TSS, %ax
         ltr %ax
 
@@ -227,22 +240,7 @@ common64:
         movq %cr4, %rax
         orq  $(CR4_OSFXSR | CR4_OSXMMEXCPT), %rax
         movq %rax, %cr4
-        /* AVX: with XSAVE and AVX present, CR4.OSXSAVE and XCR0 = x87 | SSE | AVX. */
-        movl $1, %eax
-        cpuid
-        movl %ecx, %eax
-        andl $((1 << 26) | (1 << 28)), %eax
-        cmpl $((1 << 26) | (1 << 28)), %eax
-        jne 3f
-        movq %cr4, %rax
-        orq  $CR4_OSXSAVE, %rax
-        movq %rax, %cr4
-        xorl %ecx, %ecx
-        movl $7, %eax
-        xorl %edx, %edx
-        xsetbv
-        movb $1, uk_avx_enabled
-3:      fninit
+        fninit
 
         /* Stack-protector guard from the TSC; the low byte stays zero so string copies stop on it. */
         rdtsc
@@ -260,6 +258,108 @@ common64:
 4:      cli
         hlt
         jmp 4b
+
+/* AVX: with XSAVE and AVX present, CR4.OSXSAVE and XCR0 = x87 | SSE | AVX. kmain calls it once its IDT
+ * is up, since the CPUID here raises #VC under SEV-ES and SNP. */
+        .globl uk_enable_avx
+uk_enable_avx:
+        pushq %rbx
+        movl $1, %eax
+        xorl %ecx, %ecx
+        cpuid
+        movl %ecx, %eax
+        andl $((1 << 26) | (1 << 28)), %eax
+        cmpl $((1 << 26) | (1 << 28)), %eax
+        jne 5f
+        movq %cr4, %rax
+        orq  $CR4_OSXSAVE, %rax
+        movq %rax, %cr4
+        xorl %ecx, %ecx
+        movl $7, %eax
+        xorl %edx, %edx
+        xsetbv
+        movb $1, uk_avx_enabled
+5:      popq %rbx
+        ret
+
+/*
+ * The early #VC handler, 32-bit protected mode, paging off: the only exits before kmain installs the
+ * kernel's IDT are the CPUIDs of SEV_CBIT_MASK. A #VC itself proves SEV-ES or SNP, so SEV_STATUS is safe
+ * to read here. Under SNP the answer comes from the CPUID page the launch validated (the PSP checked
+ * it; a leaf the table lacks reads as zeros, as in Linux); under SEV-ES from the hypervisor over the GHCB
+ * MSR protocol, one register per request (GHCBInfo 0x004, register in bits 31:30, leaf in 63:32;
+ * answer 0x005 with the value in 63:32). Any other exit, a malformed table or a wrong answer ends the
+ * guest with a termination request (reason set 1, code 4 cpuid or 16 unsupported instruction).
+ */
+#define GHCB_MSR 0xc0010130
+#define VMGEXIT .byte 0xf3, 0x0f, 0x01, 0xd9
+        .code32
+uk_vc32:
+        cmpl $0x72, (%esp)              /* SW_EXITCODE CPUID */
+        jne 8f
+        pushl %esi
+        pushl %edi
+        pushl %ebp
+        movl %eax, %esi                 /* the leaf */
+        movl $MSR_SEV_STATUS, %ecx
+        rdmsr
+        testl $4, %eax                  /* SNP active */
+        jz 5f
+        movl $UK_SNP_CPUID_PAGE, %edi
+        movl (%edi), %ecx               /* COUNT, at most 64 */
+        cmpl $64, %ecx
+        ja 7f
+        addl $16, %edi
+1:      testl %ecx, %ecx
+        jz 3f
+        cmpl %esi, (%edi)               /* EAX_IN; these leaves have no subleaf */
+        je 2f
+        addl $48, %edi
+        decl %ecx
+        jmp 1b
+2:      movl 24(%edi), %eax
+        movl 28(%edi), %ebx
+        movl 32(%edi), %ecx
+        movl 36(%edi), %edx
+        jmp 6f
+3:      xorl %eax, %eax
+        xorl %ebx, %ebx
+        xorl %ecx, %ecx
+        xorl %edx, %edx
+        jmp 6f
+5:
+.irp reg, 0, 1, 2, 3
+        movl $GHCB_MSR, %ecx
+        movl $((\reg << 30) | 0x004), %eax
+        movl %esi, %edx
+        wrmsr
+        VMGEXIT
+        rdmsr
+        andl $0xfff, %eax
+        cmpl $0x005, %eax
+        jne 7f
+        pushl %edx
+.endr
+        popl %edx
+        popl %ecx
+        popl %ebx
+        popl %eax
+6:      popl %ebp
+        popl %edi
+        popl %esi
+        addl $4, %esp                   /* error code */
+        addl $2, (%esp)                 /* past the two-byte CPUID */
+        iretl
+7:      movl $((4 << 16) | (1 << 12) | 0x100), %eax
+        jmp 9f
+8:      movl $((16 << 16) | (1 << 12) | 0x100), %eax
+9:      movl $GHCB_MSR, %ecx
+        xorl %edx, %edx
+        wrmsr
+        VMGEXIT
+10:     hlt
+        jmp 10b
+        .code64
 
         .section .data.boot, "aw"
         .p2align 4
@@ -295,6 +395,7 @@ uk_boot_pml4:
         .skip 4096
 uk_boot_pdpt:
         .skip 4096
+        .globl uk_boot_pd
 uk_boot_pd:
         .skip 4 * 4096
         .p2align 4
@@ -304,6 +405,21 @@ uk_tss:
         .globl uk_idt
 uk_idt:
         .skip 32 * 16
+uk_idt32:
+        .skip 30 * 8
+uk_idt32_pointer:
+        .skip 8
+        /* Pages the kernel gives the host under SEV-ES and SNP (mapped without the C-bit; under SNP
+         * rescinded and changed to shared first): the GHCB, then the guest request's request and response
+         * pages and four pages for the host's certificate table. Inside SNP_SEC_MEM, so validated at launch. */
+        .p2align 12
+        .globl uk_sev_shared
+uk_sev_shared:
+        .skip 8 * 4096
+        /* The boot map's first 2 MiB as 4 KiB pages, so that the shared pages above can lose the C-bit. */
+        .globl uk_boot_pt
+uk_boot_pt:
+        .skip 4096
         .p2align 12
         .globl uk_heap_arena
 uk_heap_arena:
@@ -313,3 +429,5 @@ uk_heap_arena:
 uk_stack_top:
         .skip 16 * 1024
 uk_ist_top:
+        .skip 16 * 1024
+uk_vc_ist_top:

@@ -1,8 +1,8 @@
 /*
  * Exception entry: one stub per vector 0..31. Vectors without a CPU-pushed error code push 0 so every
  * frame has the same layout; the common path saves the general registers and calls
- * uk_exception(frame), which prints and never returns. All gates use IST1 (see boot.S), so a fault
- * on a broken stack still reports, and a #VC handler for SEV-ES will slot in here as vector 29.
+ * uk_exception(frame), which prints and never returns. The fault gates use IST1 (see boot.S), so a
+ * fault on a broken stack still reports; #VC (vector 29) has its own returning path, isr_vc, on IST2.
  *
  * Frame seen by Swift, in 8-byte words from the pointer: r15 r14 r13 r12 r11 r10 r9 r8 rbp rdi rsi
  * rdx rcx rbx rax, vector, error code, rip, cs, rflags, rsp, ss.
@@ -49,7 +49,9 @@ ISR_NOERR 25
 ISR_NOERR 26
 ISR_NOERR 27
 ISR_NOERR 28
-ISR_ERR 29
+isr29:                                  /* #VC: CPU-pushed error code = SW_EXITCODE; returns */
+        pushq $29
+        jmp isr_vc
 ISR_ERR 30
 ISR_NOERR 31
 
@@ -75,6 +77,55 @@ isr_common:
 1:      cli
         hlt
         jmp 1b
+
+/*
+ * #VC (vector 29) returns to the instruction after the one that raised it, so, unlike the other
+ * vectors, it saves and restores: the general registers in the same frame (the handler reads and
+ * writes them there), and the x87/SSE state with FXSAVE, since the Swift handler may use XMM registers
+ * the interrupted code holds. Its gate uses IST2, never shared with the fault path's IST1.
+ */
+isr_vc:
+        pushq %rax
+        pushq %rbx
+        pushq %rcx
+        pushq %rdx
+        pushq %rsi
+        pushq %rdi
+        pushq %rbp
+        pushq %r8
+        pushq %r9
+        pushq %r10
+        pushq %r11
+        pushq %r12
+        pushq %r13
+        pushq %r14
+        pushq %r15
+        movq %rsp, %r12
+        subq $512, %rsp
+        andq $-16, %rsp
+        fxsave64 (%rsp)
+        movq %r12, %rdi
+        cld
+        call uk_vc
+        fxrstor64 (%rsp)
+        movq %r12, %rsp
+        popq %r15
+        popq %r14
+        popq %r13
+        popq %r12
+        popq %r11
+        popq %r10
+        popq %r9
+        popq %r8
+        popq %rbp
+        popq %rdi
+        popq %rsi
+        popq %rdx
+        popq %rcx
+        popq %rbx
+        popq %rax
+        addq $16, %rsp                  /* vector and error code */
+        iretq
 
         .section .rodata
         .p2align 3

@@ -12,5 +12,7 @@ struct uk_efi_handoff {
     uint64_t command_line_length;
     uint64_t stub_base;
     uint64_t stub_size;
+    uint64_t cc_blob;          /* SNP confidential-computing blob from the configuration table, or 0 */
+    uint64_t encryption_mask;  /* the SEV C-bit as a page-table entry mask, 0 without SEV */
 };
 #endif

@@ -52,6 +52,8 @@ typedef struct {
     void *StdErr;
     void *RuntimeServices;
     EFI_BOOT_SERVICES *BootServices;
+    UINTN NumberOfTableEntries;
+    struct { EFI_GUID VendorGuid; void *VendorTable; } *ConfigurationTable;
 } EFI_SYSTEM_TABLE;
 
 typedef struct {
@@ -90,6 +92,38 @@ static inline uint64_t rdtsc(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
+static inline void cpuid(uint32_t leaf, uint32_t *eax, uint32_t *ebx) {
+    uint32_t ecx = 0, edx;
+    __asm__ volatile("cpuid" : "=a"(*eax), "=b"(*ebx), "+c"(ecx), "=d"(edx) : "a"(leaf));
+}
+
+/* The SEV C-bit as a mask on a page-table entry (AMD APM vol. 2, 15.34: CPUID Fn8000_001F EAX bit 1,
+ * EBX[5:0]; SEV_STATUS bit 0), read here because under SEV-ES the firmware's #VC handler still serves
+ * CPUID; the kernel's own early handler does not exist yet when it builds its page tables. */
+static uint64_t encryption_mask(void) {
+    uint32_t eax, ebx;
+    cpuid(0x80000000, &eax, &ebx);
+    if (eax < 0x8000001f) return 0;
+    cpuid(0x8000001f, &eax, &ebx);
+    if (!(eax & 2)) return 0;
+    uint32_t lo, hi;
+    __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(0xc0010131));
+    return (lo & 1) ? (uint64_t)1 << (ebx & 0x3f) : 0;
+}
+
+/* The SNP confidential-computing blob OVMF installs (GUID 067b1f5f-cf26-44c5-8554-93d777912d42). */
+static uint64_t cc_blob(EFI_SYSTEM_TABLE *st) {
+    static const uint8_t guid[16] = { 0x5f, 0x1f, 0x7b, 0x06, 0x26, 0xcf, 0xc5, 0x44,
+                                      0x85, 0x54, 0x93, 0xd7, 0x77, 0x91, 0x2d, 0x42 };
+    for (UINTN i = 0; i < st->NumberOfTableEntries; i++) {
+        const uint8_t *entry = (const uint8_t *)&st->ConfigurationTable[i].VendorGuid;
+        int same = 1;
+        for (int b = 0; b < 16; b++) same &= entry[b] == guid[b];
+        if (same) return (uint64_t)st->ConfigurationTable[i].VendorTable;
+    }
+    return 0;
+}
+
 static void say(EFI_SYSTEM_TABLE *st, CHAR16 *text) {
     if (st->ConOut) st->ConOut->OutputString(st->ConOut, text);
 }
@@ -115,6 +149,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st) {
         handoff.stub_size = loaded->ImageSize;
     }
     command_line[length] = 0;
+    handoff.encryption_mask = encryption_mask();
+    handoff.cc_blob = cc_blob(st);
 
     uint64_t home = UK_LOAD_ADDRESS;
     UINTN pages = (header[3] - UK_LOAD_ADDRESS + 4095) / 4096;

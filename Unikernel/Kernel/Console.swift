@@ -16,6 +16,8 @@ enum Console {
     }
 
     static func put(_ byte: UInt8) {
+        // Under SEV-ES and SNP an `out` raises a #VC; the GHCB carries the byte directly.
+        if SEV.ghcbReady { return SEV.consolePut(byte) }
         while uk_inb(base + 5) & 0x20 == 0 { uk_pause() }
         uk_outb(base, byte)
     }

@@ -9,6 +9,7 @@ enum Machine {
     static let acpiPM1aControl: UInt16 = 0x604
 
     static func exit(_ status: GuestExitStatus) -> Never {
+        if SEV.validationPolicy != nil { Console.write(SEV.validationLine(hz: Timekeeping.hz).bytes + [0x0a]) }
         Console.write("cvmuk exit status=")
         Console.writeDecimal(UInt64(status.rawValue))
         Console.write(" name=")

@@ -8,6 +8,9 @@ struct BootInfo {
     var reserved: [PhysicalRange]
     /// Ranges outside the memory map that must stay private under SEV: the ROM the firmware boot runs from.
     var privateRanges: [PhysicalRange] = []
+    /// What an SNP launch validated (the firmware boot: the ROM and its metadata's ranges); nil where the
+    /// firmware validated all memory it handed over (OVMF) or there is no SNP path (PVH).
+    var preValidated: [PhysicalRange]? = nil
 }
 
 /// Boot kinds passed by Boot/boot.S (Boot/layout.h).
@@ -17,10 +20,17 @@ let bootKindFirmware: UInt32 = 3
 
 @_cdecl("kmain")
 public func kmain(_ kind: UInt32, _ info: UInt64, _ entryTimestamp: UInt64) -> Never {
-    Console.initialize()
+    // The IDT first: under SEV-ES and SNP the CPUIDs of detection raise #VC, and the handler's early path
+    // answers them (SEV.early); the GHCB, and with it port I/O for the console, comes with SEV.setUp.
     Interrupts.install()
     Memory.bootstrapHeap()
+    SEV.locatePages(kind: kind, info: info)
     Encryption.detect()
+    if Encryption.detected.mode == .sevES || Encryption.detected.mode == .sevSNP {
+        SEV.setUp(snp: Encryption.detected.mode == .sevSNP)
+    }
+    uk_enable_avx()
+    Console.initialize()
 
     let boot: BootInfo
     switch readBootInfo(kind: kind, info: info) {
@@ -32,14 +42,30 @@ public func kmain(_ kind: UInt32, _ info: UInt64, _ entryTimestamp: UInt64) -> N
         Console.write(line.bytes + [0x0a])
         Machine.exit(error.exitStatus)
     }
+    let parsedOptions: BootOptions?
+    let optionsError: CommandLineError?
+    do {
+        parsedOptions = try BootOptions.parse(boot.commandLine)
+        optionsError = nil
+    } catch {
+        parsedOptions = nil
+        optionsError = error
+    }
     Memory.initializeFrames(regions: boot.regions, reserved: boot.reserved)
+    // SNP: RAM the launch did not validate is validated before the page tables take frames from it.
+    if SEV.snp, let preValidated = boot.preValidated {
+        SEV.prepareValidation(required: PageValidation.required(regions: boot.regions, preValidated: preValidated),
+                              policy: parsedOptions?.validation ?? .eager)
+    }
     guard Memory.installPageTables(regions: boot.regions, privateRanges: boot.reserved + boot.privateRanges,
+                                   sharedRanges: SEV.ghcbReady ? [SEV.sharedRange] : [],
                                    encryptionBit: Encryption.detected.encryptionBit) else {
         Console.write("cvmuk error reason=page-tables\n")
         Machine.exit(.outOfMemory)
     }
     let memoryReady = uk_rdtsc()
     let (hz, source) = Timekeeping.calibrate()
+    Timekeeping.hz = hz
     var platform = KernelPlatform(timestampHz: hz, bootTimestamp: entryTimestamp)
 
     var line = ResultLine("info")
@@ -82,29 +108,52 @@ public func kmain(_ kind: UInt32, _ info: UInt64, _ entryTimestamp: UInt64) -> N
         stage.field("us", TSCCalibration.microseconds(ticks: stamp &- entryTimestamp, hz: hz))
         platform.emit(stage)
     }
+    if SEV.validationPolicy != nil { platform.emit(SEV.validationLine(hz: hz)) }
 
-    let options: BootOptions
-    do {
-        options = try BootOptions.parse(boot.commandLine)
-    } catch {
+    guard let options = parsedOptions else {
         var failure = ResultLine("error")
         failure.field("reason", "command-line")
-        failure.field("token", raw: error.token)
+        failure.field("token", raw: optionsError?.token ?? [])
         platform.emit(failure)
         Machine.exit(.badCommandLine)
     }
     if options.attest {
-        // The report comes from the PSP through an SNP guest request, which this kernel does not send yet:
-        // say so, with the mode it detected, so that `cvm run --attest` can tell the user why there is none.
-        var attestation = ResultLine("attestation")
-        attestation.field("status", "unavailable")
-        attestation.field("sev", Encryption.detected.mode.name)
-        attestation.field("reason", Encryption.detected.mode == .sevSNP ? "guest-request-not-in-kernel" : "not-sev-snp")
-        attestation.field("report_data", hex: AttestationBinding.reportData(nonce: options.attestNonce, commandLine: boot.commandLine))
-        platform.emit(attestation)
+        platform.emit(attestationLine(options: options, commandLine: boot.commandLine, hz: hz))
     }
     var runner = WorkloadRunner(platform: platform)
     Machine.exit(runner.run(options))
+}
+
+/// `cvmuk attestation`: under SNP the report and the host's certificate table from the PSP, with the
+/// time the guest request took; elsewhere why there is none. REPORT_DATA binds the nonce and the command
+/// line (AttestationBinding), which `cvm run --attest` checks.
+func attestationLine(options: BootOptions, commandLine: [UInt8], hz: UInt64) -> ResultLine {
+    let reportData = AttestationBinding.reportData(nonce: options.attestNonce, commandLine: commandLine)
+    var line = ResultLine("attestation")
+    guard SEV.snp, SEV.ghcbReady else {
+        line.field("status", "unavailable")
+        line.field("sev", Encryption.detected.mode.name)
+        line.field("reason", "not-sev-snp")
+        line.field("report_data", hex: reportData)
+        return line
+    }
+    let start = uk_rdtsc()
+    switch SEV.attestationReport(reportData: reportData) {
+    case .success(let result):
+        let ticks = uk_rdtsc() &- start
+        line.field("status", "ok")
+        line.field("sev", Encryption.detected.mode.name)
+        line.field("report_data", hex: reportData)
+        line.field("us", TSCCalibration.microseconds(ticks: ticks, hz: hz))
+        line.field("report", hex: result.report)
+        if !result.certificates.isEmpty { line.field("certs", hex: result.certificates) }
+    case .failure(let box):
+        line.field("status", "unavailable")
+        line.field("sev", Encryption.detected.mode.name)
+        line.field("reason", box.failure.reason)
+        line.field("report_data", hex: reportData)
+    }
+    return line
 }
 
 enum BootResult {
@@ -125,9 +174,10 @@ func readBootInfo(kind: UInt32, info: UInt64) -> BootResult {
             // The kernel's own footer table: proof at boot that the image QEMU and the PSP read is intact,
             // and where the SNP secrets and CPUID pages are.
             let rom = PhysicalRange(start: uk_rom_start(), end: 1 << 32)
-            _ = try FirmwareFooter(image: physical(rom.start, Int(rom.length)))
+            let footer = try FirmwareFooter(image: physical(rom.start, Int(rom.length)))
             return .success(BootInfo(path: "firmware", regions: regions, commandLine: commandLine,
-                                     reserved: [lowMemory, kernel], privateRanges: [rom]))
+                                     reserved: [lowMemory, kernel], privateRanges: [rom],
+                                     preValidated: PageValidation.preValidated(sections: footer.sections, image: rom)))
         }
         if kind == bootKindEFI {
             let handoff = try EFIHandoff(bytes: physical(info, EFIHandoff.size))

@@ -21,13 +21,15 @@ enum Memory {
 
     static func allocatePages(_ count: Int) -> UnsafeMutableRawPointer? {
         guard let address = frames.allocate(pages: count) else { return nil }
+        SEV.willUse(PhysicalRange(start: address, end: address + UInt64(count) * 4096))
         return UnsafeMutableRawPointer(bitPattern: UInt(address))
     }
 
     /// Identity map of all RAM and the 32-bit MMIO hole, 2 MiB pages where the ranges allow; page 0
     /// stays unmapped so null dereferences fault. `encryptionBit` is the SEV C-bit position (nil without
     /// SEV): RAM and `privateRanges` are then mapped private, MMIO and holes shared (EncryptionPlan).
-    static func installPageTables(regions: [MemoryRegion], privateRanges: [PhysicalRange], encryptionBit: Int?) -> Bool {
+    static func installPageTables(regions: [MemoryRegion], privateRanges: [PhysicalRange], sharedRanges: [PhysicalRange],
+                                  encryptionBit: Int?) -> Bool {
         let addressBits = Int(uk_cpuid(0x8000_0008, 0).eax & 0xff)
         guard let format = try? PageTableFormat(physicalAddressBits: min(max(addressBits, 36), 52), encryptionBit: encryptionBit) else {
             return false
@@ -38,7 +40,8 @@ enum Memory {
         top = alignUp(top, largePage) ?? top
         do {
             var mapper = try IdentityMapper(format: format, memory: FrameTableMemory())
-            for piece in EncryptionPlan.pieces(regions: regions, privateRanges: privateRanges, start: 4096, top: top) {
+            for piece in EncryptionPlan.pieces(regions: regions, privateRanges: privateRanges, sharedRanges: sharedRanges,
+                                                          start: 4096, top: top) {
                 try mapper.identityMap(piece.range, flags: [.writable], encrypted: piece.encrypted)
             }
             uk_write_cr3(mapper.root)
@@ -52,8 +55,8 @@ enum Memory {
 /// Page tables in pages from the frame allocator, reached through the boot identity map.
 struct FrameTableMemory: PageTableMemory {
     mutating func allocateTable() -> UInt64? {
-        guard let address = Memory.frames.allocate(pages: 1),
-              let page = UnsafeMutableRawPointer(bitPattern: UInt(address)) else { return nil }
+        guard let page = Memory.allocatePages(1) else { return nil }
+        let address = UInt64(UInt(bitPattern: page))
         page.initializeMemory(as: UInt8.self, repeating: 0, count: 4096)
         return address
     }

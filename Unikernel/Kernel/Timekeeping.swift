@@ -4,6 +4,8 @@ import CPU
 enum Timekeeping {
     /// PIT channel 2 one-shot length for calibration: 5966 ticks = 5 ms.
     static let pitTicks: UInt64 = 5966
+    /// The frequency kmain calibrated, for lines printed later (Machine.exit's validation line).
+    nonisolated(unsafe) static var hz: UInt64 = 0
 
     static func calibrate() -> (hz: UInt64, source: TSCCalibration.Source) {
         let maximumLeaf = uk_cpuid(0, 0).eax

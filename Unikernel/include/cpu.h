@@ -2,6 +2,7 @@
 #ifndef UK_CPU_H
 #define UK_CPU_H
 #include <stdint.h>
+#include "../Boot/layout.h"
 
 static inline void uk_outb(uint16_t port, uint8_t value) { __asm__ volatile("outb %0, %1" :: "a"(value), "Nd"(port)); }
 static inline void uk_outw(uint16_t port, uint16_t value) { __asm__ volatile("outw %0, %1" :: "a"(value), "Nd"(port)); }
@@ -26,6 +27,26 @@ static inline uint64_t uk_rdmsr(uint32_t msr) {
     __asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
     return ((uint64_t)hi << 32) | lo;
 }
+
+static inline void uk_wrmsr(uint32_t msr, uint64_t value) {
+    __asm__ volatile("wrmsr" :: "c"(msr), "a"((uint32_t)value), "d"((uint32_t)(value >> 32)) : "memory");
+}
+
+/* VMGEXIT (rep vmmcall, F3 0F 01 D9): hands the GHCB, or the GHCB MSR's request, to the hypervisor. */
+static inline void uk_vmgexit(void) { __asm__ volatile(".byte 0xf3, 0x0f, 0x01, 0xd9" ::: "memory"); }
+
+/* PVALIDATE (F2 0F 01 FF): RAX = virtual address, ECX = page size (0 4 KiB, 1 2 MiB), EDX = 1 validate,
+ * 0 rescind. Returns RAX; *carry = CF (the RMP entry already had that state). */
+static inline uint64_t uk_pvalidate(uint64_t address, int large, int validate, int *carry) {
+    uint64_t result;
+    uint8_t cf;
+    __asm__ volatile(".byte 0xf2, 0x0f, 0x01, 0xff\n\tsetc %1"
+                     : "=a"(result), "=r"(cf) : "0"(address), "c"(large), "d"(validate) : "memory", "cc");
+    *carry = cf;
+    return result;
+}
+
+static inline void uk_invlpg(uint64_t address) { __asm__ volatile("invlpg (%0)" :: "r"(address) : "memory"); }
 
 static inline uint64_t uk_read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
 static inline uint64_t uk_read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
@@ -55,6 +76,13 @@ extern uint64_t uk_isr_table[32];
 extern uint8_t uk_avx_enabled;
 extern uint64_t uk_idt[64];
 extern uint8_t uk_heap_arena[];
+extern uint8_t uk_sev_shared[];
+extern uint64_t uk_boot_pt[512], uk_boot_pd[2048];
+void uk_enable_avx(void);
+#define UK_SEV_SHARED_PAGES 8
+static inline uint64_t uk_sev_shared_base(void) { return (uint64_t)uk_sev_shared; }
+static inline uint64_t *uk_boot_pt_base(void) { return uk_boot_pt; }
+static inline uint64_t *uk_boot_pd_base(void) { return uk_boot_pd; }
 #define UK_HEAP_ARENA_BYTES (256 * 1024)
 static inline int uk_avx(void) { return uk_avx_enabled; }
 static inline uint64_t *uk_idt_base(void) { return uk_idt; }
