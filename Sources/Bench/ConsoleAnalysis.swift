@@ -190,6 +190,10 @@ public struct RunAnalysis: Equatable, Sendable {
             case "touch":
                 add("touch", "cycles-per-page", result.number("cycles_per_page"), "cycles", .lowerIsBetter)
                 add("touch", "ns-per-page", nanoseconds(result.number("cycles_per_page")), "ns", .lowerIsBetter)
+                add("touch", "alloc-cycles-per-page", result.number("alloc_cycles_per_page"), "cycles", .lowerIsBetter)
+            case "attest":
+                add("attest", "report-us", result.number("us_median"), "µs", .lowerIsBetter)
+                add("attest", "report-us-min", result.number("us_min"), "µs", .lowerIsBetter)
             default:
                 break
             }

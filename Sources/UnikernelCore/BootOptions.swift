@@ -1,6 +1,6 @@
 /// A workload the kernel (or the Linux workload binary) can run.
 public enum Workload: UInt8, CaseIterable, Sendable {
-    case noop, stream, chase, sha256, ep, exits, touch, fault
+    case noop, stream, chase, sha256, ep, exits, touch, fault, attest
 
     public var name: StaticString {
         switch self {
@@ -12,10 +12,12 @@ public enum Workload: UInt8, CaseIterable, Sendable {
         case .exits: "exits"
         case .touch: "touch"
         case .fault: "fault"
+        case .attest: "attest"
         }
     }
 
-    /// Every measuring workload, in the order `run=all` runs them (not `fault`, which ends the run).
+    /// Every measuring workload, in the order `run=all` runs them (not `fault`, which ends the run, nor
+    /// `attest`, which only SEV-SNP can serve).
     public static let all: [Workload] = [.stream, .chase, .sha256, .ep, .exits, .touch]
 }
 
@@ -35,7 +37,7 @@ public enum CommandLineError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .unknownKey: return "unknown command-line option '\(text)'"
         case .badValue: return "bad value in '\(text)' (expected a number, optionally with K, M or G, within range)"
-        case .unknownWorkload: return "unknown workload '\(text)' (expected noop, stream, chase, sha256, ep, exits, touch, fault or all)"
+        case .unknownWorkload: return "unknown workload '\(text)' (expected noop, stream, chase, sha256, ep, exits, touch, fault, attest or all)"
         }
     }
 }
@@ -61,6 +63,8 @@ public struct BootOptions: Equatable, Sendable {
     public var attest = false
     /// `attest.nonce=HEX`: up to 32 bytes the verifier chose, bound into REPORT_DATA (AttestationBinding).
     public var attestNonce: [UInt8] = []
+    /// `attest.reps=`: guest requests the `attest` workload times.
+    public var attestRepetitions = 10
     /// `validate=eager|lazy`: when an SNP guest validates its memory (PageValidation); eager by default.
     public var validation: PageValidation.Policy = .eager
 
@@ -95,6 +99,8 @@ public struct BootOptions: Equatable, Sendable {
                 options.attest = try number(value, token: token, in: 0...1) == 1
             } else if matches(key, "attest.nonce") {
                 options.attestNonce = try hexBytes(value, token: token, limit: AttestationBinding.nonceSize)
+            } else if matches(key, "attest.reps") {
+                options.attestRepetitions = try number(value, token: token, in: 1...1000)
             } else if matches(key, "validate") {
                 if matches(value, "eager") {
                     options.validation = .eager

@@ -36,4 +36,10 @@ struct KernelPlatform: WorkloadPlatform {
     }
 
     mutating func nullDereference() -> UInt64 { uk_load64(8) }
+
+    mutating func requestAttestationReport(reportData: [UInt8]) -> Bool? {
+        guard SEV.snp, SEV.ghcbReady else { return nil }
+        if case .success = SEV.attestationReport(reportData: reportData) { return true }
+        return false
+    }
 }
