@@ -106,11 +106,11 @@ enum LinuxHeaders {
                      "SVM_VMGEXIT_TERM_REQUEST", "SVM_VMGEXIT_UNSUPPORTED_EVENT"] {
             source += try define(name, in: uapiSVM) + "\n"
         }
-        for name in ["GHCB_PROTOCOL_MIN", "GHCB_PROTOCOL_MAX", "GHCB_DEFAULT_USAGE", "MAX_AUTHTAG_LEN", "VMPCK_KEY_LEN"] {
+        for name in ["GHCB_PROTOCOL_MIN", "GHCB_PROTOCOL_MAX", "GHCB_DEFAULT_USAGE", "MAX_AUTHTAG_LEN", "VMPCK_KEY_LEN", "CC_BLOB_SEV_HDR_MAGIC"] {
             source += try define(name, in: sev) + "\n"
         }
         for opening in ["enum msg_type", "enum aead_algo", "struct snp_guest_msg_hdr", "struct snp_guest_msg",
-                        "struct secrets_os_area", "struct snp_secrets_page"] {
+                        "struct secrets_os_area", "struct snp_secrets_page", "struct cc_blob_sev_info"] {
             source += try block(opening, in: sev) + "\n"
         }
         source += "int main(void) {\n" + body + "\nreturn 0;\n}\n"
@@ -381,5 +381,33 @@ struct LinuxHeaderOracleTests {
         #expect(try at("h_seqno") == 0x08 && bytes[0x27] == 0x01)
         #expect(try at("h_msg_type") == 5 && at("h_vmpck") == 3)
         #expect(try at("h_hdr_sz") == 0x60 && at("h_msg_sz") == 96)
+    }
+
+    /// OVMF's CC blob as Linux reads it (`struct cc_blob_sev_info`): our parser reads the fields where gcc
+    /// puts them, and the kernel's OS-area sequence number is the u32 `msg_seqno_0` at the area's start.
+    @Test func confidentialComputingBlobMatchesSevH() throws {
+        let oracle = try LinuxHeaders.evaluate("""
+        P("magic", CC_BLOB_SEV_HDR_MAGIC); P("size", sizeof(struct cc_blob_sev_info)); P("off_magic", offsetof(struct cc_blob_sev_info, magic));
+        P("version", offsetof(struct cc_blob_sev_info, version)); P("secrets", offsetof(struct cc_blob_sev_info, secrets_phys));
+        P("secrets_len", offsetof(struct cc_blob_sev_info, secrets_len)); P("cpuid", offsetof(struct cc_blob_sev_info, cpuid_phys));
+        P("cpuid_len", offsetof(struct cc_blob_sev_info, cpuid_len)); P("seqno0", offsetof(struct secrets_os_area, msg_seqno_0));
+        P("seqno0_size", sizeof(((struct secrets_os_area *)0)->msg_seqno_0));
+        """)
+        expectOracle(oracle, ["magic": UInt64(ConfidentialComputingBlob.magic), "size": UInt64(ConfidentialComputingBlob.size),
+                              "seqno0": 0, "seqno0_size": 4])
+        var bytes = [UInt8](repeating: 0, count: Int(try #require(oracle["size"])))
+        func store(_ value: UInt64, width: Int, at name: String) throws {
+            let offset = Int(try #require(oracle[name]))
+            for byte in 0..<width { bytes[offset + byte] = UInt8(truncatingIfNeeded: value >> (8 * UInt64(byte))) }
+        }
+        try store(UInt64(ConfidentialComputingBlob.magic), width: 4, at: "off_magic")
+        try store(2, width: 2, at: "version")
+        try store(0x7f5e_0000, width: 8, at: "secrets")
+        try store(4096, width: 4, at: "secrets_len")
+        try store(0x7f5e_1000, width: 8, at: "cpuid")
+        try store(8192, width: 4, at: "cpuid_len")
+        let blob = try bytes.withUnsafeBytes { try ConfidentialComputingBlob(bytes: $0) }
+        #expect(blob.version == 2 && blob.secretsAddress == 0x7f5e_0000 && blob.secretsLength == 4096)
+        #expect(blob.cpuidAddress == 0x7f5e_1000 && blob.cpuidLength == 8192)
     }
 }

@@ -273,8 +273,9 @@ enum SEV {
         guard let key = secrets.vmpck(0), let osArea = UnsafeRawPointer(bitPattern: UInt(secretsPageAddress + UInt64(SNPSecretsPage.osAreaOffset))) else {
             return .failure(AttestationFailureBox(.noKey))
         }
-        // OS area: VMPL0's last sequence number, low half at 0x00 and high half at 0x10 (GHCB specification).
-        let last = UInt64(osArea.loadUnaligned(fromByteOffset: 0, as: UInt32.self)) | UInt64(osArea.loadUnaligned(fromByteOffset: 0x10, as: UInt32.self)) << 32
+        // OS area: VMPL0's last message sequence number, a u32 at its start (Linux `struct secrets_os_area`
+        // msg_seqno_0; 0 after launch, since the firmware sends no guest request).
+        let last = UInt64(osArea.loadUnaligned(fromByteOffset: 0, as: UInt32.self))
         guard var channel = try? SNPGuestChannel(key: key, vmpck: 0, lastSequenceNumber: last) else { return .failure(AttestationFailureBox(.noKey)) }
         func page(_ index: Int) -> (UnsafeMutableRawPointer, UInt64) {
             let address = sharedBase + UInt64(index) * 4096
