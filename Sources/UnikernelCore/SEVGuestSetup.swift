@@ -70,6 +70,14 @@ public enum SEVGuestSetup {
         return version
     }
 
+    /// The hypervisor's feature bitmap (protocol version 2). An SNP guest needs `.snp` before it relies on
+    /// page state changes and the guest request.
+    public static func hypervisorFeatures<M: SEVMachine>(machine: inout M) throws(Failure) -> GHCBMSRProtocol.HypervisorFeatures {
+        do throws(GHCBMSRProtocol.ResponseError) {
+            return try GHCBMSRProtocol.hypervisorFeatures(exchange(GHCBMSRProtocol.hypervisorFeaturesRequest, machine: &machine))
+        } catch { throw .msrProtocol(error) }
+    }
+
     /// CPUID through the MSR protocol, one request per register (the protocol carries no subleaf, so only
     /// leaves without one: the boot path's 0x8000_001F and its neighbours). The MSR is restored after, so
     /// a registered GHCB address survives.

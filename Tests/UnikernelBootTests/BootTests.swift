@@ -165,6 +165,22 @@ struct FirmwareBootTests {
         #expect(info["cmdline_sha256"] == Crypto.SHA256.hash(data: Data("run=noop".utf8)).map { String(format: "%02x", $0) }.joined())
     }
 
+    /// Without SEV (TCG) the SEV-ES/SNP paths stay idle: no #VC, no validation line, and the attest workload
+    /// says the guest request is unavailable; touch reports its allocation time beside its touch time.
+    @Test(.timeLimit(.minutes(3))) func withoutSNPTheAttestWorkloadIsUnavailableAndNothingIsValidated() throws {
+        let bundle = try BuiltBundle.directory.get()
+        for path in [UnikernelBoot.Path.firmware, .pvh] {
+            let run = try Runner.boot(UnikernelBoot(bundle: bundle, path: path, cmdline: "run=attest,touch attest.reps=3 validate=lazy"), timeout: 30)
+            #expect(run.guestStatus == .success, "\(run.output)")
+            #expect(run.results("attest").first?["status"] == "unavailable", "\(run.output)")
+            let touch = try #require(run.results("touch").first, "\(run.output)")
+            #expect(touch["alloc_cycles_per_page"].flatMap(Double.init) != nil)
+            #expect(!run.records.contains { $0["kind"] == "stage" && $0["name"] == "validate" }, "no SNP, nothing to validate")
+        }
+        let refused = try Runner.boot(UnikernelBoot(bundle: bundle, path: .pvh, cmdline: "run=attest attest.reps=0"), timeout: 30)
+        #expect(refused.guestStatus == .badCommandLine, "\(refused.output)")
+    }
+
     /// The kernel runs on vCPU 0 and says how many others it leaves parked, on every boot path.
     @Test(.timeLimit(.minutes(3))) func extraVCPUsAreReportedParked() throws {
         let bundle = try BuiltBundle.directory.get()

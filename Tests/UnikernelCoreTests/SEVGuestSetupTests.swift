@@ -28,6 +28,7 @@ final class SimulatedSNPHost {
     var stall = false
     var refusePageStateChange: UInt64 = 0
     var answerCPUIDWith: UInt64?
+    var features: UInt64 = 0b11
     /// A shared page state change on a page the guest still has validated: a hole the guest must not open.
     var sharedWhileValidated: [UInt64] = []
 
@@ -69,6 +70,9 @@ final class SimulatedSNPHost {
             log.append("register \(data)")
             registered = data << 12
             msr = data << 12 | GHCBMSRProtocol.Info.registerGHCBResponse.rawValue
+        case GHCBMSRProtocol.Info.hypervisorFeaturesRequest.rawValue:
+            log.append("features")
+            msr = features << 12 | GHCBMSRProtocol.Info.hypervisorFeaturesResponse.rawValue
         case GHCBMSRProtocol.Info.terminateRequest.rawValue:
             log.append("terminate")
         default:
@@ -167,6 +171,14 @@ struct HostMachine: SEVMachine {
         #expect(throws: SEVGuestSetup.Failure.noCommonVersion(minimum: 3, maximum: 5)) {
             try SEVGuestSetup.negotiate(machine: &fixture.machine)
         }
+    }
+
+    @Test func hypervisorFeaturesComeFromTheMSRProtocol() throws {
+        let fixture = Fixture()
+        let features = try SEVGuestSetup.hypervisorFeatures(machine: &fixture.machine)
+        #expect(features.contains(.snp) && features.contains(.snpAPCreation) && !features.contains(.snpMultiVMPL))
+        fixture.host.features = 0
+        #expect(try !SEVGuestSetup.hypervisorFeatures(machine: &fixture.machine).contains(.snp))
     }
 
     @Test func cpuidOverTheMSRProtocolAsksOneRegisterAtATimeAndRestoresTheMSR() throws {

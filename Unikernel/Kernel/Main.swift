@@ -63,6 +63,7 @@ public func kmain(_ kind: UInt32, _ info: UInt64, _ entryTimestamp: UInt64) -> N
         Console.write("cvmuk error reason=page-tables\n")
         Machine.exit(.outOfMemory)
     }
+    SEV.finishValidation()
     let memoryReady = uk_rdtsc()
     let (hz, source) = Timekeeping.calibrate()
     Timekeeping.hz = hz

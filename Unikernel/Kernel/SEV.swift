@@ -140,7 +140,9 @@ enum SEV {
         var machine = KernelSEVMachine()
         do throws(SEVGuestSetup.Failure) {
             protocolVersion = try SEVGuestSetup.negotiate(machine: &machine)
-            if isSNP && protocolVersion < 2 {
+            // SNP needs protocol version 2 and a hypervisor that says it supports SNP (GHCB specification).
+            let features = isSNP && protocolVersion >= 2 ? try SEVGuestSetup.hypervisorFeatures(machine: &machine) : []
+            if isSNP && !features.contains(.snp) {
                 uk_wrmsr(GHCBMSRProtocol.msr, GHCBMSRProtocol.terminateRequest(.snpUnsupported))
                 while true { uk_vmgexit() }
             }
@@ -204,7 +206,25 @@ enum SEV {
             lazy = LazyValidation(required: required)
             return
         }
-        validate(required)
+        // The boot map covers the low 4 GiB; RAM above waits for the final page tables (finishValidation).
+        var low: [PhysicalRange] = []
+        for range in required where range.start < bootMapEnd {
+            low.append(PhysicalRange(start: range.start, end: min(range.end, bootMapEnd)))
+        }
+        for range in required where range.end > bootMapEnd {
+            highRanges.append(PhysicalRange(start: max(range.start, bootMapEnd), end: range.end))
+        }
+        validate(low)
+    }
+
+    static let bootMapEnd: UInt64 = 4 << 30
+    nonisolated(unsafe) static var highRanges: [PhysicalRange] = []
+
+    /// Eager validation's second part, once the final page tables map RAM above 4 GiB.
+    static func finishValidation() {
+        let ranges = highRanges
+        highRanges = []
+        validate(ranges)
     }
 
     static func validate(_ ranges: [PhysicalRange]) {
