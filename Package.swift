@@ -131,7 +131,7 @@ let package = Package(
             "SEVABI", "UnikernelCore", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: [
-            "CVMCommands", "BenchReport", "Certificates", "GuestImage", "HostProbe", "Launch", "SEVABI",
+            "CVMCommands", "BenchReport", "Certificates", "GuestImage", "HostProbe", "KDS", "Launch", "SEVABI", "SNPReport",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),

@@ -4,6 +4,7 @@ import Bench
 import Certificates
 import Foundation
 import GuestImage
+import KDS
 import Launch
 import SEVABI
 import SNPReport
@@ -16,6 +17,34 @@ import SNPReport
 /// certificates the guest returned.
 struct RunAttestation {
     let nonce: [UInt8]
+    /// The VCEK for a report whose guest returned no certificate table (the host keeps none): AMD KDS
+    /// through its cache (KDSClient). nil: no fallback.
+    var endorsementKey: (@Sendable (AttestationReport) throws -> Certificate)? = nil
+
+    /// KDS with its default cache, waited for: `cvm run` is synchronous.
+    /// A report of version 2 does not name its product: each is asked in turn (KDS keys VCEKs by
+    /// product and chip, so only the right one answers).
+    static func kdsEndorsementKey(_ report: AttestationReport, client: KDSClient = KDSClient()) throws -> Certificate {
+        let products = report.product.map { [$0] } ?? SNPProduct.allCases
+        final class Box: @unchecked Sendable { var result: Result<Certificate, any Error>? }
+        let box = Box()
+        let done = DispatchSemaphore(value: 0)
+        Task {
+            var failures: [String] = []
+            for product in products {
+                do {
+                    box.result = .success(try await client.vcek(for: report, product: product).0)
+                    break
+                } catch {
+                    failures.append("\(product): \(error)")
+                }
+            }
+            if box.result == nil { box.result = .failure(CLIFailure.unsupportedHere(failures.joined(separator: "; "))) }
+            done.signal()
+        }
+        done.wait()
+        return try box.result!.get()
+    }
 
     static func randomNonce() -> [UInt8] {
         var generator = SystemRandomNumberGenerator()
@@ -79,7 +108,17 @@ struct RunAttestation {
             var directory = CertificateDirectory()
             if let certs = line.fields["certs"].flatMap({ try? [UInt8](hex: $0) }) { directory = try CertificateTable(bytes: certs).certificates() }
             let key: SigningKey = report.signerInfo.signingKey == .vlek ? .vlek : .vcek
-            guard let set = directory.certificateSet(for: key) else {
+            var chosen = directory.certificateSet(for: key)
+            if chosen == nil, key == .vcek, let endorsementKey {
+                do {
+                    chosen = CertificateSet(endorsementKey: try endorsementKey(report))
+                    lines.append("attestation: the guest returned no certificate table; the VCEK comes from AMD KDS (or its cache)")
+                } catch {
+                    lines.append("attestation: FAIL: the guest returned no VCEK and KDS could not give one: \(error)")
+                    return Outcome(lines: lines, passed: false)
+                }
+            }
+            guard let set = chosen else {
                 lines.append("attestation: FAIL: the guest returned no \(key) certificate to check the report against")
                 return Outcome(lines: lines, passed: false)
             }

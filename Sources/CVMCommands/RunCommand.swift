@@ -142,7 +142,8 @@ struct RunCommand: ParsableCommand {
               (try? GuestBundle.load(from: URL(fileURLWithPath: source)))?.manifest.kind == "unikernel" else {
             throw CLIFailure.badInput("--attest: only the CVMKit unikernel answers attest=1; give its bundle (cvm image build unikernel). In a Linux guest, run cvm attest report inside it")
         }
-        return RunAttestation(nonce: try nonce.map(RunAttestation.parseNonce) ?? RunAttestation.randomNonce())
+        return RunAttestation(nonce: try nonce.map(RunAttestation.parseNonce) ?? RunAttestation.randomNonce(),
+                              endorsementKey: { try RunAttestation.kdsEndorsementKey($0) })
     }
 
     func printLaunch(_ spec: LaunchSpec) throws {

@@ -1,5 +1,7 @@
 import Certificates
 import Foundation
+import KDS
+import SNPReport
 import Launch
 import SEVABI
 import Testing
@@ -77,6 +79,33 @@ import Testing
         #expect(forged.lines.contains { $0.contains("FAIL  report-signature") }, "\(forged.lines)")
         let none = attestation.evaluate(console: ["cvmuk exit status=0"], spec: spec, bundle: nil)
         #expect(!none.passed && none.lines.first?.contains("printed no 'cvmuk attestation' line") == true)
+    }
+
+    /// A guest on a host that keeps no certificate table returns the report alone: the VCEK comes from
+    /// KDS through its cache (here a cache holding the Milan vector's VCEK, read offline), and without
+    /// one the verdict says KDS could not give it.
+    @Test func withoutACertificateTableTheVCEKComesFromTheKDSCache() throws {
+        let milan = AttestCLITests.fixtures.appendingPathComponent("milan-v2")
+        let bytes = Array(try Data(contentsOf: milan.appendingPathComponent("report.bin")))
+        let report = try AttestationReport(bytes: bytes)
+        let cache = FileManager.default.temporaryDirectory.appendingPathComponent("cvm-kds-cache-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: cache, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: cache) }
+        let client = KDSClient(cacheDirectory: cache, offline: true)
+        let file = try #require(client.cacheFile(for: KDS.vcekPath(for: report, product: .milan)))
+        try Data(contentsOf: milan.appendingPathComponent("vcek.der")).write(to: file)
+        let spec = LaunchSpec(name: "t", boot: .ownFirmware(cmdline: "run=noop"), mode: .sevSNP, firmware: .ownImage(path: "/b/firmware.fd"))
+        let line = "cvmuk attestation status=ok sev=sev-snp report=\(bytes.hexString)"
+
+        let cached = RunAttestation(nonce: [1], endorsementKey: { try RunAttestation.kdsEndorsementKey($0, client: client) })
+        let outcome = cached.evaluate(console: [line], spec: spec, bundle: nil)
+        #expect(outcome.lines.contains { $0.contains("VCEK comes from AMD KDS") }, "\(outcome.lines)")
+        #expect(outcome.lines.contains { $0.contains("pass  report-signature") }, "\(outcome.lines)")
+
+        let empty = KDSClient(cacheDirectory: cache.appendingPathComponent("none"), offline: true)
+        let missing = RunAttestation(nonce: [1], endorsementKey: { try RunAttestation.kdsEndorsementKey($0, client: empty) })
+        let refused = missing.evaluate(console: [line], spec: spec, bundle: nil)
+        #expect(!refused.passed && refused.lines.contains { $0.contains("KDS could not give one") }, "\(refused.lines)")
     }
 
     @Test func theExpectedReportDataIsTheCommandLinesDigestThenTheNonce() {
