@@ -29,10 +29,15 @@ public protocol WorkloadPlatform {
     /// One SNP attestation report for `reportData`, from the PSP through the guest request: true when one
     /// came back, false when the request failed, nil where the platform has no SNP guest request.
     mutating func requestAttestationReport(reportData: [UInt8]) -> Bool?
+    /// How `operation` reaches the hypervisor here: "exit" (an intercept, as without SEV and under plain
+    /// SEV), "vc" (SEV-ES/SNP: #VC, the GHCB, VMGEXIT), "vc-cpuid-page" (SNP's CPUID: #VC answered from
+    /// the CPUID page, no exit), or "none" where it does not leave the guest.
+    func exitPath(_ operation: ExitOperation) -> StaticString
 }
 
 extension WorkloadPlatform {
     public mutating func requestAttestationReport(reportData: [UInt8]) -> Bool? { nil }
+    public func exitPath(_ operation: ExitOperation) -> StaticString { operation == .rdtsc ? "none" : "exit" }
 }
 
 extension WorkloadPlatform {
@@ -187,6 +192,7 @@ public struct WorkloadRunner<Platform: WorkloadPlatform> {
             line.field("workload", "exits")
             line.field("op", operation.name)
             line.field("iterations", options.exitIterations)
+            line.field("via", platform.exitPath(operation))
             if let ticks = platform.measure(operation, iterations: options.exitIterations) {
                 line.field("cycles_per_op", fixed: Double(ticks) / Double(options.exitIterations), decimals: 1)
             } else {

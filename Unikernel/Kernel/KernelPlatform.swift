@@ -37,6 +37,14 @@ struct KernelPlatform: WorkloadPlatform {
 
     mutating func nullDereference() -> UInt64 { uk_load64(8) }
 
+    /// RDTSC is not intercepted by KVM; under SEV-ES and SNP the rest raise #VC (SNP's CPUID stays in the
+    /// guest, answered from the CPUID page).
+    func exitPath(_ operation: ExitOperation) -> StaticString {
+        if operation == .rdtsc { return "none" }
+        guard SEV.ghcbReady else { return "exit" }
+        return operation == .cpuid && SEV.snp ? "vc-cpuid-page" : "vc"
+    }
+
     mutating func requestAttestationReport(reportData: [UInt8]) -> Bool? {
         guard SEV.snp, SEV.ghcbReady else { return nil }
         if case .success = SEV.attestationReport(reportData: reportData) { return true }

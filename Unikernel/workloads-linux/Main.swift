@@ -73,6 +73,16 @@ struct LinuxPlatform: WorkloadPlatform {
     }
 
     mutating func nullDereference() -> UInt64 { uk_load64(8) }
+
+    /// The guest's Linux kernel stands between: cpuid and in/out trap straight to the hypervisor, or under
+    /// SEV-ES/SNP to Linux's #VC handler; the MSR read is a system call into the msr driver first.
+    func exitPath(_ operation: ExitOperation) -> StaticString {
+        switch operation {
+        case .rdtsc: "none"
+        case .msrRead: "syscall-msr"
+        case .cpuid, .portIO: "exit-or-linux-vc"
+        }
+    }
 }
 
 @_cdecl("uk_linux_main")
