@@ -92,7 +92,7 @@ struct RunAttestation {
             let mode = line.fields["sev"] ?? "unknown"
             let reason = line.fields["reason"] == "not-sev-snp"
                 ? "the guest ran with sev=\(mode); only SEV-SNP gives an attestation report"
-                : "the guest ran with sev=\(mode) but does not send the SNP guest request yet (\(line.fields["reason"] ?? "no reason given"))"
+                : "the guest ran with sev=\(mode) but its SNP guest request failed (\(line.fields["reason"] ?? "no reason given"))"
             lines.append("attestation: no report: \(reason)")
             return Outcome(lines: lines, passed: false)
         }
