@@ -8,6 +8,17 @@
  * rdx rcx rbx rax, vector, error code, rip, cs, rflags, rsp, ss.
  */
         .text
+/* The general registers in the frame's order (r15 at the lowest address). */
+.macro PUSH_GENERAL
+        .irp reg, rax, rbx, rcx, rdx, rsi, rdi, rbp, r8, r9, r10, r11, r12, r13, r14, r15
+        pushq %\reg
+        .endr
+.endm
+.macro POP_GENERAL
+        .irp reg, r15, r14, r13, r12, r11, r10, r9, r8, rbp, rdi, rsi, rdx, rcx, rbx, rax
+        popq %\reg
+        .endr
+.endm
 .macro ISR_NOERR vector
 isr\vector:
         pushq $0
@@ -56,21 +67,7 @@ ISR_ERR 30
 ISR_NOERR 31
 
 isr_common:
-        pushq %rax
-        pushq %rbx
-        pushq %rcx
-        pushq %rdx
-        pushq %rsi
-        pushq %rdi
-        pushq %rbp
-        pushq %r8
-        pushq %r9
-        pushq %r10
-        pushq %r11
-        pushq %r12
-        pushq %r13
-        pushq %r14
-        pushq %r15
+        PUSH_GENERAL
         movq %rsp, %rdi
         cld
         call uk_exception
@@ -85,21 +82,7 @@ isr_common:
  * the interrupted code holds. Its gate uses IST2, never shared with the fault path's IST1.
  */
 isr_vc:
-        pushq %rax
-        pushq %rbx
-        pushq %rcx
-        pushq %rdx
-        pushq %rsi
-        pushq %rdi
-        pushq %rbp
-        pushq %r8
-        pushq %r9
-        pushq %r10
-        pushq %r11
-        pushq %r12
-        pushq %r13
-        pushq %r14
-        pushq %r15
+        PUSH_GENERAL
         movq %rsp, %r12
         subq $512, %rsp
         andq $-16, %rsp
@@ -109,21 +92,7 @@ isr_vc:
         call uk_vc
         fxrstor64 (%rsp)
         movq %r12, %rsp
-        popq %r15
-        popq %r14
-        popq %r13
-        popq %r12
-        popq %r11
-        popq %r10
-        popq %r9
-        popq %r8
-        popq %rbp
-        popq %rdi
-        popq %rsi
-        popq %rdx
-        popq %rcx
-        popq %rbx
-        popq %rax
+        POP_GENERAL
         addq $16, %rsp                  /* vector and error code */
         iretq
 
