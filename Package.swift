@@ -102,6 +102,7 @@ let package = Package(
         // The benchmark engine: matrix, guests, runs under QEMU, timelines, run log with resume.
         .target(name: "Bench", dependencies: [
             "BenchReport", "SEVABI", "HostOS", "HostProbe", "Measurement", "Launch", "GuestImage",
+            "SNPReport", "AttestationPolicy", "Certificates", "Attestation",
             .product(name: "Yams", package: "Yams"), .product(name: "Crypto", package: "swift-crypto"),
         ]),
         // The relying party of attested guests: sessions, single-use nonces, evidence → decision, secrets

@@ -147,9 +147,12 @@ public struct BenchEngine: Sendable {
         }
 
         let arguments: [String]
+        let nonce = BenchPlanner.verifiesAttestation(guest: guest, cell: run.cell, workloads: run.workloads) ? UnikernelAttestation.randomNonce() : nil
+        var commandLine = ""
         do {
             let spec = try BenchPlanner.launchSpec(guest: guest, cell: run.cell, workloads: run.workloads, options: options,
-                                                   gate: gate, stateDirectory: scratch, qmpSocket: qmpPath)
+                                                   gate: gate, stateDirectory: scratch, qmpSocket: qmpPath, attestNonce: nonce)
+            commandLine = spec.kernelCommandLine ?? ""
             arguments = try QEMUCommandLine.render(spec, binary: qemu)
         } catch {
             return record(.launchFailed, failure: "\(error)", exitCode: nil, wall: 0, analysis: RunAnalysis())
@@ -187,6 +190,15 @@ public struct BenchEngine: Sendable {
         }
         if let failure = analysis.failure, guest.spec.runsWorkloads || !failure.hasPrefix("no result line") {
             return record(.failed, failure: failure, exitCode: code, wall: result.wallSeconds, analysis: analysis)
+        }
+        if let nonce {
+            // The report of this run, verified as `cvm run --attest` does: binding, measurement, chain.
+            let verdict = UnikernelAttestation.judge(console: result.console.map(\.text), nonce: nonce, commandLine: commandLine,
+                                                     measurement: BenchPlanner.expectedMeasurement(guest: guest, cell: run.cell, options: options).0)
+            var attested = record(verdict.passed ? .ok : .failed, failure: verdict.passed ? nil : verdict.lines.last { $0.contains("FAIL") || $0.contains("no report") },
+                                  exitCode: code, wall: result.wallSeconds, analysis: analysis)
+            attested.attestation = verdict.passed ? "PASS" : "FAIL"
+            return attested
         }
         return record(.ok, failure: nil, exitCode: code, wall: result.wallSeconds, analysis: analysis)
     }

@@ -229,9 +229,16 @@ public enum BenchPlanner {
         }
     }
 
+    /// Whether a run asks the unikernel for a report and verifies it: the `attest` workload, under SEV-SNP,
+    /// on the firmware boot (whose command line the launch measurement does not cover, so the nonce in it
+    /// leaves the expected measurement as it is).
+    public static func verifiesAttestation(guest: PreparedGuest, cell: BenchCell, workloads: [String]) -> Bool {
+        guest.spec.kind == .unikernel && workloads.contains("attest") && cell.confidentialMode == .sevSNP && cell.unikernelBoot == .firmware
+    }
+
     /// The launch of one run of `cell`.
     public static func launchSpec(guest: PreparedGuest, cell: BenchCell, workloads: [String], options: BenchOptions,
-                                  gate: HostGate, stateDirectory: URL, qmpSocket: String) throws -> LaunchSpec {
+                                  gate: HostGate, stateDirectory: URL, qmpSocket: String, attestNonce: [UInt8]? = nil) throws -> LaunchSpec {
         guard let mode = cell.confidentialMode else { throw BenchError.badInput("unknown mode \(cell.mode)") }
         var launch = launchOptions(name: "cvm-bench-\(getpid())", mode: mode, guest: guest, cell: cell, options: options)
         // The bench asked the host once (HostGate); every run takes its answer.
@@ -240,7 +247,8 @@ public enum BenchPlanner {
         launch.cbitpos = mode.isConfidential ? gate.cbitpos : nil
         launch.reducedPhysBits = mode.isConfidential ? gate.reducedPhysBits : nil
         launch.qmpSocket = qmpSocket
-        let cmdline = guest.commandLine(workloads: workloads, parameters: options.parameters)
+        var cmdline = guest.commandLine(workloads: workloads, parameters: options.parameters)
+        if let attestNonce { cmdline += " " + UnikernelAttestation.kernelArguments(nonce: attestNonce) }
         let plan = try LaunchBuilder(options: launch).plan(.bundle(boot(guest, cmdline: cmdline)))
         var spec = plan.spec
         spec.firmware = try plan.firmware.prepare(in: stateDirectory)

@@ -143,6 +143,8 @@ public struct BenchRunRecord: Codable, Hashable, Sendable {
     /// unikernel's first instruction, or the Linux guest's CLOCK_BOOTTIME in cvm-init's markers. Not on
     /// the host clock of `timeline`; absent when the guest reported none.
     public var guestTimeline: [TimelineEvent]? = nil
+    /// Under SEV-SNP with the `attest` workload: the verdict on the run's report (PASS or FAIL).
+    public var attestation: String? = nil
 
     public init(runID: String, cell: BenchCell, workloads: [String], repetition: Int, warmup: Bool, startedAt: String,
                 outcome: RunOutcome, failure: String? = nil, guestExitCode: Int?, wallSeconds: Double,

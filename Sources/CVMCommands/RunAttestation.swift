@@ -1,5 +1,3 @@
-import AttestationPolicy
-import Attestation
 import Bench
 import Certificates
 import Foundation
@@ -46,10 +44,7 @@ struct RunAttestation {
         return try box.result!.get()
     }
 
-    static func randomNonce() -> [UInt8] {
-        var generator = SystemRandomNumberGenerator()
-        return (0..<32).map { _ in UInt8.random(in: 0...255, using: &generator) }
-    }
+    static func randomNonce() -> [UInt8] { UnikernelAttestation.randomNonce() }
 
     static func parseNonce(_ text: String) throws -> [UInt8] {
         guard let bytes = try? [UInt8](hex: text), !bytes.isEmpty, bytes.count <= 32 else {
@@ -58,79 +53,20 @@ struct RunAttestation {
         return bytes
     }
 
-    var kernelArgument: String { "attest=1 attest.nonce=" + nonce.hexString }
+    var kernelArgument: String { UnikernelAttestation.kernelArguments(nonce: nonce) }
 
     /// REPORT_DATA as the guest must have bound it: SHA-256 of `commandLine`, then the nonce, zero-padded to 64.
     static func expectedReportData(nonce: [UInt8], commandLine: String) -> [UInt8] {
-        var data: [UInt8] = (try? [UInt8](hex: PartDigest.sha256Hex(of: commandLine))) ?? []
-        data += nonce.prefix(32)
-        return data + [UInt8](repeating: 0, count: 64 - data.count)
+        UnikernelAttestation.expectedReportData(nonce: nonce, commandLine: commandLine)
     }
 
-    struct Outcome {
-        var lines: [String]
-        var passed: Bool
-    }
+    typealias Outcome = UnikernelAttestation.Outcome
 
     /// Judges the guest's attestation line from `console`, for a launch with `spec` of `bundle`.
     func evaluate(console: [String], spec: LaunchSpec, bundle: BundleBoot?, at time: Date = Date()) -> Outcome {
-        let expected = Self.expectedReportData(nonce: nonce, commandLine: spec.kernelCommandLine ?? "")
-        guard let line = console.compactMap(GuestResultLine.parse).last(where: { $0.kind == "attestation" }) else {
-            return Outcome(lines: ["attestation: FAIL: the guest printed no 'cvmuk attestation' line (is it the CVMKit unikernel?)"], passed: false)
-        }
-        var lines: [String] = []
-        var passed = true
-        if let reported = line.fields["report_data"] {
-            if reported == expected.hexString {
-                lines.append("attestation: the guest's REPORT_DATA binds this nonce and the command line it received (sha256 of the cmdline, then the nonce)")
-            } else {
-                lines.append("attestation: FAIL: the guest's REPORT_DATA \(reported) is not the expected \(expected.hexString)")
-                passed = false
-            }
-        }
-        guard line.fields["status"] == "ok", let reportHex = line.fields["report"], let reportBytes = try? [UInt8](hex: reportHex) else {
-            let mode = line.fields["sev"] ?? "unknown"
-            let reason = line.fields["reason"] == "not-sev-snp"
-                ? "the guest ran with sev=\(mode); only SEV-SNP gives an attestation report"
-                : "the guest ran with sev=\(mode) but its SNP guest request failed (\(line.fields["reason"] ?? "no reason given"))"
-            lines.append("attestation: no report: \(reason)")
-            return Outcome(lines: lines, passed: false)
-        }
-        do {
-            let report = try AttestationReport(bytes: reportBytes)
-            var policy = ValidationPolicy()
-            policy.reportData = try Expected(expected)
-            if let measurement = bundle?.launchMeasurement?.measurement(mode: spec.mode.rawValue, vcpus: spec.vcpus, vcpuType: spec.effectiveCPUModel) {
-                policy.measurement = try Expected(hex: measurement)
-            } else {
-                lines.append("attestation: the bundle lists no expected measurement for this launch; the measurement is not checked")
-            }
-            var directory = CertificateDirectory()
-            if let certs = line.fields["certs"].flatMap({ try? [UInt8](hex: $0) }) { directory = try CertificateTable(bytes: certs).certificates() }
-            let key: SigningKey = report.signerInfo.signingKey == .vlek ? .vlek : .vcek
-            var chosen = directory.certificateSet(for: key)
-            if chosen == nil, key == .vcek, let endorsementKey {
-                do {
-                    chosen = CertificateSet(endorsementKey: try endorsementKey(report))
-                    lines.append("attestation: the guest returned no certificate table; the VCEK comes from AMD KDS (or its cache)")
-                } catch {
-                    lines.append("attestation: FAIL: the guest returned no VCEK and KDS could not give one: \(error)")
-                    return Outcome(lines: lines, passed: false)
-                }
-            }
-            guard let set = chosen else {
-                lines.append("attestation: FAIL: the guest returned no \(key) certificate to check the report against")
-                return Outcome(lines: lines, passed: false)
-            }
-            let verdict = try ReportVerifier.verify(report: report, certificates: set, at: time, policy: policy)
-            for check in verdict.checks {
-                lines.append("attestation: \(check.passed ? "pass" : "FAIL")  \(check.name) \(check.detail)")
-            }
-            lines.append("attestation: verdict \(verdict.passed ? "PASS" : "FAIL")")
-            return Outcome(lines: lines, passed: passed && verdict.passed)
-        } catch {
-            lines.append("attestation: FAIL: \(error)")
-            return Outcome(lines: lines, passed: false)
-        }
+        let measurement = bundle?.launchMeasurement?.measurement(mode: spec.mode.rawValue, vcpus: spec.vcpus, vcpuType: spec.effectiveCPUModel)
+        return UnikernelAttestation.judge(console: console, nonce: nonce, commandLine: spec.kernelCommandLine ?? "",
+                                          measurement: measurement, at: time, endorsementKey: endorsementKey)
     }
+
 }
