@@ -15,6 +15,8 @@ public struct FirmwareInfo: Sendable, Hashable, Codable {
     public var hasKernelHashesTable: Bool
     /// The SNP_KERNEL_HASHES metadata section (OvmfPkg/AmdSev builds).
     public var hasSNPKernelHashesSection: Bool
+    /// The TDX metadata offset entry: a TDVF, which QEMU can load for a TD.
+    public var hasTDXMetadata = false
     /// Set when the image could not be read or parsed.
     public var problem: String?
 
@@ -56,6 +58,7 @@ public enum FirmwareDiscovery {
             let footer = try OVMFFooterTable(image: lastPage)
             info.hasFooterTable = !footer.isEmpty
             info.hasSEVESResetBlock = footer.entries[OVMFFooterTable.sevESResetBlockGUID] != nil
+            info.hasTDXMetadata = footer.entries[OVMFFooterTable.tdxMetadataGUID] != nil
             if let hashes = footer.entries[OVMFFooterTable.sevHashTableGUID], hashes.count >= 4 {
                 info.hasKernelHashesTable = (hashes.littleEndianInteger() as UInt32) != 0
             }

@@ -48,7 +48,7 @@ public struct HostChecker: Sendable {
 
     func cpuChecks(_ cpu: CPUInfo) -> [CheckResult] {
         var out: [CheckResult] = []
-        let all = Set(ConfidentialMode.confidential)
+        let all = Set(ConfidentialMode.sevModes)
         let fms = "family 0x\(String(cpu.family, radix: 16)) model 0x\(String(cpu.model, radix: 16)) stepping \(cpu.stepping)"
         if cpu.isAMD {
             out.append(CheckResult(id: "cpu.vendor", title: "CPU vendor", status: .pass, reason: "AuthenticAMD", requiredFor: all))
@@ -137,7 +137,7 @@ public struct HostChecker: Sendable {
     // MARK: MSRs
 
     func msrChecks(_ cpu: CPUInfo) -> [CheckResult] {
-        let all = Set(ConfidentialMode.confidential)
+        let all = Set(ConfidentialMode.sevModes)
         guard cpu.isAMD, cpu.memoryEncryption?.sev == true else {
             let why = !cpu.isAMD ? "not an AMD CPU" : cpu.underHypervisor ? "CPUID shows no SEV (this host is a VM, cpu.hypervisor)" : "CPUID shows no SEV"
             return [CheckResult(id: "msr.syscfg", title: "SYSCFG MSR", status: .skip, reason: "not read: \(why)", requiredFor: all),
@@ -188,7 +188,7 @@ public struct HostChecker: Sendable {
         let files = sources.files
         let loaded = files.list("/sys/module").filter { $0 == "kvm" || $0.hasPrefix("kvm_") }
         var out: [CheckResult] = []
-        let all = Set(ConfidentialMode.confidential)
+        let all = Set(ConfidentialMode.sevModes)
         guard loaded.contains("kvm_amd") else {
             let others = loaded.filter { $0 != "kvm" }
             let reason = others.isEmpty ? (loaded.isEmpty ? "no KVM module is loaded" : "kvm is loaded but kvm_amd is not")
@@ -224,7 +224,7 @@ public struct HostChecker: Sendable {
     static let hypervisorCause = "this host is a VM (cpu.hypervisor): the hypervisor does not pass SEV through; run cvm on bare metal"
 
     func firmwareStatusChecks(_ cpu: CPUInfo) -> [CheckResult] {
-        let all = Set(ConfidentialMode.confidential)
+        let all = Set(ConfidentialMode.sevModes)
         let access = sources.files.access("/dev/sev")
         let notQueried = { (why: String) in
             CheckResult(id: "sev.platform-status", title: "SEV platform status", status: .skip,
@@ -277,12 +277,13 @@ public struct HostChecker: Sendable {
     // MARK: KVM
 
     func kvmChecks(_ kvm: KVMProbeResult, cpu: CPUInfo) -> [CheckResult] {
+        // Every confidential mode, TDX included, runs under KVM.
         let all = Set(ConfidentialMode.confidential)
         var out: [CheckResult] = []
         switch kvm.deviceAccess {
         case .missing:
             out.append(CheckResult(id: "kvm.usable", title: "KVM", status: .fail, reason: "/dev/kvm does not exist",
-                                   hint: "enable SVM in the BIOS and load kvm_amd", requiredFor: all))
+                                   hint: cpu.isIntel ? "enable VT-x in the BIOS and load kvm_intel" : "enable SVM in the BIOS and load kvm_amd", requiredFor: all))
             return out
         case .noAccess, .readOnly:
             out.append(CheckResult(id: "kvm.usable", title: "KVM", status: .fail, reason: "/dev/kvm is \(kvm.deviceAccess.rawValue) for this user",
@@ -360,6 +361,11 @@ public struct HostChecker: Sendable {
         out.append(CheckResult(id: "qemu.sev-snp-guest", title: "QEMU sev-snp-guest", status: snpOK ? .pass : .fail,
                                reason: qemu.supportsSNPGuest ? "-object help lists sev-snp-guest (\(qemu.snpGuestProperties.count) properties)" : "QEMU \(qemu.version?.description ?? "?") has no sev-snp-guest (needs ≥ 9.1)",
                                hint: snpOK ? nil : "install QEMU ≥ 9.1 (Debian trixie ships 10.0)", requiredFor: [.sevSNP]))
+        let tdxVersionOK = (qemu.version ?? DottedVersion([0])) >= DottedVersion([10, 1])
+        let tdxOK = qemu.supportsTDXGuest && tdxVersionOK
+        out.append(CheckResult(id: "qemu.tdx-guest", title: "QEMU tdx-guest", status: tdxOK ? .pass : .fail,
+                               reason: qemu.supportsTDXGuest ? "-object help lists tdx-guest" : "QEMU \(qemu.version?.description ?? "?") has no tdx-guest (needs ≥ 10.1 built with TDX)",
+                               hint: tdxOK ? nil : "install QEMU ≥ 10.1 (Debian trixie-backports ships 11.1)", requiredFor: [.tdx]))
         if qemu.needsKernelHashesMachineWorkaround {
             out.append(CheckResult(id: "qemu.kernel-hashes-bug", title: "QEMU kernel-hashes", status: .info,
                                    reason: "QEMU \(qemu.version?.description ?? "") mis-measures kernel-hashes=on on q35; cvm uses machine pc-q35-7.1 for measured kernel boots"))
@@ -423,7 +429,7 @@ public struct HostChecker: Sendable {
             .map { FirmwareDiscovery.inspect($0, files: sources.files) }
         guard !images.isEmpty else {
             return [CheckResult(id: "ovmf.present", title: "OVMF firmware", status: .fail, reason: "no OVMF image found in \(options.firmwareDirectories.joined(separator: ", "))",
-                                hint: "apt-get install ovmf", requiredFor: Set(ConfidentialMode.confidential))]
+                                hint: "apt-get install ovmf", requiredFor: Set(ConfidentialMode.sevModes))]
         }
         var out: [CheckResult] = images.map { image in
             let features: String
@@ -441,7 +447,7 @@ public struct HostChecker: Sendable {
         }
         let usable = images.filter { $0.problem == nil }
         out.append(CheckResult(id: "ovmf.present", title: "OVMF firmware", status: usable.isEmpty ? .fail : .pass,
-                               reason: "\(usable.count) usable OVMF image(s)", hint: usable.isEmpty ? "apt-get install ovmf" : nil, requiredFor: Set(ConfidentialMode.confidential)))
+                               reason: "\(usable.count) usable OVMF image(s)", hint: usable.isEmpty ? "apt-get install ovmf" : nil, requiredFor: Set(ConfidentialMode.sevModes)))
         let snp = usable.filter(\.supportsSNP)
         out.append(CheckResult(id: "ovmf.snp", title: "OVMF for SNP", status: snp.isEmpty ? .fail : .pass,
                                reason: snp.isEmpty ? "no OVMF image carries SEV metadata" : "\(snp.map(\.path).joined(separator: ", ")) carry SEV metadata",
@@ -455,17 +461,83 @@ public struct HostChecker: Sendable {
 
     // MARK: TDX
 
+    /// MSR IA32_MKTME_KEYID_PARTITIONING (0x87): bits 31:0 the MKTME KeyIDs, 63:32 the TDX private KeyIDs
+    /// the BIOS reserved. No TDX KeyIDs: TDX is off in the BIOS.
+    static let keyIDPartitioningMSR: UInt32 = 0x87
+    /// Linux gained KVM's TDX host support in 6.16.
+    static let tdxHostKernel = DottedVersion([6, 16])
+
+    /// Readiness for Intel TDX, each check with a reason and a fix (Linux Documentation/arch/x86/tdx.rst,
+    /// virt/kvm/x86/intel-tdx.rst; QEMU docs/system/i386/tdx.rst).
     func tdxChecks(_ cpu: CPUInfo) -> [CheckResult] {
+        let tdx: Set<ConfidentialMode> = [.tdx]
         guard cpu.isIntel else {
-            return []
+            return [CheckResult(id: "tdx.cpu", title: "TDX CPU", status: .fail,
+                                reason: "\(cpu.vendor.isEmpty ? "unknown vendor" : cpu.vendor): TDX exists on Intel Xeon (Sapphire Rapids and later) only",
+                                hint: cpu.isAMD ? "on AMD, confidential VMs use SEV (see the SEV checks)" : "use an Intel Xeon host with TDX", requiredFor: tdx)]
         }
-        let tdx = sources.files.text(at: "/sys/module/kvm_intel/parameters/tdx")?.stripping(" \n")
-        let reason: String
-        switch tdx {
-        case "Y", "1": reason = "kvm_intel tdx = \(tdx ?? ""): TDX host support is enabled (cvm targets SEV; TDX support is planned)"
-        case .some(let value): reason = "kvm_intel tdx = \(value): TDX is not enabled"
-        case .none: reason = "kvm_intel has no tdx parameter (TDX host support needs Linux ≥ 6.16 and a TDX-capable Xeon)"
+        var out: [CheckResult] = []
+        if cpu.underHypervisor {
+            out.append(CheckResult(id: "tdx.cpu", title: "TDX CPU", status: .fail,
+                                   reason: "this host is itself a VM (hypervisor: \(cpu.hypervisorVendor ?? "unknown")); TDX needs the TDX module on bare metal",
+                                   hint: "run cvm on a bare-metal Xeon to launch TDs", requiredFor: tdx))
+        } else {
+            out.append(CheckResult(id: "tdx.cpu", title: "TDX CPU", status: .pass, reason: "\(cpu.brand.isEmpty ? "GenuineIntel" : cpu.brand)", requiredFor: tdx))
         }
-        return [CheckResult(id: "tdx", title: "Intel TDX", status: .info, reason: reason)]
+        switch sources.msr.read(Self.keyIDPartitioningMSR) {
+        case .success(let value):
+            let mktme = value & 0xffff_ffff, tdxKeys = value >> 32
+            out.append(CheckResult(id: "tdx.keyids", title: "TDX private KeyIDs", status: tdxKeys > 0 ? .pass : .fail,
+                                   reason: "IA32_MKTME_KEYID_PARTITIONING: \(mktme) MKTME KeyIDs, \(tdxKeys) TDX private KeyIDs",
+                                   hint: tdxKeys > 0 ? nil : "enable TME, TME-MT (multi-key) and TDX in the BIOS and give TDX KeyIDs (TME-MT/TDX key split above 0)",
+                                   requiredFor: tdx))
+        case .failure(let error):
+            out.append(CheckResult(id: "tdx.keyids", title: "TDX private KeyIDs", status: error == .notImplemented ? .fail : .skip,
+                                   reason: "IA32_MKTME_KEYID_PARTITIONING (0x87): \(error)",
+                                   hint: error == .notImplemented ? "the CPU has no MKTME key partitioning: enable TME-MT and TDX in the BIOS" : "run as root with the msr module (modprobe msr) to read the TDX KeyIDs",
+                                   requiredFor: error == .notImplemented ? tdx : []))
+        }
+        // The TDX module (SEAM): Linux initialises it when kvm_intel loads with tdx=1 and says so in sysfs
+        // where the kernel has it (/sys/firmware/tdx), else in its log ("virt/tdx: TDX module initialized").
+        let module = "/sys/firmware/tdx/tdx_module"
+        let status = sources.files.text(at: module + "/status")?.stripping(" \n")
+        let version = ["major_version", "minor_version", "update_version"].compactMap { sources.files.text(at: "\(module)/\($0)")?.stripping(" \n") }
+        let build = sources.files.text(at: module + "/build_num")?.stripping(" \n")
+        switch status {
+        case "initialized"?:
+            let named = version.isEmpty ? "" : " version \(version.joined(separator: "."))\(build.map { " build \($0)" } ?? "")"
+            out.append(CheckResult(id: "tdx.module", title: "TDX module", status: .pass, reason: "the TDX module\(named) is initialized", requiredFor: tdx))
+        case .some(let other):
+            out.append(CheckResult(id: "tdx.module", title: "TDX module", status: .fail, reason: "the TDX module is \(other)",
+                                   hint: "load kvm_intel with tdx=1 and check dmesg for virt/tdx errors (the BIOS must load the module: SEAM loader)", requiredFor: tdx))
+        case nil:
+            out.append(CheckResult(id: "tdx.module", title: "TDX module", status: .info,
+                                   reason: "\(module) is absent: this kernel does not publish the module's state; dmesg shows 'virt/tdx: TDX module initialized' when it is"))
+        }
+        let parameter = sources.files.text(at: "/sys/module/kvm_intel/parameters/tdx")?.stripping(" \n")
+        switch parameter {
+        case "Y"?, "1"?:
+            out.append(CheckResult(id: "tdx.kvm", title: "kvm_intel tdx", status: .pass, reason: "kvm_intel tdx = \(parameter ?? ""): KVM runs TDs", requiredFor: tdx))
+        case .some(let value):
+            out.append(CheckResult(id: "tdx.kvm", title: "kvm_intel tdx", status: .fail, reason: "kvm_intel tdx = \(value): KVM's TDX support is off",
+                                   hint: "reload kvm_intel with tdx=1 (kernel command line kvm_intel.tdx=1)", requiredFor: tdx))
+        case nil:
+            let loaded = sources.files.list("/sys/module").contains("kvm_intel")
+            out.append(CheckResult(id: "tdx.kvm", title: "kvm_intel tdx", status: .fail,
+                                   reason: loaded ? "kvm_intel has no tdx parameter: this kernel has no KVM TDX host support" : "kvm_intel is not loaded",
+                                   hint: loaded ? "boot a host kernel ≥ 6.16 built with CONFIG_KVM_INTEL_TDX" : "modprobe kvm_intel tdx=1", requiredFor: tdx))
+        }
+        let release = sources.system.kernelRelease
+        let kernelOK = (DottedVersion(parsing: release) ?? DottedVersion([0])) >= Self.tdxHostKernel
+        out.append(CheckResult(id: "tdx.kernel", title: "Host kernel for TDX", status: kernelOK ? .pass : .fail,
+                               reason: "Linux \(release)\(kernelOK ? "" : ": KVM's TDX host support arrived in 6.16")",
+                               hint: kernelOK ? nil : "install a host kernel ≥ 6.16 (Debian trixie-backports)", requiredFor: tdx))
+        let tdvf = FirmwareDiscovery.candidates(in: sources.files, directories: options.firmwareDirectories)
+            .map { FirmwareDiscovery.inspect($0, files: sources.files) }.filter(\.hasTDXMetadata)
+        out.append(CheckResult(id: "tdx.tdvf", title: "TDVF (OVMF for TDX)", status: tdvf.isEmpty ? .fail : .pass,
+                               reason: tdvf.isEmpty ? "no firmware image with TDX metadata in \(options.firmwareDirectories.joined(separator: ", "))"
+                                                    : tdvf.map(\.path).joined(separator: ", "),
+                               hint: tdvf.isEmpty ? "apt-get install ovmf-inteltdx (Debian unstable: /usr/share/ovmf/OVMF.inteltdx.ms.fd)" : nil, requiredFor: tdx))
+        return out
     }
 }

@@ -11,6 +11,8 @@ public struct QEMUCapabilities: Sendable, Hashable, Codable {
 
     public var supportsSEVGuest: Bool { objectTypes.contains("sev-guest") }
     public var supportsSNPGuest: Bool { objectTypes.contains("sev-snp-guest") }
+    /// `tdx-guest` (QEMU ≥ 10.1 built with TDX support).
+    public var supportsTDXGuest: Bool { objectTypes.contains("tdx-guest") }
     public var supportsMemfdBackend: Bool { objectTypes.contains("memory-backend-memfd") }
     public var hasKVMAccelerator: Bool { accelerators.contains("kvm") }
 

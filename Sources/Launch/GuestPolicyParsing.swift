@@ -13,6 +13,7 @@ extension GuestPolicy {
                 throw PolicyError.reservedBitsSet(kind: "SEV", mask: raw & ~UInt64(UInt32.max))
             }
             self = .sev(try SEVPolicy(rawValue: narrow))
+        case .tdx: self = .td(TDAttributes(rawValue: raw))
         case .none: return nil
         }
     }

@@ -9,13 +9,34 @@ public enum Accelerator: String, Sendable, Codable, CaseIterable {
 public enum GuestPolicy: Sendable, Hashable {
     case sev(SEVPolicy)
     case snp(SNPPolicy)
+    /// A TD's ATTRIBUTES, which KVM_TDX_INIT_VM takes and the TD report carries.
+    case td(TDAttributes)
 
     public var hexValue: String {
         switch self {
         case .sev(let policy): return policy.description
         case .snp(let policy): return policy.description
+        case .td(let attributes): return attributes.description
         }
     }
+}
+
+/// TD ATTRIBUTES (Intel TDX module ABI, TD_PARAMS.ATTRIBUTES): bit 0 DEBUG (off-TD debug: the host
+/// reads the TD's state), bit 28 SEPT_VE_DISABLE (no #VE on access to pending private pages; Linux
+/// guests want it set), bit 30 PKS, bit 63 PERFMON. The default is SEPT_VE_DISABLE alone.
+public struct TDAttributes: Sendable, Hashable, CustomStringConvertible {
+    public var rawValue: UInt64
+    public init(rawValue: UInt64) { self.rawValue = rawValue }
+
+    public static let debug: UInt64 = 1 << 0
+    public static let septVEDisable: UInt64 = 1 << 28
+    public static let pks: UInt64 = 1 << 30
+    public static let perfmon: UInt64 = 1 << 63
+    public static let `default` = TDAttributes(rawValue: septVEDisable)
+
+    public var isDebug: Bool { rawValue & Self.debug != 0 }
+    public var septVEDisabled: Bool { rawValue & Self.septVEDisable != 0 }
+    public var description: String { String(format: "0x%016llx", rawValue) }
 }
 
 /// What the guest boots from.
@@ -96,6 +117,15 @@ public struct SNPLaunchOptions: Sendable, Hashable, Codable {
     }
 }
 
+/// TDX launch inputs beyond the TD attributes.
+public struct TDXLaunchOptions: Sendable, Hashable, Codable {
+    /// The host's Quote Generation Service (QGS), which turns a TD report into a quote: a Unix socket
+    /// path (libvirt's `<quoteGenerationService path=…>`, QEMU's quote-generation-socket).
+    public var quoteGenerationSocket: String?
+
+    public init(quoteGenerationSocket: String? = nil) { self.quoteGenerationSocket = quoteGenerationSocket }
+}
+
 /// One serial port and where its bytes go.
 public enum SerialSink: Sendable, Hashable {
     /// The supervisor's standard input/output (streamed to the terminal and a log).
@@ -123,6 +153,7 @@ public struct LaunchSpec: Sendable, Hashable {
     /// Measured direct kernel boot: QEMU puts kernel/initrd/cmdline hashes where OVMF measures them.
     public var kernelHashes: Bool
     public var snp: SNPLaunchOptions
+    public var tdx = TDXLaunchOptions()
     /// C-bit position and physical address reduction; read from the host, or given for dry runs.
     public var cbitpos: Int?
     public var reducedPhysBits: Int?
@@ -198,11 +229,14 @@ public struct LaunchSpec: Sendable, Hashable {
         case .sev: return try? .sev(SEVPolicy(rawValue: 0x01))
         case .sevES: return try? .sev(SEVPolicy(rawValue: 0x05))
         case .sevSNP: return .snp(.default)
+        case .tdx: return .td(.default)
         }
     }
 
+    /// The vCPU model: the user's, else EPYC-v4 for SEV (the model the launch digests assume) and the
+    /// host's own CPU for TDX (the TDX module fixes what a TD sees; QEMU's TDX support wants `host`).
     public var effectiveCPUModel: String? {
-        cpuModel ?? (mode.isConfidential ? "EPYC-v4" : nil)
+        cpuModel ?? (mode == .tdx ? "host" : mode.isConfidential ? "EPYC-v4" : nil)
     }
 
     /// The kernel command line with the extra arguments appended.

@@ -135,6 +135,13 @@ public enum LibvirtDomainXML {
                 if let auth = spec.snp.idAuth { x.element("idAuth", text: auth) }
                 if let hostData = spec.snp.hostData { x.element("hostData", text: hostData) }
                 x.close("launchSecurity")
+            case .td(let attributes):
+                // libvirt ≥ 11.5 (docs/formatdomain: launchSecurity type 'tdx'): the TD attributes as its policy,
+                // and the host's Quote Generation Service socket when one is named.
+                x.open("launchSecurity", ["type": "tdx"])
+                x.element("policy", text: String(format: "0x%llx", attributes.rawValue))
+                if let socket = spec.tdx.quoteGenerationSocket { x.element("quoteGenerationService", ["path": socket]) }
+                x.close("launchSecurity")
             }
         }
         if let dacLabel {

@@ -37,6 +37,8 @@ public enum QEMUCommandLine {
                 throw LaunchError.unsupportedHere("QEMU \(capabilities.version?.description ?? "") has no sev-snp-guest; SEV-SNP needs QEMU ≥ 9.1")
             case .sev, .sevES:
                 if !capabilities.supportsSEVGuest { throw LaunchError.unsupportedHere("this QEMU has no sev-guest object") }
+            case .tdx where !capabilities.supportsTDXGuest:
+                throw LaunchError.unsupportedHere("QEMU \(capabilities.version?.description ?? "") has no tdx-guest; TDX needs QEMU ≥ 10.1 built with TDX")
             default: break
             }
         }
@@ -47,8 +49,11 @@ public enum QEMUCommandLine {
         if spec.kernelHashes, capabilities?.needsKernelHashesMachineWorkaround == true {
             machine = "pc-q35-7.1"
         }
-        if spec.mode.isConfidential { machine += ",confidential-guest-support=sev0" }
+        if spec.mode.isSEV { machine += ",confidential-guest-support=sev0" }
         if spec.mode == .sevSNP { machine += ",memory-backend=ram1" }
+        // TDX: the split irqchip it requires; private memory is guest_memfd, which QEMU allocates itself for
+        // a machine whose confidential-guest-support needs it (no backend option selects it).
+        if spec.mode == .tdx { machine += ",confidential-guest-support=tdx0,kernel-irqchip=split" }
         args += ["-machine", machine, "-accel", spec.accelerator.rawValue]
         if let model = spec.effectiveCPUModel { args += ["-cpu", model] }
         args += ["-smp", String(spec.vcpus), "-m", "\(spec.memoryMiB)M"]
@@ -64,7 +69,10 @@ public enum QEMUCommandLine {
             args += ["-bios", path]
         }
 
-        if spec.mode.isConfidential {
+        if spec.mode == .tdx {
+            args += ["-object", tdxGuestObject(spec)]
+        }
+        if spec.mode.isSEV {
             let cbitpos = spec.cbitpos ?? usualCBitPosition(cpuModel: spec.effectiveCPUModel)
             let reduced = spec.reducedPhysBits ?? 1
             let policy = spec.effectivePolicy?.hexValue ?? "0x1"
@@ -117,6 +125,20 @@ public enum QEMUCommandLine {
         if spec.startPaused { args += ["-S"] }
         if let pidFile = spec.daemonPIDFile { args += ["-daemonize", "-pidfile", pidFile] }
         return args
+    }
+
+    /// `tdx-guest`: SEPT_VE_DISABLE through its own property, the other attribute bits (DEBUG, PKS,
+    /// PERFMON) through `attributes`, and the Quote Generation Service socket when given.
+    static func tdxGuestObject(_ spec: LaunchSpec) -> String {
+        var attributes = TDAttributes.default
+        if case .td(let given)? = spec.effectivePolicy { attributes = given }
+        var object = "tdx-guest,id=tdx0,sept-ve-disable=\(attributes.septVEDisabled ? "on" : "off")"
+        let others = attributes.rawValue & ~TDAttributes.septVEDisable
+        if others != 0 { object += ",attributes=\(TDAttributes(rawValue: attributes.rawValue).description)" }
+        if let socket = spec.tdx.quoteGenerationSocket {
+            object += ",quote-generation-socket.type=unix,quote-generation-socket.path=\(escapeOption(socket))"
+        }
+        return object
     }
 
     static func serial(_ sink: SerialSink, id: String) -> [String] {

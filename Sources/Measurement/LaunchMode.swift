@@ -13,10 +13,11 @@ public enum LaunchMode: String, Sendable, CaseIterable, Codable {
     /// SNP with a COCONUT-SVSM image below OVMF and its variable store.
     case snpSVSM = "snp:svsm"
 
-    /// The measurement of a confidential launch mode; nil for a plain guest, which has none.
+    /// The measurement of an SEV launch mode; nil for a plain guest, which has none, and for TDX, whose
+    /// MRTD is another computation.
     public init?(_ mode: ConfidentialMode) {
         switch mode {
-        case .none: return nil
+        case .none, .tdx: return nil
         case .sev: self = .sev
         case .sevES: self = .sevES
         case .sevSNP: self = .sevSNP

@@ -14,6 +14,8 @@ public struct OVMFFooterTable: Sendable {
     public static let sevHashTableGUID = GUID(static: "7255371f-3a3b-4b04-927b-1da6efa8d454")
     /// Data (in a COCONUT-SVSM image): u32 offset of the SVSM entry point from the start of the image.
     public static let svsmInfoGUID = GUID(static: "a789a612-0597-4c4b-a49f-cbb1fe9d1ddd")
+    /// The offset of the TDX metadata ("TDVF" descriptor) from the image's end: a TDVF (OVMF built for TDX).
+    public static let tdxMetadataGUID = GUID(static: "e47a6535-984a-4798-865e-4685a7bf8ec2")
 
     static let entryHeaderSize = 18
     /// The footer entry ends this many bytes before the end of the image.

@@ -2,10 +2,15 @@
 /// and bench to the report. Measurement-only variants (snp:ovmf-hash, snp:svsm) are Measurement's
 /// `LaunchMode`, which wraps this one.
 public enum ConfidentialMode: String, Sendable, Codable, CaseIterable, Comparable {
-    case none, sev, sevES = "sev-es", sevSNP = "sev-snp"
+    case none, sev, sevES = "sev-es", sevSNP = "sev-snp", tdx
 
     /// The three SEV modes, weakest first.
-    public static let confidential: [ConfidentialMode] = [.sev, .sevES, .sevSNP]
+    public static let sevModes: [ConfidentialMode] = [.sev, .sevES, .sevSNP]
+    /// Every confidential mode: the SEV modes, then Intel TDX.
+    public static let confidential: [ConfidentialMode] = sevModes + [.tdx]
+
+    /// AMD SEV, SEV-ES or SEV-SNP.
+    public var isSEV: Bool { Self.sevModes.contains(self) }
 
     public var isConfidential: Bool { self != .none }
 
@@ -15,6 +20,7 @@ public enum ConfidentialMode: String, Sendable, Codable, CaseIterable, Comparabl
         case .sev: return "SEV"
         case .sevES: return "SEV-ES"
         case .sevSNP: return "SEV-SNP"
+        case .tdx: return "TDX"
         }
     }
 
@@ -22,6 +28,9 @@ public enum ConfidentialMode: String, Sendable, Codable, CaseIterable, Comparabl
         allCases.firstIndex(of: lhs)! < allCases.firstIndex(of: rhs)!
     }
 
-    /// This mode and every richer one (the confidential ones only).
-    public var andAbove: Set<ConfidentialMode> { Set(Self.confidential.filter { $0 >= self }) }
+    /// This SEV mode and every richer SEV mode (TDX is not above any of them; for TDX: itself).
+    public var andAbove: Set<ConfidentialMode> {
+        guard isSEV else { return self == .tdx ? [.tdx] : [] }
+        return Set(Self.sevModes.filter { $0 >= self })
+    }
 }

@@ -14,11 +14,16 @@ struct RecordedHostTests {
         return HostChecker(sources: recording.sources, options: options).run()
     }
 
-    @Test func milanWithSNPEnabledIsReadyForEveryMode() throws {
+    @Test func milanWithSNPEnabledIsReadyForEverySEVModeAndNotForTDX() throws {
         let report = try Self.report("milan-snp-ready")
-        for mode in ConfidentialMode.confidential {
+        for mode in ConfidentialMode.sevModes {
             #expect(report.verdict(for: mode).ready, "\(mode): \(report.verdict(for: mode).blockers)")
         }
+        // An AMD host: TDX is Intel's; the verdict says so first.
+        let tdx = report.verdict(for: .tdx)
+        #expect(!tdx.ready)
+        #expect(tdx.blockers.contains { $0.hasPrefix("tdx.cpu: AuthenticAMD") }, "\(tdx.blockers)")
+        #expect(report.check("tdx.cpu")?.hint?.contains("SEV") == true)
         #expect(report.check("cpu.generation")?.reason.contains("Milan") == true)
         #expect(report.check("cpuid.cbit")?.reason.contains("C-bit position 51") == true)
         #expect(report.check("msr.rmp")?.status == .pass)
@@ -62,8 +67,38 @@ struct RecordedHostTests {
         #expect(vendor.status == .fail)
         #expect(vendor.reason.hasPrefix("GenuineIntel"))
         #expect(vendor.hint?.contains("TDX") == true)
-        #expect(report.check("tdx")?.status == .info)
+        // Linux 6.8 and QEMU 8.2: no KVM TDX host support, no tdx-guest.
+        let blockers = Set(report.verdict(for: .tdx).blockers.compactMap { $0.split(separator: ":").first.map(String.init) })
+        #expect(blockers.isSuperset(of: ["tdx.kvm", "tdx.kernel", "qemu.tdx-guest", "tdx.tdvf"]), "\(blockers)")
+        #expect(report.check("tdx.kvm")?.reason.contains("no tdx parameter") == true)
+        #expect(report.check("tdx.kernel")?.hint?.contains("6.16") == true)
         #expect(report.check("kvm_amd.loaded")?.reason.contains("kvm_intel") == true)
+    }
+
+    @Test func emeraldRapidsWithTDXEnabledIsReadyForTDXOnly() throws {
+        let report = try Self.report("intel-emerald-rapids-tdx-ready")
+        let tdx = report.verdict(for: .tdx)
+        #expect(tdx.ready, "\(tdx.blockers)")
+        for mode in ConfidentialMode.sevModes { #expect(!report.verdict(for: mode).ready) }
+        #expect(report.check("tdx.keyids")?.reason.contains("31 MKTME KeyIDs, 32 TDX private KeyIDs") == true)
+        #expect(report.check("tdx.module")?.reason.contains("version 1.5.16 build 1060 is initialized") == true)
+        #expect(report.check("tdx.kvm")?.status == .pass)
+        #expect(report.check("qemu.tdx-guest")?.status == .pass)
+        // The real tail of Debian's TDVF: its footer table carries the TDX metadata offset entry.
+        #expect(report.check("tdx.tdvf")?.reason.contains("OVMF.inteltdx.ms.fd") == true)
+    }
+
+    @Test func tdxOffInTheBIOSIsNamedWithItsFix() throws {
+        let report = try Self.report("intel-sapphire-rapids-tdx-bios-off")
+        let tdx = report.verdict(for: .tdx)
+        #expect(!tdx.ready)
+        let blockers = Set(tdx.blockers.compactMap { $0.split(separator: ":").first.map(String.init) })
+        #expect(blockers == ["tdx.keyids", "tdx.kvm"], "\(tdx.blockers)")
+        let keys = try #require(report.check("tdx.keyids"))
+        #expect(keys.reason.contains("63 MKTME KeyIDs, 0 TDX private KeyIDs"))
+        #expect(keys.hint?.contains("BIOS") == true)
+        #expect(report.check("tdx.kvm")?.hint?.contains("tdx=1") == true)
+        #expect(report.check("tdx.module")?.status == .info, "no /sys/firmware/tdx: not a blocker by itself")
     }
 
     @Test func nestedCloudVMIsHonestAboutWhatItVerified() throws {

@@ -126,6 +126,7 @@ enum TrixieSpecs {
         case .sev: (policy, firmware) = (.sev(try SEVPolicy(rawValue: 0x01)), .ovmfPflash(code: ovmfCode, vars: ovmfVars))
         case .sevES: (policy, firmware) = (.sev(try SEVPolicy(rawValue: 0x05)), .ovmfPflash(code: ovmfCode, vars: ovmfVars))
         case .sevSNP: (policy, firmware) = (.snp(try SNPPolicy(rawValue: 0x30000)), .ovmfBios(path: ovmfBios))
+        case .tdx: (policy, firmware) = (.td(.default), .ovmfBios(path: ovmfBios))
         }
         return LaunchSpec(name: "cvm-\(testCase.label)", boot: .kernel(path: kernel, initrd: nil, cmdline: "console=ttyS0"),
                           mode: testCase.mode, policy: policy, vcpus: 2, memoryMiB: 256, firmware: firmware,

@@ -170,6 +170,48 @@ intel = {
 }
 hosts["intel-sapphire-rapids"] = intel
 
+# TDX hosts (Linux Documentation/arch/x86/tdx.rst, virt/kvm/x86/intel-tdx.rst): MSR 0x87
+# IA32_MKTME_KEYID_PARTITIONING (MKTME KeyIDs in 31:0, TDX private KeyIDs in 63:32), kvm_intel's tdx
+# parameter, the module state in /sys/firmware/tdx, QEMU's tdx-guest and a TDVF (the real tail of
+# Debian's OVMF.inteltdx.ms.fd in ../tdvf_IntelTdx_suffix.bin).
+TDVF = [("/usr/share/ovmf/OVMF.inteltdx.ms.fd", "tdvf_IntelTdx_suffix.bin", 0x400000)]
+
+def qemu_tdx_commands(version):
+    cmds = qemu_commands(version, True)
+    objects = QEMU_OBJECTS_BASE + ["sev-snp-guest", "tdx-guest"]
+    cmds["qemu-system-x86_64 -object help"] = ok("List of user creatable objects:\n" + "".join("  %s\n" % o for o in sorted(objects)))
+    return cmds
+
+def intel_tdx_host(description, brand, fms, kernel, keyids, tdx_param, module):
+    sizes, ranges, dirs = ovmf_ranges(TDVF)
+    texts = {}
+    if tdx_param is not None:
+        texts["/sys/module/kvm_intel/parameters/tdx"] = tdx_param + "\n"
+    if module:
+        for key, value in module.items():
+            texts["/sys/firmware/tdx/tdx_module/%s" % key] = value + "\n"
+    return {
+        "description": description,
+        "system": {"kernelRelease": kernel, "hostname": description.split(":")[0], "memlockLimitBytes": None},
+        "cpuid": cpu("GenuineIntel", brand, *fms, mem_enc=None, max_ext=0x80000008),
+        "msrs": {"0x87": {"value": "0x%x" % keyids}},
+        "texts": texts,
+        "access": {},
+        "directories": {"/sys/module": ["kvm", "kvm_intel"], **dirs},
+        "sizes": sizes,
+        "ranges": ranges,
+        "kvm": {"deviceAccess": "read-write", "apiVersion": 12, "vmCreated": True, "vcpuCreated": True, "guestRanToHalt": True},
+        "commands": {**qemu_tdx_commands("11.1.3"), **libvirt_commands("12.9.0", False)},
+    }
+
+hosts["intel-emerald-rapids-tdx-ready"] = intel_tdx_host(
+    "intel-emerald-rapids-tdx-ready: Xeon Platinum 8592+, TDX enabled in BIOS (31 MKTME, 32 TDX KeyIDs), Linux 6.16, kvm_intel tdx=Y, TDX module 1.5.16, QEMU 11.1, TDVF",
+    "INTEL(R) XEON(R) PLATINUM 8592+", (0x6, 0xCF, 2), "6.16.9+deb13-amd64", (32 << 32) | 31, "Y",
+    {"status": "initialized", "major_version": "1", "minor_version": "5", "update_version": "16", "build_num": "1060"})
+hosts["intel-sapphire-rapids-tdx-bios-off"] = intel_tdx_host(
+    "intel-sapphire-rapids-tdx-bios-off: Xeon Platinum 8480+, TDX off in BIOS (no TDX KeyIDs), Linux 6.16, kvm_intel tdx=N, QEMU 11.1, TDVF",
+    "Intel(R) Xeon(R) Platinum 8480+", (0x6, 0x8F, 8), "6.16.9+deb13-amd64", 63, "N", None)
+
 for name, rec in hosts.items():
     with open(os.path.join(HERE, name + ".json"), "w") as f:
         json.dump(rec, f, indent=2, sort_keys=True)
