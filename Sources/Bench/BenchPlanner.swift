@@ -155,6 +155,9 @@ public enum BenchPlanner {
             return "\(cell.memoryMiB) MiB is below the guest's minimum of \(guest.minimumMemoryMiB) MiB"
         }
         if case .unikernel = guest.spec.kind {
+            if cell.confidentialMode == .tdx {
+                return "the CVMKit unikernel has no TDX path yet (no TDX metadata, #VE handler or TDCALLs); the Linux guest runs in tdx"
+            }
             switch cell.unikernelBoot {
             case .firmware? where guest.firmwareImage == nil:
                 return "this unikernel bundle has no firmware.fd to boot as its own firmware"
@@ -244,8 +247,8 @@ public enum BenchPlanner {
         // The bench asked the host once (HostGate); every run takes its answer.
         launch.hostDecided = mode.isConfidential ? .kvm : gate.accelerator
         launch.kernelHashesWhenMeasurable = true
-        launch.cbitpos = mode.isConfidential ? gate.cbitpos : nil
-        launch.reducedPhysBits = mode.isConfidential ? gate.reducedPhysBits : nil
+        launch.cbitpos = mode.isSEV ? gate.cbitpos : nil
+        launch.reducedPhysBits = mode.isSEV ? gate.reducedPhysBits : nil
         launch.qmpSocket = qmpSocket
         var cmdline = guest.commandLine(workloads: workloads, parameters: options.parameters)
         if let attestNonce { cmdline += " " + UnikernelAttestation.kernelArguments(nonce: attestNonce) }

@@ -182,6 +182,7 @@ struct RunCommand: ParsableCommand {
         options.cbitpos = cbitpos
         options.reducedPhysBits = reducedPhysBits
         options.snp = try snpInputs.launchOptions()
+        options.tdx = try snpInputs.tdxLaunchOptions()
         options.extraKernelArguments = extraArgs.map { [$0] } ?? []
         options.bootProtocol = kernelOptions.bootProtocol
         options.unikernelBoot = boot

@@ -12,8 +12,18 @@ struct SNPLaunchInputOptions: ParsableArguments {
     var idAuth: String?
     @Option(help: "SEV-SNP HOST_DATA: 32 bytes as 64 hex digits or base64, bound into every attestation report.")
     var hostData: String?
+    @Option(help: "TDX: the host's Quote Generation Service socket (QGS, a Unix socket path), through which the TD turns its report into a quote.")
+    var quoteSocket: String?
 
     init() {}
+
+    func tdxLaunchOptions() throws -> TDXLaunchOptions {
+        guard let quoteSocket else { return TDXLaunchOptions() }
+        guard quoteSocket.hasPrefix("/"), !quoteSocket.contains("\0") else {
+            throw CLIFailure.badInput("--quote-socket: expected an absolute Unix socket path, got '\(quoteSocket)'")
+        }
+        return TDXLaunchOptions(quoteGenerationSocket: quoteSocket)
+    }
 
     struct IDBlockJSON: Decodable {
         let idBlock: String

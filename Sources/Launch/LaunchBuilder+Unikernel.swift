@@ -7,6 +7,9 @@ import SEVABI
 extension LaunchBuilder {
     /// The boot source, the firmware request and, for the firmware boot, the image that is the firmware.
     func unikernelBootSource(_ bundle: BundleBoot, _ chosen: UnikernelBoot) throws -> (BootSource, FirmwareRequest, String?) {
+        if mode == .tdx {
+            throw LaunchError.invalid("tdx refused: the CVMKit unikernel has no TDX path yet (no TDX metadata in firmware.fd, no #VE handler, no TDCALLs); a TD runs a Linux guest (cvm image build linux, or an OCI image) with a TDVF")
+        }
         switch chosen {
         case .firmware:
             guard let image = bundle.firmwareImage else {

@@ -101,6 +101,7 @@ public struct LaunchOptions: Sendable {
     public var cbitpos: Int?
     public var reducedPhysBits: Int?
     public var snp = SNPLaunchOptions()
+    public var tdx = TDXLaunchOptions()
     public var extraKernelArguments: [String] = []
     public var bootProtocol: BootProtocol?
     /// How a unikernel bundle boots (`cvm run --boot`); nil: `BundleBoot.defaultUnikernelBoot`.
@@ -243,6 +244,7 @@ public struct LaunchBuilder: Sendable {
             reducedPhysBits: options.reducedPhysBits, console: options.console, debugExit: options.debugExit,
             qmpSocket: options.qmpSocket, extraKernelArguments: options.extraKernelArguments)
         spec.kernelProtocol = kernelProtocol
+        spec.tdx = options.tdx
         if bootsDisk { spec.diskSnapshot = !options.writableDisk }
         if case .kernel = guest { spec.noReboot = true }
         if bootsDisk { spec.noReboot = true }
@@ -260,7 +262,7 @@ public struct LaunchBuilder: Sendable {
             spec.portForwards = options.portForwards
         }
         if case .bundle(let bundle) = guest { containerGuest(bundle, spec: &spec) }
-        if options.kernelHashesWhenMeasurable, mode.isConfidential, case .kernel = spec.boot {
+        if options.kernelHashesWhenMeasurable, mode.isSEV, case .kernel = spec.boot {
             spec.kernelHashes = Self.measuresKernel(firmware.imagePath, files: files)
         }
         try checkKernelHashes(spec)
@@ -300,7 +302,7 @@ public struct LaunchBuilder: Sendable {
         let path: String?
         if case .path(let explicit) = options.firmware {
             path = explicit
-        } else if mode.isConfidential {
+        } else if mode.isSEV {
             path = (try? LaunchPlanner.resolveFirmware(for: mode, request: options.firmware, files: files))?.imagePath
         } else {
             path = nil
@@ -329,7 +331,7 @@ public struct LaunchBuilder: Sendable {
     /// dry run, the value of the host's CPU generation (47 on Naples and Rome, 51 from Milan on); else
     /// the renderer's guess from the CPU model.
     func applyHostCPUID(to spec: inout LaunchSpec) {
-        guard spec.mode.isConfidential, spec.cbitpos == nil else { return }
+        guard spec.mode.isSEV, spec.cbitpos == nil else { return }
         let cpu = CPUInfo(cpuid: host.cpuid)
         if let leaf = cpu.memoryEncryption, leaf.sev {
             spec.cbitpos = leaf.cBitPosition
@@ -347,6 +349,10 @@ public struct LaunchBuilder: Sendable {
         spec.applicationSerial = .stdio
         notice("app console (ttyS1) on standard output; kernel log (ttyS0) in \(kernelLog)")
         guard mode.isConfidential else { return }
+        if mode == .tdx {
+            notice("tdx: the TDVF measures kernel, initrd and cmdline into RTMR1/RTMR2, not into MRTD; a verifier checks them by replaying the TD's event log (cvm attest rtmr replay)")
+            return
+        }
         let image = spec.firmware.imagePath
         guard Self.measuresKernel(image, files: files) else {
             notice("firmware \(image ?? "?") has no SEV kernel-hashes table: kernel, initrd and cmdline are NOT covered by the launch measurement")

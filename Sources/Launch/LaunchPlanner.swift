@@ -114,6 +114,15 @@ public enum LaunchPlanner {
             return .customBIOS(path: path)
         }
         guard wantsOVMF else { return .seabios }
+        if mode == .tdx {
+            // A TDVF, loaded with -bios: TDX has no read-only memory slots, so no pflash and no VARS store.
+            let candidates = explicit.map { [$0] } ?? tdvfImages(files: files)
+            for path in candidates where files.size(of: path) != nil {
+                if FirmwareDiscovery.inspect(path, files: files).hasTDXMetadata { return .ovmfBios(path: path) }
+                if explicit != nil { throw LaunchError.invalid("\(path) has no TDX metadata: it is no TDVF, and a TD cannot boot it") }
+            }
+            throw LaunchError.unsupportedHere("no TDVF (OVMF built for TDX) found (Debian: apt-get install ovmf-inteltdx), or give --firmware PATH")
+        }
         if mode == .sevSNP {
             let candidates = explicit.map { [$0] } ?? statelessImages
             for path in candidates where files.size(of: path) != nil {
@@ -133,6 +142,14 @@ public enum LaunchPlanner {
             return .ovmfPflash(code: pair.code, varsTemplate: files.size(of: pair.vars) != nil ? pair.vars : nil)
         }
         throw LaunchError.unsupportedHere("no OVMF image found (apt-get install ovmf), or give --firmware PATH")
+    }
+
+    /// Where distributions put TDVF builds (Debian's ovmf-inteltdx, Ubuntu's and Fedora's names), then any
+    /// image in the usual directories whose footer names TDX metadata.
+    static func tdvfImages(files: any HostFileSystem) -> [String] {
+        let known = ["/usr/share/ovmf/OVMF.inteltdx.fd", "/usr/share/ovmf/OVMF.inteltdx.ms.fd", "/usr/share/OVMF/OVMF.inteltdx.fd",
+                     "/usr/share/edk2/ovmf/OVMF.inteltdx.fd", "/usr/share/qemu/OVMF.inteltdx.fd"]
+        return known + FirmwareDiscovery.candidates(in: files).filter { !known.contains($0) }
     }
 
     static func companionVars(for code: String) -> String? {

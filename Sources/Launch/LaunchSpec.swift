@@ -297,10 +297,18 @@ extension LaunchSpec {
                 throw LaunchError.invalid("sev-es needs the ES bit (0x4) in the policy; \(policy) lacks it")
             case (.sev, .sev(let policy)?) where policy.requiresES:
                 throw LaunchError.invalid("policy \(policy) has the ES bit: use --mode sev-es")
+            case (.tdx, .sev?), (.tdx, .snp?): throw LaunchError.invalid("tdx takes TD attributes (64 bits, e.g. 0x10000000), not an SEV or SNP policy")
+            case (.sev, .td?), (.sevES, .td?), (.sevSNP, .td?): throw LaunchError.invalid("\(mode.rawValue) takes an SEV or SNP policy, not TD attributes")
             default: break
             }
             if mode == .sevSNP, case .ovmfPflash = firmware {
                 throw LaunchError.invalid("sev-snp loads OVMF with -bios (stateless), not as pflash")
+            }
+            if mode == .tdx, case .ovmfPflash = firmware {
+                throw LaunchError.invalid("tdx loads the TDVF with -bios: a TD has no read-only memory for pflash")
+            }
+            if mode == .tdx, kernelHashes {
+                throw LaunchError.invalid("kernel hashes are SEV's: a TDVF measures the kernel, initrd and command line into RTMRs itself")
             }
         } else if kernelHashes {
             throw LaunchError.invalid("kernel hashes are only measured in confidential modes")
@@ -311,6 +319,9 @@ extension LaunchSpec {
         try validateKernelProtocol()
         if snp != SNPLaunchOptions(), mode != .sevSNP {
             throw LaunchError.invalid("ID block, ID auth and host data exist only for sev-snp")
+        }
+        if tdx != TDXLaunchOptions(), mode != .tdx {
+            throw LaunchError.invalid("a Quote Generation Service socket exists only for tdx")
         }
         if (snp.idBlock == nil) != (snp.idAuth == nil) {
             throw LaunchError.invalid("an SNP ID block needs its ID authentication info, and the other way round")

@@ -24,7 +24,7 @@ public enum LibvirtDomainXML {
         x.element("name", text: spec.name)
         if let uuid = spec.domainUUID { x.element("uuid", text: uuid) }
         x.element("memory", ["unit": "MiB"], text: String(spec.memoryMiB))
-        if spec.mode.isConfidential {
+        if spec.mode.isSEV {
             // SEV guest memory must stay in place: libvirt then raises the memlock limit for QEMU.
             x.open("memoryBacking")
             x.element("locked")

@@ -127,18 +127,21 @@ public enum QEMUCommandLine {
         return args
     }
 
-    /// `tdx-guest`: SEPT_VE_DISABLE through its own property, the other attribute bits (DEBUG, PKS,
-    /// PERFMON) through `attributes`, and the Quote Generation Service socket when given.
+    /// `tdx-guest`: SEPT_VE_DISABLE alone through its own property, any other attribute bits (DEBUG, PKS,
+    /// PERFMON) as the whole `attributes` value (its setter replaces all bits, so the two are never mixed).
+    /// A Quote Generation Service socket is a nested SocketAddress, which only QEMU's JSON form of -object
+    /// takes (`quote-generation-socket.path=` is refused in the key=value form).
     static func tdxGuestObject(_ spec: LaunchSpec) -> String {
         var attributes = TDAttributes.default
         if case .td(let given)? = spec.effectivePolicy { attributes = given }
-        var object = "tdx-guest,id=tdx0,sept-ve-disable=\(attributes.septVEDisabled ? "on" : "off")"
-        let others = attributes.rawValue & ~TDAttributes.septVEDisable
-        if others != 0 { object += ",attributes=\(TDAttributes(rawValue: attributes.rawValue).description)" }
+        let onlySEPT = attributes.rawValue & ~TDAttributes.septVEDisable == 0
         if let socket = spec.tdx.quoteGenerationSocket {
-            object += ",quote-generation-socket.type=unix,quote-generation-socket.path=\(escapeOption(socket))"
+            let attribute = onlySEPT ? "\"sept-ve-disable\":\(attributes.septVEDisabled)" : "\"attributes\":\(attributes.rawValue)"
+            let path = socket.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
+            return "{\"qom-type\":\"tdx-guest\",\"id\":\"tdx0\",\(attribute),\"quote-generation-socket\":{\"type\":\"unix\",\"path\":\"\(path)\"}}"
         }
-        return object
+        return onlySEPT ? "tdx-guest,id=tdx0,sept-ve-disable=\(attributes.septVEDisabled ? "on" : "off")"
+                        : "tdx-guest,id=tdx0,attributes=\(attributes.description)"
     }
 
     static func serial(_ sink: SerialSink, id: String) -> [String] {
