@@ -7,8 +7,8 @@ import Testing
 @testable import Launch
 
 /// The unikernel's firmware boot (its own firmware.fd with -bios, the command line in fw_cfg), planned by
-/// the one launch builder as `cvm run BUNDLE --mode M` plans it and rendered for QEMU 10's detected
-/// capabilities, against QEMU 10 in the Debian 13 root: with KVM missing it must stop only for KVM, and
+/// the one launch builder as `cvm run BUNDLE --mode M` plans it and rendered for QEMU 11's detected
+/// capabilities, against QEMU 11 in the Debian 13 root: with KVM missing it must stop only for KVM, and
 /// with TCG standing in it must get through the firmware, fw_cfg and machine options to the point where a
 /// confidential guest needs KVM. The image is the real one, built in this run, so QEMU parses its footer.
 enum UnikernelToolchain {
@@ -65,7 +65,7 @@ struct TrixieFirmwareBootTests {
         return (output, argv)
     }
 
-    @Test("QEMU 10 accepts the firmware-boot argv for SEV, SEV-ES and SNP up to KVM initialisation", arguments: modes)
+    @Test("QEMU 11 accepts the firmware-boot argv for SEV, SEV-ES and SNP up to KVM initialisation", arguments: modes)
     func stopsOnlyForLackOfKVM(_ mode: ConfidentialMode) throws {
         let (output, argv) = try Self.run(mode)
         let bios = try #require(argv.firstIndex(of: "-bios"))
@@ -77,11 +77,11 @@ struct TrixieFirmwareBootTests {
                 "status \(output.status), timed out \(output.timedOut), stderr:\n\(output.stderr)\n\(QEMUCommandLine.shellQuoted(argv))")
     }
 
-    /// With TCG in KVM's place QEMU 10 goes past the confidential-guest object: SNP stops when its memory
+    /// With TCG in KVM's place QEMU 11 goes past the confidential-guest object: SNP stops when its memory
     /// backend needs private memory; SEV and SEV-ES load firmware.fd with -bios, take the fw_cfg file and
     /// build the machine, and stop when the confidential guest is not ready. An image whose footer QEMU
     /// could not use, or an option it did not know, would stop it with another line.
-    @Test("QEMU 10 goes through the firmware-boot argv when TCG stands in for KVM", arguments: modes)
+    @Test("QEMU 11 goes through the firmware-boot argv when TCG stands in for KVM", arguments: modes)
     func buildsTheMachineUnderTCG(_ mode: ConfidentialMode) throws {
         let (output, argv) = try Self.run(mode, accelerator: "tcg")
         let errors = output.stderr.split(separator: "\n").map(String.init).filter { !$0.contains("warning: TCG doesn't support") }
@@ -94,7 +94,7 @@ struct TrixieFirmwareBootTests {
 
     /// The check above can fail: an image that is not a multiple of 64 KiB is refused by QEMU's -bios
     /// loader under TCG before any confidential-guest step (SEV and SEV-ES, which get that far).
-    @Test("QEMU 10 refuses a truncated firmware.fd, so the checks above can fail")
+    @Test("QEMU 11 refuses a truncated firmware.fd, so the checks above can fail")
     func refusesATruncatedImage() throws {
         let root = try TrixieRoot.path()
         let built = try Self.bundle.get()

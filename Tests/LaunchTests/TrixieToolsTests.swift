@@ -5,7 +5,7 @@ import SEVABI
 import Testing
 @testable import Launch
 
-/// A Debian 13 root (scripts/trixie-env) with QEMU 10 and libvirt 11: the newer tools the renderer
+/// A Debian 13 root (scripts/trixie-env) with QEMU 11 and libvirt 12: the newer tools the renderer
 /// targets for SEV-SNP, run through chroot. Found at $CVM_TRIXIE_ROOT or in the script's cache, or
 /// built on first use when CVM_TRIXIE=1.
 enum TrixieRoot {
@@ -49,7 +49,7 @@ enum TrixieRoot {
     static func path() throws -> String { try resolved.get() }
 }
 
-/// Runs programs inside the root, so HostProbe's capability detection sees QEMU 10 instead of the host's.
+/// Runs programs inside the root, so HostProbe's capability detection sees QEMU 11 instead of the host's.
 struct ChrootRunner: CommandRunner {
     let root: String
 
@@ -115,6 +115,7 @@ enum TrixieSpecs {
         Case(label: "sev-es+kernel-hashes", mode: .sevES, kernelHashes: true, snpInputs: false),
     ]
     static let xmlCases = [Case(label: "none", mode: .none, kernelHashes: false, snpInputs: false)] + sevCases
+    static let tdx = Case(label: "tdx", mode: .tdx, kernelHashes: false, snpInputs: false)
 
     /// A spec for `testCase`; paths are as QEMU or libvirt would see them.
     static func spec(_ testCase: Case, kernel: String, ovmfBios: String, ovmfCode: String, ovmfVars: String,
@@ -172,7 +173,7 @@ struct TrixieToolsTests {
         return try #require(DottedVersion(parsing: output.stdout), "virsh --version said \(output.stdout)")
     }
 
-    @Test("libvirt 11 schemas accept the SNP domain XML", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
+    @Test("libvirt 12 schemas accept the SNP domain XML", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
           arguments: TrixieSpecs.snpCases)
     func snpDomainXMLValidatesAgainstLibvirt11(testCase: TrixieSpecs.Case) throws {
         let root = try TrixieRoot.path()
@@ -185,7 +186,23 @@ struct TrixieToolsTests {
         #expect(result.status == 0, "virt-xml-validate (libvirt \(version)): \(result.stdout)\(result.stderr)\n\(xml)")
     }
 
-    @Test("libvirt 11 schemas accept the none, SEV and SEV-ES domain XML", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
+    /// issue 17 Must show: the TDX domain XML (TD attributes as the policy, the QGS socket) is accepted by
+    /// libvirt's own schema, in a libvirt that carries launchSecurity type 'tdx'.
+    @Test("libvirt 12 schemas accept the TDX domain XML", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason))
+    func tdxDomainXMLValidatesAgainstLibvirt12() throws {
+        let root = try TrixieRoot.path()
+        var spec = try TrixieSpecs.xmlSpec(TrixieSpecs.tdx)
+        spec.tdx = TDXLaunchOptions(quoteGenerationSocket: "/var/run/tdx-qgs/qgs.socket")
+        let xml = try LibvirtDomainXML.render(spec, libvirtVersion: try Self.libvirtVersion(root: root), consoleLog: "/var/lib/cvm/vm/console.log")
+        #expect(xml.contains("<launchSecurity type='tdx'>"))
+        let result = try Self.validateInRoot(xml, root: root)
+        #expect(result.status == 0, "virt-xml-validate: \(result.stdout)\(result.stderr)\n\(xml)")
+        // The same document with an SEV element inside launchSecurity type='tdx' is refused, so the check can fail.
+        let broken = xml.replacingOccurrences(of: "<policy>", with: "<cbitpos>51</cbitpos><policy>")
+        #expect(try Self.validateInRoot(broken, root: root).status != 0)
+    }
+
+    @Test("libvirt 12 schemas accept the none, SEV and SEV-ES domain XML", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
           arguments: TrixieSpecs.xmlCases)
     func domainXMLValidatesAgainstLibvirt11(testCase: TrixieSpecs.Case) throws {
         let root = try TrixieRoot.path()
@@ -217,7 +234,7 @@ struct TrixieToolsTests {
     /// Renders `testCase` for the root's QEMU with its detected capabilities, the root's OVMF, a small
     /// kernel file and a per-VM VARS copy in the root's /tmp, and runs it there.
     static func runInRoot(_ testCase: TrixieSpecs.Case, root: String, accelerator swap: String? = nil,
-                          snp: SNPLaunchOptions? = nil) throws -> (CommandOutput, [String]) {
+                          snp: SNPLaunchOptions? = nil, tdx: TDXLaunchOptions = TDXLaunchOptions()) throws -> (CommandOutput, [String]) {
         let capabilities = try #require(QEMUCapabilities.detect(using: ChrootRunner(root: root)), "no QEMU in \(root)")
         #expect(capabilities.supportsSNPGuest, "\(capabilities.versionLine) lacks sev-snp-guest")
         let scratch = try ChrootScratch(root: root)
@@ -231,7 +248,9 @@ struct TrixieToolsTests {
                                         ovmfCode: "/usr/share/OVMF/OVMF_CODE_4M.fd", ovmfVars: vars,
                                         console: .file(scratch.directory + "/console.log"), qmpSocket: scratch.directory + "/qmp.sock",
                                         snp: snp)
-        var argv = try QEMUCommandLine.render(spec, capabilities: capabilities)
+        var withTDX = spec
+        withTDX.tdx = tdx
+        var argv = try QEMUCommandLine.render(withTDX, capabilities: capabilities)
         if let swap, let index = argv.firstIndex(of: "-accel") {
             argv[index + 1] = swap
         }
@@ -239,7 +258,7 @@ struct TrixieToolsTests {
         return (output, argv)
     }
 
-    @Test("QEMU 10 accepts the SEV, SEV-ES and SNP argv up to KVM initialisation", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
+    @Test("QEMU 11 accepts the SEV, SEV-ES and SNP argv up to KVM initialisation", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
           arguments: TrixieSpecs.snpCases + TrixieSpecs.sevCases)
     func qemu10StopsOnlyForLackOfKVM(testCase: TrixieSpecs.Case) throws {
         let root = try TrixieRoot.path()
@@ -250,13 +269,41 @@ struct TrixieToolsTests {
                 "status \(output.status), timed out \(output.timedOut), stderr:\n\(output.stderr)\n\(QEMUCommandLine.shellQuoted(argv))")
     }
 
+    /// issue 17 Must show: the TDX argv, rendered for the root's detected QEMU (≥ 10.1, tdx-guest) with its
+    /// OVMF.fd (Debian's OvmfPkgX64, which carries the TDX metadata) as the TDVF, stops only for lack of
+    /// KVM; with TCG in KVM's place QEMU builds the machine and stops where TDX needs KVM's private memory.
+    /// With the QGS socket (QEMU's JSON form of -object) the same holds.
+    @Test("QEMU 11 accepts the TDX argv up to KVM initialisation", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
+          arguments: [false, true])
+    func qemu11AcceptsTheTDXArgv(quoteSocket: Bool) throws {
+        let root = try TrixieRoot.path()
+        let capabilities = try #require(QEMUCapabilities.detect(using: ChrootRunner(root: root)))
+        #expect(capabilities.supportsTDXGuest, "\(capabilities.versionLine) lacks tdx-guest")
+        let tdx = quoteSocket ? TDXLaunchOptions(quoteGenerationSocket: "/var/run/tdx-qgs/qgs.socket") : TDXLaunchOptions()
+        let (output, argv) = try Self.runInRoot(TrixieSpecs.tdx, root: root, tdx: tdx)
+        #expect(argv.contains("-bios") && argv.contains { $0.contains("tdx-guest") })
+        #expect(QEMUVerdict.failedOnlyForLackOfKVM(output),
+                "status \(output.status), timed out \(output.timedOut), stderr:\n\(output.stderr)\n\(QEMUCommandLine.shellQuoted(argv))")
+        let (tcg, tcgArgv) = try Self.runInRoot(TrixieSpecs.tdx, root: root, accelerator: "tcg", tdx: tdx)
+        let errors = tcg.stderr.split(separator: "\n").map(String.init).filter { !$0.contains("warning: TCG doesn't support") }
+        #expect(errors == ["qemu-system-x86_64: cannot set up private guest memory for tdx-guest: KVM required"],
+                "\(tcg.stderr)\n\(QEMUCommandLine.shellQuoted(tcgArgv))")
+        // A property tdx-guest does not have is refused before anything else, so the checks above can fail.
+        var wrong = tcgArgv
+        if let index = wrong.firstIndex(where: { $0.hasPrefix("tdx-guest,") }) { wrong[index] += ",debug=on" }
+        if !quoteSocket {
+            let refused = try #require(ChrootRunner(root: root).run(wrong, timeout: 20))
+            #expect(refused.stderr.contains("Invalid parameter 'debug'"), "\(refused.stderr)")
+        }
+    }
+
     /// QEMU creates the confidential-guest object before the accelerator and the memory backend, CPU,
     /// firmware, kernel and devices after it. Swapping in TCG (which the renderer itself never does for
-    /// these modes) lets QEMU 10 go through the rest of the argv: SNP stops when the memfd backend needs
+    /// these modes) lets QEMU 11 go through the rest of the argv: SNP stops when the memfd backend needs
     /// private memory, which only KVM gives; SEV and SEV-ES build the whole machine and stop when the
     /// confidential guest is not ready; with kernel hashes they stop earlier, because Debian's OVMF is
     /// not the OvmfPkg/AmdSev build and has no hashes table.
-    @Test("QEMU 10 goes through the rest of the argv when TCG stands in for KVM", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
+    @Test("QEMU 11 goes through the rest of the argv when TCG stands in for KVM", .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason),
           arguments: TrixieSpecs.snpCases + TrixieSpecs.sevCases)
     func qemu10BuildsTheMachineUnderTCG(testCase: TrixieSpecs.Case) throws {
         let root = try TrixieRoot.path()
@@ -274,9 +321,9 @@ struct TrixieToolsTests {
 
     /// 13 Must show: the ID block and ID auth that `cvm id-block` signs (with an ID key and an author
     /// key, from openssl) and a HOST_DATA value, as `cvm run --id-block FILE --host-data HEX` takes
-    /// them, are accepted by QEMU 10: with KVM missing it stops only for KVM, and with TCG standing in
+    /// them, are accepted by QEMU 11: with KVM missing it stops only for KVM, and with TCG standing in
     /// it goes through the whole argv to the private-memory error.
-    @Test("QEMU 10 accepts an SNP launch with the ID block, ID auth and HOST_DATA from cvm id-block",
+    @Test("QEMU 11 accepts an SNP launch with the ID block, ID auth and HOST_DATA from cvm id-block",
           .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason))
     func qemu10AcceptsTheIDBlockFromCvmIDBlock() throws {
         let root = try TrixieRoot.path()
@@ -320,7 +367,7 @@ struct TrixieToolsTests {
         return nil
     }
 
-    @Test("QEMU 10 rejects SNP inputs of the wrong size before KVM, so the check above can fail",
+    @Test("QEMU 11 rejects SNP inputs of the wrong size before KVM, so the check above can fail",
           .enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason))
     func qemu10RejectsMisSizedSNPInputs() throws {
         let root = try TrixieRoot.path()
