@@ -167,16 +167,21 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
 
     /// Reads a policy file; JSON when it starts with `{`, YAML otherwise (YAML is a superset of JSON).
     public static func load(contentsOf text: String) throws -> ValidationPolicy {
+        try PolicyFile.decode(ValidationPolicy.self, from: text)
+    }
+}
+
+/// A policy file of any kind (SNP report policy, TDX quote policy): JSON when it starts with `{`, YAML
+/// otherwise, nesting bounded, every decoding error one line naming where.
+public enum PolicyFile {
+    public static func decode<T: Decodable>(_ type: T.Type, from text: String) throws -> T {
         let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
         do {
             try NestingDepth.check(trimmed)
-            let policy: ValidationPolicy
             if trimmed.hasPrefix("{") {
-                policy = try JSONDecoder().decode(ValidationPolicy.self, from: Data(trimmed.utf8))
-            } else {
-                policy = try YAMLDecoder().decode(ValidationPolicy.self, from: trimmed.isEmpty ? "{}" : trimmed)
+                return try JSONDecoder().decode(T.self, from: Data(trimmed.utf8))
             }
-            return policy
+            return try YAMLDecoder().decode(T.self, from: trimmed.isEmpty ? "{}" : trimmed)
         } catch let error as PolicyFileError {
             throw error
         } catch let error as NestingDepth.TooDeep {
@@ -193,7 +198,9 @@ public struct ValidationPolicy: Sendable, Codable, Equatable {
             throw PolicyFileError.unreadable("\(error)")
         }
     }
+}
 
+extension ValidationPolicy {
     /// A guest POLICY as the help says: decimal or 0x-prefixed hex, 64 bits.
     public static func parseGuestPolicy(_ text: String) throws -> UInt64 {
         guard let value = parseUnsignedInteger(text, as: UInt64.self) else {

@@ -12,9 +12,14 @@ extension AttestVerify {
         let quote: DCAPQuote
         do { quote = try DCAPQuote(bytes: bytes) } catch { throw CLIFailure.badInput("\(report): \(error)") }
         var policy = QuotePolicy()
+        if let file = self.policy {
+            let text = String(decoding: try AttestCLI.readFile(file, what: "policy"), as: UTF8.self)
+            do { policy = try QuotePolicy.load(contentsOf: text) } catch { throw CLIFailure.badInput("\(file): \(error)") }
+        }
         do {
-            policy.reportData = try expectReportData.map { try [UInt8](hex: $0) }
-            policy.mrTD = try expectMrtd.map { try [UInt8](hex: $0, count: 48) }
+            policy.reportData = try expectReportData.map { try [UInt8](hex: $0) } ?? policy.reportData
+            policy.mrTD = try expectMrtd.map { try [UInt8](hex: $0, count: 48) } ?? policy.mrTD
+            policy.minimumTEETCBSVN = try minTeeTcbSvn.map { try [UInt8](hex: $0, count: 16) } ?? policy.minimumTEETCBSVN
             for spec in expectRtmr {
                 let parts = spec.split(separator: "=", maxSplits: 1)
                 guard parts.count == 2, let index = Int(parts[0]), (0...3).contains(index) else {
@@ -24,7 +29,7 @@ extension AttestVerify {
             }
         } catch let failure as CLIFailure { throw failure } catch { throw CLIFailure.badInput("\(error)") }
         guard (policy.reportData?.count ?? 0) <= 64 else { throw CLIFailure.badInput("--expect-report-data: at most 64 bytes") }
-        policy.allowDebug = allowDebug
+        policy.allowDebug = allowDebug || policy.allowDebug
         let time = try verificationTime()
         if let benchIterations {
             try benchQuote(bytes, at: time, policy: policy, iterations: benchIterations)
@@ -38,7 +43,8 @@ extension AttestVerify {
             } catch { throw CLIFailure.badInput("\(collateral): \(error)") }
             let chain = (try? Certificate.parseBundle(quote.pckChainPEM)) ?? []
             var accepted: Set<TCBStatus> = [.upToDate]
-            for name in acceptTcbStatus.flatMap({ $0.split(separator: ",") }) {
+            let named: [String] = policy.acceptedTCBStatuses + acceptTcbStatus.flatMap { $0.split(separator: ",").map(String.init) }
+            for name in named {
                 guard let status = TCBStatus(rawValue: name.trimmingCharacters(in: .whitespaces)) else {
                     throw CLIFailure.badInput("--accept-tcb-status '\(name)': one of \(TCBStatus.allCases.map(\.rawValue).joined(separator: ", "))")
                 }

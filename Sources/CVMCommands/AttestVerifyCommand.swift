@@ -11,7 +11,7 @@ import SEVABI
 struct AttestVerify: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "verify",
-        abstract: "Verify an SNP report against AMD's roots and a validation policy, or an Intel DCAP quote (TDX, SGX).",
+        abstract: "Verify an SNP report against AMD's roots and a validation policy, or an Intel DCAP quote (TDX, SGX) against Intel's root and a quote policy.",
         discussion: """
         Checks, in order: the pinned ARK, ASK/ASVK signed by the ARK, VCEK/VLEK signed by the ASK/ASVK, \
         validity of every certificate at --at (default now), revocation (with --crl), the signer and the \
@@ -70,6 +70,7 @@ struct AttestVerify: ParsableCommand {
     @Option(help: .hidden) var benchIterations: Int?
     @Option(help: "Expected MRTD of a TDX quote (48 bytes hex).") var expectMrtd: String?
     @Option(help: "Expected RTMR of a TDX quote: N=HEX (N 0-3; repeatable).") var expectRtmr: [String] = []
+    @Option(help: "Lowest TEE_TCB_SVN of a TDX quote (16 bytes hex), compared component by component.") var minTeeTcbSvn: String?
     @Option(help: "Collateral for a DCAP quote (dcap-qvl's QuoteCollateralV3 JSON: TCB info, QE identity, CRLs, issuer chains).") var collateral: String?
     @Option(help: "TCB statuses of a DCAP quote to accept besides UpToDate, comma separated (e.g. SWHardeningNeeded,OutOfDate).") var acceptTcbStatus: [String] = []
 
@@ -117,8 +118,8 @@ struct AttestVerify: ParsableCommand {
             try runQuote(bytes)
             return
         }
-        if expectMrtd != nil || !expectRtmr.isEmpty || collateral != nil {
-            throw CLIFailure.badInput("--expect-mrtd, --expect-rtmr and --collateral apply to DCAP quotes; \(report) is not one")
+        if expectMrtd != nil || !expectRtmr.isEmpty || collateral != nil || minTeeTcbSvn != nil {
+            throw CLIFailure.badInput("--expect-mrtd, --expect-rtmr, --min-tee-tcb-svn and --collateral apply to DCAP quotes; \(report) is not one")
         }
         let policy = try effectivePolicy()
         if printPolicy { try printJSON(policy); return }

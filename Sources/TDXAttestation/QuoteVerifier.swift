@@ -13,7 +13,61 @@ public struct QuotePolicy: Sendable, Equatable {
     public var xfam: [UInt8]?
     /// TDATTRIBUTES.DEBUG (a host-readable TD) is refused unless allowed.
     public var allowDebug = false
+    /// The lowest TEE_TCB_SVN accepted, compared component by component (16 SVN bytes of the TDX
+    /// module's TCB, as Intel's TCB levels compare them).
+    public var minimumTEETCBSVN: [UInt8]?
+    /// TCB statuses accepted besides UpToDate when collateral is checked (a policy file's `acceptTcbStatus`).
+    public var acceptedTCBStatuses: [String] = []
     public init() {}
+}
+
+/// A TDX quote policy file (`cvm attest verify QUOTE --policy FILE`, YAML or JSON): hex values of the
+/// TD report and what else a quote must meet.
+///
+///     mrtd: <96 hex>            rtmr0 … rtmr3: <96 hex>     reportData: <up to 128 hex>
+///     mrSignerSeam: <96 hex>    xfam: <16 hex>              allowDebug: false
+///     minimumTeeTcbSvn: <32 hex>                            acceptTcbStatus: [SWHardeningNeeded, …]
+extension QuotePolicy: Decodable {
+    struct Key: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { nil }
+    }
+
+    static let keys = ["mrtd", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "reportData", "mrSignerSeam", "xfam", "allowDebug",
+                       "minimumTeeTcbSvn", "acceptTcbStatus"]
+
+    public init(from decoder: any Decoder) throws {
+        self.init()
+        let c = try decoder.container(keyedBy: Key.self)
+        for key in c.allKeys where !Self.keys.contains(key.stringValue) {
+            throw PolicyFileError.unknownKey(key.stringValue, known: Self.keys)
+        }
+        func hex(_ name: String, count: Int?) throws -> [UInt8]? {
+            guard let text = try c.decodeIfPresent(String.self, forKey: Key(stringValue: name)) else { return nil }
+            let bytes: [UInt8]
+            do { bytes = try [UInt8](hex: text) } catch { throw PolicyFileError.badHex(field: name, reason: "not hex: '\(text.prefix(40))'") }
+            if let count, bytes.count != count { throw PolicyFileError.badHex(field: name, reason: "expected \(count) bytes, found \(bytes.count)") }
+            return bytes
+        }
+        mrTD = try hex("mrtd", count: 48)
+        for index in 0..<4 { if let value = try hex("rtmr\(index)", count: 48) { rtmrs[index] = value } }
+        reportData = try hex("reportData", count: nil)
+        if let reportData, reportData.count > 64 { throw PolicyFileError.badHex(field: "reportData", reason: "at most 64 bytes") }
+        mrSignerSeam = try hex("mrSignerSeam", count: 48)
+        xfam = try hex("xfam", count: 8)
+        minimumTEETCBSVN = try hex("minimumTeeTcbSvn", count: 16)
+        allowDebug = try c.decodeIfPresent(Bool.self, forKey: Key(stringValue: "allowDebug")) ?? false
+        acceptedTCBStatuses = try c.decodeIfPresent([String].self, forKey: Key(stringValue: "acceptTcbStatus")) ?? []
+        for name in acceptedTCBStatuses where TCBStatus(rawValue: name) == nil {
+            throw PolicyFileError.badHex(field: "acceptTcbStatus", reason: "'\(name)' is none of \(TCBStatus.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    public static func load(contentsOf text: String) throws -> QuotePolicy {
+        try PolicyFile.decode(QuotePolicy.self, from: text)
+    }
 }
 
 /// Verifies a DCAP quote's signatures: the PCK chain (leaf → PCK Platform/Processor CA → the pinned
@@ -115,6 +169,11 @@ public enum QuoteVerifier {
             }
             expect("mrsignerseam", td.mrSignerSeam, policy.mrSignerSeam)
             expect("xfam", td.xfam, policy.xfam)
+            if let minimum = policy.minimumTEETCBSVN {
+                let below = zip(td.teeTCBSVN, minimum).enumerated().filter { $0.element.0 < $0.element.1 }.map(\.offset)
+                checks.append(below.isEmpty ? .pass("tee-tcb-svn", "\(td.teeTCBSVN.hexString) ≥ \(minimum.hexString) in every component")
+                                            : .fail("tee-tcb-svn", "TEE_TCB_SVN \(td.teeTCBSVN.hexString) is below the minimum \(minimum.hexString) in component(s) \(below.map(String.init).joined(separator: ", "))"))
+            }
         }
         return checks
     }

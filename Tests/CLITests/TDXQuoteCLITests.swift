@@ -41,6 +41,45 @@ struct TDXQuoteCLITests {
         #expect(mrtd.stdout.contains("FAIL  mrtd"))
     }
 
+    /// A quote policy file (YAML) with the quote's own MRTD and RTMR0, read here at the offsets of Intel's
+    /// TD 1.0 body (header 48 bytes; TEE_TCB_SVN at 0, MRTD at 136, RTMR0 at 328): it passes; a changed
+    /// RTMR fails; a minimum TEE_TCB_SVN above the quote's in one component fails naming it; unknown
+    /// keys and wrong lengths are one line and exit 2.
+    @Test func aQuotePolicyFileAndTheMinimumTEETCBSVN() throws {
+        let directory = try OCITestArchive.temporaryDirectory("quote-policy")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let quote = [UInt8](try Data(contentsOf: URL(fileURLWithPath: Self.fixture("tdx_quote"))))
+        func hex(_ offset: Int, _ count: Int) -> String { quote[48 + offset..<48 + offset + count].map { String(format: "%02x", $0) }.joined() }
+        let mrtd = hex(136, 48), rtmr0 = hex(328, 48), svn = hex(0, 16)
+        func run(_ yaml: String, _ extra: [String] = []) throws -> (Int32, String, String) {
+            let file = directory.appendingPathComponent("policy-\(UUID().uuidString).yaml")
+            try yaml.write(to: file, atomically: true, encoding: .utf8)
+            let result = try CLIRun.cvm(["attest", "verify", Self.fixture("tdx_quote"), "--at", "2025-07-04T10:16:31Z", "--policy", file.path] + extra)
+            return (result.status, result.stdout, result.stderr)
+        }
+        let good = try run("mrtd: \(mrtd)\nrtmr0: \(rtmr0)\nminimumTeeTcbSvn: \(svn)\n")
+        #expect(good.0 == 0, "\(good.1)\(good.2)")
+        #expect(good.1.contains("pass  mrtd") && good.1.contains("pass  rtmr0") && good.1.contains("pass  tee-tcb-svn"))
+        #expect(!good.2.contains("no expected MRTD"), "the file's MRTD counts as expected")
+        var wrongRTMR = Array(rtmr0)
+        wrongRTMR[0] = wrongRTMR[0] == "0" ? "1" : "0"
+        let bad = try run("rtmr0: \(String(wrongRTMR))\n")
+        #expect(bad.0 == 1 && bad.1.contains("FAIL  rtmr0"), "\(bad.1)")
+        // One SVN component above the quote's: component 1 (the second byte) is named.
+        var raised = Array(quote[48..<64])
+        raised[1] = raised[1] &+ 1
+        let higher = raised.map { String(format: "%02x", $0) }.joined()
+        let below = try run("{}", ["--min-tee-tcb-svn", higher])
+        #expect(below.0 == 1 && below.1.contains("FAIL  tee-tcb-svn") && below.1.contains("component(s) 1"), "\(below.1)")
+        for broken in ["bogus: 1\n", "mrtd: abcd\n", "rtmr0: zz\n", "acceptTcbStatus: [Nope]\n"] {
+            let refused = try run(broken)
+            #expect(refused.0 == 2, "\(broken): \(refused.2)")
+            #expect(refused.2.split(separator: "\n").count == 1, "\(broken): \(refused.2)")
+        }
+        #expect(try run("bogus: 1\n").2.contains("known keys: mrtd"))
+        #expect(try CLIRun.cvm(["attest", "verify", Self.fixture("tdx_quote"), "--min-tee-tcb-svn", "00"]).status == 2)
+    }
+
     @Test func badQuotesGiveOneLineAndExitTwo() throws {
         let directory = try OCITestArchive.temporaryDirectory("quote")
         defer { try? FileManager.default.removeItem(at: directory) }
