@@ -51,4 +51,21 @@ import Testing
         #expect(verdict.lines.first?.contains("binds this nonce") == true, "\(verdict.lines)")
         #expect(verdict.lines.last?.contains("SNP guest request failed (psp-busy)") == true, "\(verdict.lines)")
     }
+
+    /// Mode tdx in the matrix: where the host check says no, each TDX cell is skipped with its reason; the
+    /// unikernel's TDX cells are skipped everywhere (it has no TDX path); mode none still runs.
+    @Test func tdxCellsAreSkippedWithTheirReasons() throws {
+        var settings = BenchSettings()
+        settings.modes = [.none, .tdx]
+        let options = try settings.resolved(quick: false)
+        let gate = HostGate(refusals: [.tdx: "TDX cannot launch on this host: tdx.cpu: AuthenticAMD"], accelerator: .tcg)
+        let plan = BenchPlanner.plan(options: options, guests: [BenchBootAxisTests.unikernel()], gate: gate)
+        #expect(plan.cells.map(\.mode) == ["none"])
+        let skipped = try #require(plan.skipped.first { $0.cell.mode == "tdx" })
+        #expect(skipped.reason.contains("tdx.cpu"))
+        let ready = BenchPlanner.plan(options: options, guests: [BenchBootAxisTests.unikernel()], gate: HostGate(refusals: [:], accelerator: .kvm))
+        let unikernel = try #require(ready.skipped.first { $0.cell.mode == "tdx" })
+        #expect(unikernel.reason.contains("no TDX path"))
+    }
 }
+
