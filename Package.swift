@@ -109,6 +109,7 @@ let package = Package(
         // sealed to the guest's key. No I/O beyond what it is handed; the HTTP layer is RelyingPartyServer.
         .target(name: "RelyingParty", dependencies: [
             "SEVABI", "SNPReport", "AttestationPolicy", "Certificates", "KDS", "Attestation", "GuestImage", "Measurement",
+            "DCAPQuote", "TDXAttestation",
             .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams"),
         ]),
         // `cvm attest serve`: the relying party over HTTP/1.1 (Hummingbird on SwiftNIO).
@@ -142,7 +143,7 @@ let package = Package(
         .testTarget(name: "BenchReportTests", dependencies: ["BenchReport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "GuestImage", "HostOS", "HostProbe", "Launch", "SEVABI"]),
         .testTarget(name: "RelyingPartyTests", dependencies: [
-            "RelyingParty", "RelyingPartyServer", "SNPReport", "Certificates", "SEVABI", "GuestImage", "KDS",
+            "RelyingParty", "RelyingPartyServer", "SNPReport", "Certificates", "SEVABI", "GuestImage", "KDS", "TDXAttestation",
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "TDXTests", dependencies: [

@@ -191,7 +191,8 @@ public enum PolicyFile {
         } catch DecodingError.dataCorrupted(let context) where context.underlyingError is PolicyFileError {
             // Yams wraps what init(from:) throws as "not valid YAML"; the policy's own error says more.
             throw context.underlyingError ?? PolicyFileError.unreadable(context.debugDescription)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context) {
+        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context),
+                let DecodingError.valueNotFound(_, context) {
             let path = context.codingPath.map(\.stringValue).joined(separator: ".")
             throw PolicyFileError.unreadable("\(path.isEmpty ? "document" : path): \(context.debugDescription)")
         } catch {

@@ -29,9 +29,10 @@ public struct LinuxGuestBuilder: Sendable {
     }
 
     public static let defaultCmdline = "console=ttyS0 panic=-1"
-    /// In-guest attestation: the SNP guest driver (/dev/sev-guest), the configfs TSM report interface
-    /// (Linux 6.7+, "tsm"; renamed "tsm_report" later), configfs itself, and the EFI secret area.
-    public static let attestationModules = ["sev-guest", "tsm", "tsm_report", "configfs", "efi_secret"]
+    /// In-guest attestation: the SNP guest driver (/dev/sev-guest), the TDX guest driver (/dev/tdx_guest,
+    /// configfs-tsm's tdx_guest provider), the configfs TSM report interface (Linux 6.7+, "tsm"; renamed
+    /// "tsm_report" later), configfs itself, and the EFI secret area.
+    public static let attestationModules = ["sev-guest", "tdx-guest", "tsm", "tsm_report", "configfs", "efi_secret"]
     /// Virtio basics for when the VMM offers them, and the ACPI power button as an input device (button,
     /// evdev: Debian builds both as modules), on which cvm-init powers off (`cvm vm stop`).
     public static let deviceModules = ["virtio_pci", "virtio_console", "virtio_blk", "virtio_net", "virtio_rng", "button", "evdev"]

@@ -3,6 +3,8 @@ import Attestation
 import Certificates
 import Crypto
 import Foundation
+import TDXAttestation
+import DCAPQuote
 import KDS
 import SEVABI
 import SNPReport
@@ -97,6 +99,8 @@ public final class RelyingParty: @unchecked Sendable {
     let nonces: any NonceSource
     let binding: any ReportDataBinding
     let clock: @Sendable () -> Date
+    /// The TDX collateral of `policy.tdx`, read once.
+    let tdxCollateral: QuoteCollateral?
     let log: @Sendable (Decision) -> Void
     let kds: KDSClient?
     /// Sessions past this count are refused until old ones expire (a flood of /auth cannot grow memory).
@@ -132,6 +136,17 @@ public final class RelyingParty: @unchecked Sendable {
             throw RelyingPartyError.configuration("secret name '\(name)': use 1-64 of A-Z a-z 0-9 . _ -")
         }
         self.policy = policy
+        if let rules = policy.tdx {
+            let data: Data
+            do { data = try Data(contentsOf: URL(fileURLWithPath: rules.collateral)) } catch {
+                throw RelyingPartyError.configuration("tdx.collateral \(rules.collateral): \(error.localizedDescription)")
+            }
+            do { tdxCollateral = try QuoteCollateral(json: Array(data)) } catch {
+                throw RelyingPartyError.configuration("tdx.collateral \(rules.collateral): \(error)")
+            }
+        } else {
+            tdxCollateral = nil
+        }
         self.secrets = secrets
         self.key = key
         self.nonces = nonces
@@ -284,6 +299,9 @@ public final class RelyingParty: @unchecked Sendable {
         guard let reportBytes = Base64URL.decode(reportText) else {
             throw Refusal(400, "InvalidRequest", "tee-evidence.report is not base64")
         }
+        if DCAPQuote.looksLikeQuote(reportBytes) {
+            return try judgeQuote(reportBytes, teePublic: teePublic, nonce: nonce)
+        }
         let report: AttestationReport
         do { report = try AttestationReport(bytes: reportBytes) } catch {
             throw Refusal(401, "AttestationFailed", "the report is unreadable: \(error)")
@@ -322,6 +340,49 @@ public final class RelyingParty: @unchecked Sendable {
                           failed: ["kernel-coverage"], measurement: measurement)
         }
         return (teePublic, launch, measurement)
+    }
+
+    /// A TD's evidence: an Intel DCAP quote, verified as `cvm attest verify QUOTE --collateral --policy` does
+    /// (PCK chain to Intel's root, QE report, quote signature, TD attributes, the policy's quote rules, the
+    /// collateral and the TCB level), REPORT_DATA the session's binding, MRTD one the policy accepts.
+    func judgeQuote(_ bytes: [UInt8], teePublic: [UInt8], nonce: [UInt8]) throws -> ([UInt8], AcceptedLaunch, String) {
+        guard let rules = policy.tdx, let collateral = tdxCollateral else {
+            throw Refusal(401, "AttestationFailed", "the evidence is a DCAP quote, and this relying party accepts no TDX guests (no tdx: in its policy)")
+        }
+        let quote: DCAPQuote
+        do { quote = try DCAPQuote(bytes: bytes) } catch {
+            throw Refusal(401, "AttestationFailed", "the quote is unreadable: \(error)")
+        }
+        let mrtd: [UInt8]
+        switch quote.body {
+        case .td10(let report), .td15(let report): mrtd = report.mrTD
+        case .sgx: throw Refusal(401, "AttestationFailed", "the quote is an SGX enclave's, not a TD's")
+        }
+        let measurement = mrtd.hexString
+        var rulesForSession = rules.quote
+        rulesForSession.reportData = binding.expectedReportData(nonce: nonce, teePublicKey: teePublic)
+        let now = clock()
+        let verdict = QuoteVerifier.verify(quote, at: now, policy: rulesForSession)
+        let chain = (try? Certificate.parseBundle(quote.pckChainPEM)) ?? []
+        var accepted: Set<TCBStatus> = [.upToDate]
+        for name in rules.quote.acceptedTCBStatuses { if let status = TCBStatus(rawValue: name) { accepted.insert(status) } }
+        let checks = verdict.checks + CollateralVerifier.checks(pckChain: chain, collateral: collateral, at: now)
+            + [QuoteVerifier.tcbLevelCheck(quote, pck: chain.first.flatMap { try? PCKExtensions($0) }, collateral: collateral, accepted: accepted)]
+        let failures = checks.filter { !$0.passed }
+        guard failures.isEmpty else {
+            throw Refusal(401, "AttestationFailed", failures.map { "\($0.name): \($0.detail)" }.joined(separator: "; "),
+                          failed: failures.map(\.name), measurement: measurement)
+        }
+        guard rules.mrtds.contains(mrtd) else {
+            throw Refusal(401, "AttestationFailed", "MRTD \(measurement) is not one of the \(rules.mrtds.count) the policy accepts (tdx.mrtds)",
+                          failed: ["mrtd"], measurement: measurement)
+        }
+        if !rules.coversKernel && !policy.allowUncoveredKernel {
+            throw Refusal(401, "AttestationFailed",
+                          "kernel, initrd and cmdline are in RTMR1/RTMR2, which tdx.quote does not pin; the policy does not allow such guests (allowUncoveredKernel)",
+                          failed: ["kernel-coverage"], measurement: measurement)
+        }
+        return (teePublic, AcceptedLaunch(measurement: mrtd, coversKernel: rules.coversKernel, origin: "tdx policy"), measurement)
     }
 
     /// The report's chain: from the guest's table or KDS as the policy says, checked once per endorsement

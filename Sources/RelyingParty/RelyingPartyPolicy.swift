@@ -1,5 +1,6 @@
 import AttestationPolicy
 import Foundation
+import TDXAttestation
 import GuestImage
 import Measurement
 import SEVABI
@@ -42,11 +43,13 @@ public struct RelyingPartyPolicy: Sendable, Decodable {
     /// Seconds from challenge to the last resource request of a session.
     public var sessionTimeout: Double = 60
     public var report = ValidationPolicy()
+    /// TDX guests, whose evidence is a DCAP quote; nil: only SEV-SNP guests are accepted.
+    public var tdx: TDXRules?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case measurements, allowUncoveredKernel, chain, kdsCache, offline, sessionTimeout, report
+        case measurements, allowUncoveredKernel, chain, kdsCache, offline, sessionTimeout, report, tdx
     }
 
     public init(from decoder: any Decoder) throws {
@@ -70,6 +73,7 @@ public struct RelyingPartyPolicy: Sendable, Decodable {
             throw PolicyFileError.unreadable("sessionTimeout must be between 0 and 3600 seconds, found \(sessionTimeout)")
         }
         report = try c.decodeIfPresent(ValidationPolicy.self, forKey: .report) ?? ValidationPolicy()
+        tdx = try c.decodeIfPresent(TDXRules.self, forKey: .tdx)
         if report.measurement != nil {
             throw PolicyFileError.unreadable("report.measurement: give accepted measurements as the top-level list `measurements:`")
         }
@@ -80,23 +84,7 @@ public struct RelyingPartyPolicy: Sendable, Decodable {
 
     /// Reads a policy file: JSON when it starts with `{`, YAML otherwise.
     public static func load(contentsOf text: String) throws -> RelyingPartyPolicy {
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-        do {
-            if trimmed.hasPrefix("{") {
-                return try JSONDecoder().decode(RelyingPartyPolicy.self, from: Data(trimmed.utf8))
-            }
-            return try YAMLDecoder().decode(RelyingPartyPolicy.self, from: trimmed.isEmpty ? "{}" : trimmed)
-        } catch let error as PolicyFileError {
-            throw error
-        } catch DecodingError.dataCorrupted(let context) where context.underlyingError is PolicyFileError {
-            throw context.underlyingError ?? PolicyFileError.unreadable(context.debugDescription)
-        } catch let DecodingError.typeMismatch(_, context), let DecodingError.dataCorrupted(context),
-                let DecodingError.valueNotFound(_, context) {
-            let path = context.codingPath.map(\.stringValue).joined(separator: ".")
-            throw PolicyFileError.unreadable("\(path.isEmpty ? "document" : path): \(context.debugDescription)")
-        } catch {
-            throw PolicyFileError.unreadable("\(error)")
-        }
+        try PolicyFile.decode(RelyingPartyPolicy.self, from: text)
     }
 
     /// The accepted launches of a guest bundle: every SEV-SNP row of its manifest's measurement table.
@@ -116,5 +104,52 @@ public struct RelyingPartyPolicy: Sendable, Decodable {
             if let type = row.vcpuType { origin += " vcpu-type=\(type)" }
             return AcceptedLaunch(measurement: expected.bytes, coversKernel: record.coversKernelInitrdCmdline, origin: origin)
         }
+    }
+}
+
+/// `tdx:` of a relying-party policy: TDX guests attest with a DCAP quote, judged with the collateral
+/// file (TCB info, QE identity and CRLs in the layout dcap-qvl writes; required, since without it the
+/// platform's TCB status and revocation are unknown), the rules of `cvm attest verify QUOTE --policy`
+/// (`quote:`) and the accepted MRTDs. A TD's kernel, initrd and command line are in RTMR1/RTMR2, not
+/// MRTD: a guest counts as covering its kernel when `quote:` pins both.
+///
+///     tdx:
+///       mrtds: [<96 hex>, …]
+///       collateral: /etc/cvm/tdx-collateral.json
+///       quote: { rtmr1: …, rtmr2: …, minimumTeeTcbSvn: …, acceptTcbStatus: [SWHardeningNeeded] }
+public struct TDXRules: Sendable, Decodable {
+    public var mrtds: [[UInt8]] = []
+    public var collateral: String
+    public var quote = QuotePolicy()
+
+    public init(mrtds: [[UInt8]], collateral: String, quote: QuotePolicy = QuotePolicy()) {
+        self.mrtds = mrtds
+        self.collateral = collateral
+        self.quote = quote
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case mrtds, collateral, quote }
+
+    public var coversKernel: Bool { quote.rtmrs[1] != nil && quote.rtmrs[2] != nil }
+
+    public init(from decoder: any Decoder) throws {
+        let known = CodingKeys.allCases.map(\.rawValue)
+        for key in try decoder.container(keyedBy: WrittenKey.self).allKeys where !known.contains(key.stringValue) {
+            throw PolicyFileError.unknownKey("tdx.\(key.stringValue)", known: known)
+        }
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        for text in try c.decodeIfPresent([String].self, forKey: .mrtds) ?? [] {
+            guard let bytes = try? [UInt8](hex: text), bytes.count == 48 else {
+                throw PolicyFileError.badHex(field: "tdx.mrtds", reason: "expected 48 bytes of hex, found '\(text.prefix(40))'")
+            }
+            mrtds.append(bytes)
+        }
+        guard let path = try c.decodeIfPresent(String.self, forKey: .collateral) else {
+            throw PolicyFileError.unreadable("tdx.collateral: the TCB info, QE identity and CRLs are needed to judge a TD (give the collateral file)")
+        }
+        collateral = path
+        quote = try c.decodeIfPresent(QuotePolicy.self, forKey: .quote) ?? QuotePolicy()
+        if quote.mrTD != nil { throw PolicyFileError.unreadable("tdx.quote.mrtd: give accepted MRTDs as the list tdx.mrtds") }
+        if quote.reportData != nil { throw PolicyFileError.unreadable("tdx.quote.reportData: REPORT_DATA is the session's binding") }
     }
 }

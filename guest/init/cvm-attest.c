@@ -4,8 +4,10 @@
  * Flow (the relying party is `cvm attest serve`; the wire format is RelyingParty/Protocol.swift):
  *   1. POST /kbs/v0/auth                    -> a session cookie and a single-use nonce
  *   2. generate an X25519 key pair; REPORT_DATA = SHA-512(nonce || public key)
- *   3. an SNP report for that REPORT_DATA: configfs-tsm (/sys/kernel/config/tsm/report), else
- *      /dev/sev-guest SNP_GET_EXT_REPORT (with the host's certificate table); none = say why
+ *   3. evidence for that REPORT_DATA: configfs-tsm (/sys/kernel/config/tsm/report), whose provider
+ *      sev_guest gives an SNP report (and the host's certificate table) and tdx_guest a TDX quote
+ *      (through the host's Quote Generation Service), else /dev/sev-guest SNP_GET_EXT_REPORT; none = say why.
+ *      The relying party tells a quote from a report by its header.
  *   4. POST /kbs/v0/attest with the public key and the report (or the reason there is none)
  *   5. for every resource the relying party lists: GET it, open it (X25519 with the relying party's
  *      key pinned in the measured initrd, HKDF-SHA256, AES-256-GCM) and write it 0600 to the secrets
@@ -50,7 +52,8 @@
 #define EXIT_SECRET 6
 
 #define MAX_RESPONSE (1 << 20)
-#define MAX_REPORT 8192
+/* An SNP report is 1184 bytes; a TDX quote with its PCK chain about 5 KB. */
+#define MAX_REPORT 16384
 #define MAX_CERTS (64 * 1024)
 #define MAX_RESOURCES 64
 
@@ -442,8 +445,8 @@ static int tsm_report(const uint8_t rd[64], uint8_t *report, long *reportLength,
     int fd = open(path, O_WRONLY | O_CLOEXEC);
     if (fd < 0 || write(fd, rd, 64) != 64) {
         snprintf(why, whyLength, "write %s: %s", path, strerror(errno));
-    } else if (strcmp(provider, "sev_guest") != 0) {
-        snprintf(why, whyLength, "configfs-tsm provider is '%s', not sev_guest", provider);
+    } else if (strcmp(provider, "sev_guest") != 0 && strcmp(provider, "tdx_guest") != 0) {
+        snprintf(why, whyLength, "configfs-tsm provider is '%s', neither sev_guest nor tdx_guest", provider);
     } else {
         snprintf(path, sizeof path, "%s/outblob", dir);
         *reportLength = read_all(path, report, MAX_REPORT);
