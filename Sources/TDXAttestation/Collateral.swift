@@ -20,6 +20,11 @@ public struct QuoteCollateral: Sendable {
     public let qeIdentitySignature: [UInt8]
     public let tcbInfo: TCBInfo
     public let qeIdentity: QEIdentity
+    /// The TCB levels and the QE identity policy, decoded once here for every TCB evaluation; nil with the
+    /// reason when the JSON lacks them (the evaluation then refuses with it).
+    let levels: TCBInfoLevels?
+    let qePolicy: QEIdentityPolicy?
+    let levelsProblem: String?
 
     public enum Failure: Error, Equatable, CustomStringConvertible {
         case unreadable(String)
@@ -84,6 +89,16 @@ public struct QuoteCollateral: Sendable {
             tcbInfo = try JSONDecoder().decode(TCBInfo.self, from: Data(tcbInfoJSON))
             qeIdentity = try JSONDecoder().decode(QEIdentity.self, from: Data(qeIdentityJSON))
         } catch { throw Failure.unreadable("tcb_info or qe_identity is not the expected JSON (\(error))") }
+        var problem: String?
+        func decoded<T: Decodable>(_ type: T.Type, _ json: [UInt8]) -> T? {
+            do { return try JSONDecoder().decode(T.self, from: Data(json)) } catch {
+                problem = problem ?? "\(error)"
+                return nil
+            }
+        }
+        levels = decoded(TCBInfoLevels.self, tcbInfoJSON)
+        qePolicy = decoded(QEIdentityPolicy.self, qeIdentityJSON)
+        levelsProblem = problem
     }
 }
 

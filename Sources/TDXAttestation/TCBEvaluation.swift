@@ -91,13 +91,9 @@ public enum TCBEvaluator {
     }
 
     public static func evaluate(_ quote: DCAPQuote, pck: PCKExtensions, collateral: QuoteCollateral) throws -> TCBStanding {
-        let decoder = JSONDecoder()
-        let info: TCBInfoLevels
-        let qe: QEIdentityPolicy
-        do {
-            info = try decoder.decode(TCBInfoLevels.self, from: Data(collateral.tcbInfoJSON))
-            qe = try decoder.decode(QEIdentityPolicy.self, from: Data(collateral.qeIdentityJSON))
-        } catch { throw Failure.refused("TCB info or QE identity lacks the TCB levels (\(error))") }
+        guard let info = collateral.levels, let qe = collateral.qePolicy else {
+            throw Failure.refused("TCB info or QE identity lacks the TCB levels (\(collateral.levelsProblem ?? "unreadable"))")
+        }
         let platform = try platformLevel(quote, pck: pck, info: info)
         let enclave = try qeLevel(quote.qeReport, identity: qe)
         return platform.combined(with: enclave)
