@@ -37,6 +37,19 @@ struct RFC3339Tests {
         #expect(fraction.map { $0.timeIntervalSince1970 } == 1_751_624_191.25)
     }
 
+    @Test func formattingAgreesWithTheFormatter() {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withInternetDateTime]
+        var generator = SystemRandomNumberGenerator()
+        var instants: [Double] = [0, -1, 86399, 86400, 951_868_799, 4_102_444_800, -2_208_988_800, 1_751_624_191.75]
+        for _ in 0..<300 { instants.append(Double(Int64.random(in: -11_644_473_600...13_569_465_600, using: &generator))) }
+        for seconds in instants {
+            let date = Date(timeIntervalSince1970: seconds)
+            #expect(formatRFC3339(date) == formatter.string(from: date), "\(seconds)")
+            #expect(parseRFC3339(formatRFC3339(date)) == Date(timeIntervalSince1970: seconds.rounded(.down)), "\(seconds)")
+        }
+    }
+
     @Test func malformedStringsAreLeftToTheFormatter() {
         for text in ["2025-02-30T00:00:00Z", "2025-13-01", "2025-07-04T24:00:00Z", "2025-07-04T10:16:31", "2025-07-04T10:16:31.Z",
                      "2025-07-04T10:16:31+0530", "20250704", "", "2025-07-04T10:16:31Zjunk"] {
