@@ -10,9 +10,7 @@ import SEVABI
 struct TDXLaunchTests {
     static let kernel = BootSource.kernel(path: "/b/vmlinuz", initrd: "/b/initrd", cmdline: "console=ttyS0")
 
-    func value(after option: String, in args: [String]) -> [String] {
-        args.indices.filter { args[$0] == option && $0 + 1 < args.count }.map { args[$0 + 1] }
-    }
+    func value(after option: String, in args: [String]) -> [String] { QEMUCommandLineTests().value(after: option, in: args) }
 
     @Test func aTDGetsTdxGuestTheSplitIrqchipHostCPUAndTheTDVFAsBios() throws {
         let spec = LaunchSpec(name: "td", boot: Self.kernel, mode: .tdx, vcpus: 2, memoryMiB: 1024,
