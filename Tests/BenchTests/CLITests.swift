@@ -108,7 +108,7 @@ import Testing
     @Test func badFlagsAreOneLineExitTwo() throws {
         let run = try Self.cvm(["bench", "--modes", "none,sev-xx", "--out", "/nonexistent/never"])
         #expect(run.status == 2)
-        #expect(run.stderr == "cvm: unknown mode 'sev-xx' (expected none, sev, sev-es, sev-snp)\n")
+        #expect(run.stderr == "cvm: unknown mode 'sev-xx' (expected none, sev, sev-es, sev-snp, tdx)\n")
         let config = BenchFixture.temporaryDirectory("config.yaml")
         try Data("reps: 3\nwarp: 9\n".utf8).write(to: config)
         defer { try? FileManager.default.removeItem(at: config) }

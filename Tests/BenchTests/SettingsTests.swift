@@ -57,7 +57,7 @@ import Testing
         let quick = try BenchSettings().resolved(quick: true)
         #expect(quick.guests.map(\.name) == ["unikernel", "linux"])
         #expect(quick.workloads == ["boot", "stream", "chase", "sha256"])
-        #expect(quick.modes == [.none, .sev, .sevES, .sevSNP])
+        #expect(quick.modes == [.none, .sev, .sevES, .sevSNP, .tdx])
         #expect(quick.repetitions(for: quick.guests[0]) > quick.repetitions(for: quick.guests[1]))
         var flags = BenchSettings()
         flags.repetitions = 2
