@@ -34,6 +34,10 @@ public struct TDAttributes: Sendable, Hashable, CustomStringConvertible {
     public static let perfmon: UInt64 = 1 << 63
     public static let `default` = TDAttributes(rawValue: septVEDisable)
 
+    /// Bits the TDX module reserves (TUD 1-7, SEC 8-27 and 29, OTHER 32-62): a TD with any of them set
+    /// does not launch, and a verifier refuses its quote.
+    public static let reserved: UInt64 = 0xFE | 0x0FFF_FF00 | (1 << 29) | 0x7FFF_FFFF_0000_0000
+
     public var isDebug: Bool { rawValue & Self.debug != 0 }
     public var septVEDisabled: Bool { rawValue & Self.septVEDisable != 0 }
     public var description: String { String(format: "0x%016llx", rawValue) }
@@ -303,6 +307,9 @@ extension LaunchSpec {
             }
             if mode == .sevSNP, case .ovmfPflash = firmware {
                 throw LaunchError.invalid("sev-snp loads OVMF with -bios (stateless), not as pflash")
+            }
+            if case .td(let attributes)? = effectivePolicy, attributes.rawValue & TDAttributes.reserved != 0 {
+                throw LaunchError.invalid("TD attributes \(attributes) set reserved bits (\(TDAttributes(rawValue: attributes.rawValue & TDAttributes.reserved))): only DEBUG (0x1), SEPT_VE_DISABLE (0x10000000), PKS (0x40000000), KL (0x80000000) and PERFMON (bit 63) exist")
             }
             if mode == .tdx, case .ovmfPflash = firmware {
                 throw LaunchError.invalid("tdx loads the TDVF with -bios: a TD has no read-only memory for pflash")

@@ -60,6 +60,7 @@ struct TDXLaunchTests {
             (LaunchSpec(name: "td", boot: Self.kernel, mode: .tdx, policy: .snp(.default), firmware: tdvf, accelerator: .kvm), "TD attributes"),
             (LaunchSpec(name: "td", boot: Self.kernel, mode: .sevSNP, policy: .td(.default), firmware: tdvf, accelerator: .kvm), "not TD attributes"),
             (LaunchSpec(name: "td", boot: Self.kernel, mode: .tdx, firmware: tdvf, accelerator: .kvm, kernelHashes: true), "RTMR"),
+            (LaunchSpec(name: "td", boot: Self.kernel, mode: .tdx, policy: .td(TDAttributes(rawValue: 0x30000)), firmware: tdvf, accelerator: .kvm), "reserved bits"),
         ]
         for (spec, reason) in bad {
             #expect { try QEMUCommandLine.render(spec) } throws: { "\($0)".contains(reason) }
