@@ -33,7 +33,7 @@ struct MeasureCommand: ParsableCommand {
 
     enum OutputFormat: String, ExpressibleByArgument, CaseIterable { case hex, base64 }
 
-    @Option(help: "sev, sev-es, sev-snp, snp:ovmf-hash or snp:svsm.") var mode: String
+    @Option(help: "sev, sev-es, sev-snp, snp:ovmf-hash, snp:svsm or tdx.") var mode: String
     @Option(help: "OVMF firmware image (the file QEMU maps below 4 GiB).") var firmware: String?
     @Option(help: .hidden) var ovmf: String?
     @Option(help: "Number of vCPUs: a number, list or range (required for sev-es, sev-snp, snp:svsm).") var vcpus: String?
@@ -79,8 +79,9 @@ struct MeasureCommand: ParsableCommand {
     }
 
     private func runMeasurement() throws {
+        if Self.isTDX(mode) { return try runTDX() }
         guard let launchMode = LaunchMode(parsing: mode) else {
-            throw CLIFailure.badInput("unknown mode '\(mode)'; use sev, sev-es, sev-snp, snp:ovmf-hash or snp:svsm")
+            throw CLIFailure.badInput("unknown mode '\(mode)'; use sev, sev-es, sev-snp, snp:ovmf-hash, snp:svsm or tdx")
         }
         if kernel == nil && (initrd != nil || append != nil) { throw MeasurementError.initrdOrAppendWithoutKernel }
         let measurer = try LaunchMeasurer(

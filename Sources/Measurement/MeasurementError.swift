@@ -26,6 +26,9 @@ public enum MeasurementError: Error, Equatable, CustomStringConvertible, Sendabl
     case invalidKey(String)
     case invalidIDBlockField(String)
     case invalidLength(field: String, expected: Int, found: Int)
+    case noTDXMetadata
+    case corruptTDXMetadata(String)
+    case measuredTDHOB
 
     public var description: String {
         switch self {
@@ -79,6 +82,12 @@ public enum MeasurementError: Error, Equatable, CustomStringConvertible, Sendabl
             return "invalid ID block field: \(what)"
         case let .invalidLength(field, expected, found):
             return "\(field) must be \(expected) bytes, got \(found)"
+        case .noTDXMetadata:
+            return "firmware has no TDX metadata (e47a6535-...); a TD needs a TDVF (OVMF built for TDX: Debian ovmf-inteltdx, or OVMF.fd)"
+        case let .corruptTDXMetadata(what):
+            return "corrupt TDX metadata: \(what)"
+        case .measuredTDHOB:
+            return "the TDVF asks for its TD HOB to be extended into MRTD; that HOB is QEMU's memory map and is not predicted here"
         }
     }
 }
