@@ -31,11 +31,15 @@ extension AttestVerify {
         guard (policy.reportData?.count ?? 0) <= 64 else { throw CLIFailure.badInput("--expect-report-data: at most 64 bytes") }
         policy.allowDebug = allowDebug || policy.allowDebug
         let time = try verificationTime()
+        let root = try rootCa.map { try AttestCLI.loadCertificate($0) } ?? IntelRoot.certificate
+        if let root, rootCa != nil, root.fingerprintSHA256.lowercased() != IntelRoot.fingerprintSHA256 {
+            printError("warning: --root-ca: trusting \(IntelRoot.name(of: root)) instead of the pinned Intel SGX Root CA: a pass proves nothing about Intel hardware")
+        }
         if let benchIterations {
             try benchQuote(bytes, at: time, policy: policy, iterations: benchIterations)
             return
         }
-        var verdict = QuoteVerifier.verify(quote, at: time, policy: policy)
+        var verdict = QuoteVerifier.verify(quote, at: time, policy: policy, root: root)
         if let collateral {
             let parsed: QuoteCollateral
             do { parsed = try QuoteCollateral(json: try AttestCLI.readFile(collateral, what: "collateral")) } catch let failure as CLIFailure {
@@ -52,14 +56,13 @@ extension AttestVerify {
             }
             let tcb = QuoteVerifier.tcbLevelCheck(quote, pck: chain.first.flatMap { try? PCKExtensions($0) }, collateral: parsed, accepted: accepted)
             verdict = Verdict(product: verdict.product, signingKey: verdict.signingKey,
-                              checks: verdict.checks + CollateralVerifier.checks(pckChain: chain, collateral: parsed, at: time) + [tcb])
+                              checks: verdict.checks + CollateralVerifier.checks(pckChain: chain, collateral: parsed, at: time, root: root) + [tcb])
         }
         if policy.mrTD == nil && policy.reportData == nil {
             printError("warning: no expected MRTD and no expected report data: a pass proves a genuine Intel \(quote.header.tee == .tdx ? "TD" : "enclave"), not which one")
         }
         if collateral == nil {
             printError("warning: no --collateral: the TCB info, QE identity and CRLs are not checked: the platform's TCB status and revocation are unknown")
-        } else {
         }
         if json {
             try printJSON(verdict)

@@ -72,6 +72,7 @@ struct AttestVerify: ParsableCommand {
     @Option(help: "Expected RTMR of a TDX quote: N=HEX (N 0-3; repeatable).") var expectRtmr: [String] = []
     @Option(help: "Lowest TEE_TCB_SVN of a TDX quote (16 bytes hex), compared component by component.") var minTeeTcbSvn: String?
     @Option(help: "Collateral for a DCAP quote (dcap-qvl's QuoteCollateralV3 JSON: TCB info, QE identity, CRLs, issuer chains).") var collateral: String?
+    @Option(help: "Trust this root CA (DER or PEM) for a DCAP quote instead of the pinned Intel SGX Root CA (test PKIs only).") var rootCa: String?
     @Option(help: "TCB statuses of a DCAP quote to accept besides UpToDate, comma separated (e.g. SWHardeningNeeded,OutOfDate).") var acceptTcbStatus: [String] = []
 
     func effectivePolicy() throws -> ValidationPolicy {
@@ -118,8 +119,8 @@ struct AttestVerify: ParsableCommand {
             try runQuote(bytes)
             return
         }
-        if expectMrtd != nil || !expectRtmr.isEmpty || collateral != nil || minTeeTcbSvn != nil {
-            throw CLIFailure.badInput("--expect-mrtd, --expect-rtmr, --min-tee-tcb-svn and --collateral apply to DCAP quotes; \(report) is not one")
+        if expectMrtd != nil || !expectRtmr.isEmpty || collateral != nil || minTeeTcbSvn != nil || rootCa != nil {
+            throw CLIFailure.badInput("--expect-mrtd, --expect-rtmr, --min-tee-tcb-svn, --collateral and --root-ca apply to DCAP quotes; \(report) is not one")
         }
         let policy = try effectivePolicy()
         if printPolicy { try printJSON(policy); return }

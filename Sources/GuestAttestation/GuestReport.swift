@@ -14,28 +14,53 @@ public enum GuestReportError: Error, Equatable, CustomStringConvertible, Sendabl
     case firmware(String)
     /// /dev/sev-guest: the certificate buffer was too small (the kernel said how much it needs).
     case certificateBufferTooSmall
+    /// TDX has no VMPLs: a request at another level than 0 cannot be honoured.
+    case noVMPL(UInt32)
+    /// /dev/tdx_guest: TDX_CMD_GET_REPORT0 (TDG.MR.REPORT) failed.
+    case tdReport(String)
+    /// The host's Quote Generation Service did not turn the TDREPORT into a quote.
+    case quoteGeneration(String)
 
     public var description: String {
         switch self {
         case .reportDataTooLong(let count): return "report data is at most 64 bytes, found \(count)"
         case .vmplOutOfRange(let vmpl): return "VMPL must be 0-3, found \(vmpl)"
-        case .unavailable(let why): return "no SNP guest interface: \(why)"
+        case .unavailable(let why): return "no SNP or TDX guest interface: \(why)"
         case let .io(path, reason): return "\(path): \(reason)"
-        case .wrongProvider(let provider): return "configfs-tsm provider is '\(provider)', not sev_guest (not an SNP guest?)"
+        case .wrongProvider(let provider):
+            return "configfs-tsm provider is '\(provider)', neither sev_guest (SNP) nor tdx_guest (TDX)"
         case .raced(let why): return "report request raced with another user of the interface: \(why)"
         case .firmware(let why): return "the SNP firmware refused the request: \(why)"
         case .certificateBufferTooSmall: return "the certificate buffer is too small for the host's certificate table"
+        case .noVMPL(let vmpl): return "TDX has no VMPL: request at level 0, not \(vmpl)"
+        case .tdReport(let why): return "TDX_CMD_GET_REPORT0 failed: \(why)"
+        case .quoteGeneration(let why): return "the Quote Generation Service gave no quote: \(why)"
         }
     }
 }
 
-/// A report fetched inside the guest, with the host's certificate table when the interface provides it.
+/// What a provider returned: an SNP ATTESTATION_REPORT or an Intel DCAP quote of a TD.
+public enum GuestEvidenceKind: String, Sendable {
+    case snpReport = "SNP report"
+    case tdxQuote = "TDX quote"
+}
+
+/// A report fetched inside the guest, with the host's certificate table when the interface provides it
+/// (SNP only: a TDX quote carries its PCK certificate chain inside).
 public struct GuestReportResult: Sendable {
     public let report: [UInt8]
     public let certificateTable: [UInt8]?
+    public let kind: GuestEvidenceKind
+
+    init(report: [UInt8], certificateTable: [UInt8]?, kind: GuestEvidenceKind = .snpReport) {
+        self.report = report
+        self.certificateTable = certificateTable
+        self.kind = kind
+    }
 }
 
-/// The kernel interface that produces reports: configfs-tsm on Linux ≥ 6.7, /dev/sev-guest before.
+/// The kernel interface that produces evidence: configfs-tsm on Linux ≥ 6.7 (SNP or TDX), /dev/sev-guest
+/// or /dev/tdx_guest with the host's Quote Generation Service before.
 public protocol GuestReportProvider: Sendable {
     var name: String { get }
     func getReport(reportData: [UInt8], vmpl: UInt32) throws -> GuestReportResult
@@ -51,6 +76,10 @@ func normalizedRequest(_ data: [UInt8], vmpl: UInt32) throws -> [UInt8] {
 /// configfs-tsm (Documentation/ABI/testing/configfs-tsm): create an entry under the report root, write
 /// privlevel and inblob, read outblob and auxblob; `generation` counts writes and must advance by
 /// exactly the writes made here, otherwise another process used the same entry meanwhile.
+/// Provider sev_guest gives an SNP report (REPORT_DATA at 0x50) and the host's certificate table;
+/// tdx_guest gives a DCAP quote (v4 or v5, REPORTDATA checked at the body's offset 520) that the kernel
+/// had the host's Quote Generation Service make, and has no privlevel (TDX has no VMPLs). The tdx_guest
+/// path is tested against a directory laid out like the kernel's, not on TDX hardware.
 public struct ConfigfsTSM: GuestReportProvider {
     public static let defaultRoot = URL(fileURLWithPath: "/sys/kernel/config/tsm/report")
     public let root: URL
@@ -78,9 +107,16 @@ public struct ConfigfsTSM: GuestReportProvider {
         }
         defer { if created { try? fm.removeItem(at: entry) } }
         let provider = try readText(entry, "provider")
-        guard provider == "sev_guest" else { throw GuestReportError.wrongProvider(provider) }
+        let tdx: Bool
+        switch provider {
+        case "sev_guest": tdx = false
+        case "tdx_guest": tdx = true
+        default: throw GuestReportError.wrongProvider(provider)
+        }
+        if tdx, vmpl != 0 { throw GuestReportError.noVMPL(vmpl) }
         let before = try readText(entry, "generation")
-        if fm.fileExists(atPath: entry.appendingPathComponent("privlevel").path) || vmpl != 0 {
+        // TDX has no privlevel (kernels ≥ 6.10 do not even show the attribute for tdx_guest).
+        if !tdx, fm.fileExists(atPath: entry.appendingPathComponent("privlevel").path) || vmpl != 0 {
             try write(Array("\(vmpl)\n".utf8), entry, "privlevel")
         }
         try write(data, entry, "inblob")
@@ -88,6 +124,11 @@ public struct ConfigfsTSM: GuestReportProvider {
         let after = try readText(entry, "generation")
         if let b = Int(before), let a = Int(after), a - b > 2 {
             throw GuestReportError.raced("generation went from \(b) to \(a)")
+        }
+        if tdx {
+            let carried = try TDXLayout.reportData(ofQuote: report) { GuestReportError.io(path: entry.appendingPathComponent("outblob").path, reason: $0) }
+            guard carried == data else { throw GuestReportError.raced("the quote does not carry the requested REPORTDATA") }
+            return GuestReportResult(report: report, certificateTable: nil, kind: .tdxQuote)
         }
         if report.count >= 0x90, Array(report[0x50..<0x90]) != data {
             throw GuestReportError.raced("the report does not carry the requested REPORT_DATA")
@@ -140,16 +181,30 @@ public struct SEVGuestDeviceChannel: SEVGuestIoctlChannel {
     public init(path: String) { self.path = path }
 
     public func ioctl(_ request: UInt, _ argument: UnsafeMutableRawPointer) -> (result: Int32, errno: Int32) {
-        #if canImport(Glibc)
-        let fd = open(path, O_RDWR)
-        guard fd >= 0 else { return (-1, errno) }
-        defer { close(fd) }
-        let result = Glibc.ioctl(fd, request, argument)
-        return (result, result == 0 ? 0 : errno)
-        #else
-        return (-1, 38 /* ENOSYS */)
-        #endif
+        deviceIoctl(path: path, request, argument)
     }
+}
+
+/// Opens a device node, issues one ioctl, closes it: the real side of every guest ioctl channel.
+func deviceIoctl(path: String, _ request: UInt, _ argument: UnsafeMutableRawPointer) -> (result: Int32, errno: Int32) {
+    #if canImport(Glibc)
+    let fd = open(path, O_RDWR | O_CLOEXEC)
+    guard fd >= 0 else { return (-1, errno) }
+    defer { close(fd) }
+    let result = Glibc.ioctl(fd, request, argument)
+    return (result, result == 0 ? 0 : errno)
+    #else
+    return (-1, 38 /* ENOSYS */)
+    #endif
+}
+
+/// strerror for an errno, for one-line errors.
+func errorText(_ code: Int32) -> String {
+    #if canImport(Glibc)
+    return String(cString: strerror(code))
+    #else
+    return "errno \(code)"
+    #endif
 }
 
 /// /dev/sev-guest (Linux include/uapi/linux/sev-guest.h), for kernels without configfs-tsm:
@@ -258,10 +313,14 @@ public struct SEVGuestDevice: GuestReportProvider {
     }
 }
 
-/// The preferred provider on this machine: configfs-tsm, then /dev/sev-guest.
+/// The preferred provider on this machine: configfs-tsm (either provider), then /dev/sev-guest, then
+/// /dev/tdx_guest with the Quote Generation Service at `quoteService`.
 /// `certificates`: whether /dev/sev-guest should ask for the host's certificate table too.
-public func defaultGuestReportProvider(certificates: Bool = true) throws -> any GuestReportProvider {
+public func defaultGuestReportProvider(certificates: Bool = true,
+                                       quoteService: any QGSTransport = VsockQGSTransport()) throws -> any GuestReportProvider {
     if ConfigfsTSM.isAvailable { return ConfigfsTSM() }
     if SEVGuestDevice.isAvailable { return SEVGuestDevice(requestCertificates: certificates) }
-    throw GuestReportError.unavailable("neither /sys/kernel/config/tsm/report nor /dev/sev-guest exists (not inside an SNP guest?)")
+    if TDXGuestDevice.isAvailable { return TDXGuestDevice(quoteService: quoteService) }
+    throw GuestReportError.unavailable(
+        "none of /sys/kernel/config/tsm/report, /dev/sev-guest, /dev/tdx_guest exists (not inside an SNP or TDX guest?)")
 }

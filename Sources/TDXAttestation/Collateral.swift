@@ -108,9 +108,10 @@ public struct QuoteCollateral: Sendable {
 /// neither the PCK CA nor the PCK certificate revoked; the TCB info for the PCK certificate's FMSPC.
 /// (The TCB level and the QE identity's match against the quote come next; see docs/TDX.md.)
 public enum CollateralVerifier {
-    public static func checks(pckChain: [Certificate], collateral: QuoteCollateral, at time: Date) -> [Check] {
+    public static func checks(pckChain: [Certificate], collateral: QuoteCollateral, at time: Date,
+                              root: Certificate? = IntelRoot.certificate) -> [Check] {
         var checks: [Check] = []
-        guard let root = IntelRoot.certificate else { return [.fail("collateral-root", "the embedded Intel SGX Root CA is damaged")] }
+        guard let root else { return [.fail("collateral-root", "the embedded Intel SGX Root CA is damaged")] }
         checks.append(signedJSONCheck("tcb-info", chain: collateral.tcbInfoIssuerChain, json: collateral.tcbInfoJSON,
                                       signature: collateral.tcbInfoSignature, root: root, at: time))
         checks.append(windowCheck("tcb-info-validity", "TCBInfo", issue: collateral.tcbInfo.issueDate, next: collateral.tcbInfo.nextUpdate, at: time))
@@ -119,8 +120,8 @@ public enum CollateralVerifier {
         checks.append(windowCheck("qe-identity-validity", "QEIdentity", issue: collateral.qeIdentity.issueDate, next: collateral.qeIdentity.nextUpdate, at: time))
         // CRLs: the root's signed by the root, the PCK CA's by the PCK CA of the quote's chain.
         let rootCRLSigned = collateral.rootCACRL.isSigned(by: root)
-        checks.append(rootCRLSigned ? .pass("root-crl", "the root CA CRL is signed by the Intel SGX Root CA")
-                                    : .fail("root-crl", "the root CA CRL is not signed by the Intel SGX Root CA"))
+        checks.append(rootCRLSigned ? .pass("root-crl", "the root CA CRL is signed by \(IntelRoot.name(of: root))")
+                                    : .fail("root-crl", "the root CA CRL is not signed by \(IntelRoot.name(of: root))"))
         if pckChain.count == 3 {
             let (leaf, ca) = (pckChain[0], pckChain[1])
             let pckCRLSigned = collateral.pckCRL.isSigned(by: ca)
@@ -145,13 +146,13 @@ public enum CollateralVerifier {
     static func signedJSONCheck(_ name: String, chain: [Certificate], json: [UInt8], signature: [UInt8], root: Certificate, at time: Date) -> Check {
         guard let signer = chain.first else { return .fail(name, "no issuer chain") }
         let chained = chain.count >= 2 && chain.last?.der == root.der && signer.isSigned(by: root)
-        guard chained else { return .fail(name, "\(signer.subjectCommonName ?? "the signer") does not chain to the pinned Intel SGX Root CA") }
+        guard chained else { return .fail(name, "\(signer.subjectCommonName ?? "the signer") does not chain to \(IntelRoot.name(of: root))") }
         guard signer.isValid(at: time) else { return .fail(name, "\(signer.subjectCommonName ?? "the signer") is not valid at \(formatRFC3339(time))") }
         guard case .p256(let key) = signer.publicKey, let parsed = try? P256.Signing.ECDSASignature(rawRepresentation: signature),
               key.isValidSignature(parsed, for: SHA256.hash(data: json)) else {
             return .fail(name, "the signature does not verify with \(signer.subjectCommonName ?? "the signer")")
         }
-        return .pass(name, "signed by \(signer.subjectCommonName ?? "Intel"), chained to the pinned root")
+        return .pass(name, "signed by \(signer.subjectCommonName ?? "Intel"), chained to \(IntelRoot.name(of: root))")
     }
 
     static func windowCheck(_ name: String, _ what: String, issue: String, next: String, at time: Date) -> Check {

@@ -25,4 +25,12 @@ public enum IntelRoot {
               certificate.fingerprintSHA256.lowercased() == fingerprintSHA256 else { return nil }
         return certificate
     }()
+
+    /// How a chain's trust anchor is named in checks: the pinned Intel root, or another root a caller
+    /// chose to trust (`cvm attest verify --root-ca`, a test PKI), told by its fingerprint.
+    public static func name(of root: Certificate) -> String {
+        root.fingerprintSHA256.lowercased() == fingerprintSHA256
+            ? "the Intel SGX Root CA"
+            : "the given root CA \(root.subjectCommonName ?? "?") (SHA-256 \(root.fingerprintSHA256.lowercased().prefix(16))…, not Intel's)"
+    }
 }

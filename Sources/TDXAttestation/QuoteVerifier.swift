@@ -71,18 +71,19 @@ extension QuotePolicy: Decodable {
 }
 
 /// Verifies a DCAP quote's signatures: the PCK chain (leaf → PCK Platform/Processor CA → the pinned
-/// Intel SGX Root CA, each valid at `time`), the QE report signed by the PCK key, the QE report data
-/// = SHA-256(attestation key ‖ QE authentication data), and the quote signed by the attestation key;
+/// Intel SGX Root CA, or `root` when a caller trusts another; each valid at `time`), the QE report
+/// signed by the PCK key, the QE report data = SHA-256(attestation key ‖ QE authentication data), and the quote signed by the attestation key;
 /// then the policy on the TD report. Collateral (TCB info, QE identity, CRLs) is a separate step.
 public enum QuoteVerifier {
-    public static func verify(_ quote: DCAPQuote, at time: Date = Date(), policy: QuotePolicy = QuotePolicy()) -> Verdict {
+    public static func verify(_ quote: DCAPQuote, at time: Date = Date(), policy: QuotePolicy = QuotePolicy(),
+                              root: Certificate? = IntelRoot.certificate) -> Verdict {
         var checks: [Check] = []
         let chain: [Certificate]
         do { chain = try Certificate.parseBundle(quote.pckChainPEM) } catch {
             return Verdict(product: "Intel \(quote.header.tee == .tdx ? "TDX" : "SGX")", signingKey: "PCK",
                            checks: [.fail("pck-chain", "the certification data's PEM chain is unreadable: \(error)")])
         }
-        checks += chainChecks(chain, at: time)
+        checks += chainChecks(chain, at: time, root: root)
         let leaf = chain.first
         checks.append(qeReportSignatureCheck(quote, leaf: leaf))
         checks.append(qeReportDataCheck(quote))
@@ -92,19 +93,20 @@ public enum QuoteVerifier {
                        signingKey: "PCK \(leaf?.subjectCommonName ?? "?")", checks: checks)
     }
 
-    static func chainChecks(_ chain: [Certificate], at time: Date) -> [Check] {
+    static func chainChecks(_ chain: [Certificate], at time: Date, root pinned: Certificate?) -> [Check] {
         guard chain.count == 3 else {
             return [.fail("pck-chain", "expected PCK, PCK CA and root (3 certificates), found \(chain.count)")]
         }
         var checks: [Check] = []
         let (leaf, intermediate, root) = (chain[0], chain[1], chain[2])
-        guard let pinned = IntelRoot.certificate else { return [.fail("root", "the embedded Intel SGX Root CA is damaged")] }
+        guard let pinned else { return [.fail("root", "the embedded Intel SGX Root CA is damaged")] }
+        let anchor = IntelRoot.name(of: pinned)
         checks.append(root.der == pinned.der
-            ? .pass("root", "Intel SGX Root CA, equal to the pinned root (SHA-256 \(IntelRoot.fingerprintSHA256.prefix(16))…)")
-            : .fail("root", "the chain's root (\(root.subjectCommonName ?? "?"), SHA-256 \(root.fingerprintSHA256.prefix(16))…) is not the pinned Intel SGX Root CA"))
+            ? .pass("root", "\(anchor), equal to the trusted root (SHA-256 \(pinned.fingerprintSHA256.lowercased().prefix(16))…)")
+            : .fail("root", "the chain's root (\(root.subjectCommonName ?? "?"), SHA-256 \(root.fingerprintSHA256.prefix(16))…) is not \(anchor)"))
         checks.append(intermediate.isSigned(by: pinned)
-            ? .pass("pck-ca", "\(intermediate.subjectCommonName ?? "PCK CA") is signed by the Intel SGX Root CA")
-            : .fail("pck-ca", "\(intermediate.subjectCommonName ?? "PCK CA") is not signed by the Intel SGX Root CA"))
+            ? .pass("pck-ca", "\(intermediate.subjectCommonName ?? "PCK CA") is signed by \(anchor)")
+            : .fail("pck-ca", "\(intermediate.subjectCommonName ?? "PCK CA") is not signed by \(anchor)"))
         checks.append(leaf.isSigned(by: intermediate)
             ? .pass("pck", "\(leaf.subjectCommonName ?? "PCK certificate") is signed by \(intermediate.subjectCommonName ?? "the PCK CA")")
             : .fail("pck", "\(leaf.subjectCommonName ?? "PCK certificate") is not signed by \(intermediate.subjectCommonName ?? "the PCK CA")"))

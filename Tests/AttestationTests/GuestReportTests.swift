@@ -41,8 +41,8 @@ struct GuestReportTests {
     }
 
     @Test func anotherProviderIsRefused() throws {
-        let (root, report) = try entry(provider: "tdx_guest")
-        #expect(throws: GuestReportError.wrongProvider("tdx_guest")) {
+        let (root, report) = try entry(provider: "arm_cca_guest")
+        #expect(throws: GuestReportError.wrongProvider("arm_cca_guest")) {
             _ = try ConfigfsTSM(root: root, entryName: "entry0").getReport(reportData: report.reportData, vmpl: 0)
         }
     }

@@ -80,6 +80,55 @@ struct TDXQuoteCLITests {
         #expect(try CLIRun.cvm(["attest", "verify", Self.fixture("tdx_quote"), "--min-tee-tcb-svn", "00"]).status == 2)
     }
 
+    /// scripts/test's oracle venv (Python `cryptography` for Tests/TDXTests/Oracles/rebuild_pki.py).
+    static let oraclePython: String? = {
+        [ProcessInfo.processInfo.environment["DCAP_QVL_PYTHON"],
+         OCITestArchive.repositoryRoot.appendingPathComponent(".venv-oracle/bin/python").path]
+            .compactMap { $0 }.first { FileManager.default.isExecutableFile(atPath: $0) }
+    }()
+
+    /// `--root-ca` with a PKI rebuilt under a fresh root (rebuild_pki.py): the quote passes with that root
+    /// trusted and a warning, fails against the pinned Intel root, and with the PCK leaf's serial in the
+    /// PCK CRL fails on revocation alone.
+    @Test(.enabled(if: oraclePython != nil || ProcessInfo.processInfo.environment["CI"] == "true", "needs scripts/test's .venv-oracle"))
+    func aTestRootIsTrustedOnlyWhenNamedAndARevokedPCKFails() throws {
+        let python = try #require(Self.oraclePython)
+        let directory = try OCITestArchive.temporaryDirectory("rebuilt-pki")
+        defer { try? FileManager.default.removeItem(at: directory) }
+        func rebuild(_ revoke: String) throws -> URL {
+            let out = directory.appendingPathComponent(revoke)
+            let process = Process()
+            process.executableURL = URL(fileURLWithPath: python)
+            process.arguments = [OCITestArchive.repositoryRoot.appendingPathComponent("Tests/TDXTests/Oracles/rebuild_pki.py").path,
+                                 Self.fixture("tdx_quote"), Self.fixture("tdx_quote_collateral.json"), out.path, "--revoke", revoke]
+            try process.run()
+            process.waitUntilExit()
+            try #require(process.terminationStatus == 0)
+            return out
+        }
+        func verify(_ pki: URL, root: Bool) throws -> CLIRun {
+            try CLIRun.cvm(["attest", "verify", pki.appendingPathComponent("quote").path, "--at", "2025-07-04T10:16:31Z",
+                            "--collateral", pki.appendingPathComponent("collateral.json").path]
+                           + (root ? ["--root-ca", pki.appendingPathComponent("root.der").path] : []))
+        }
+        let good = try rebuild("none")
+        let trusted = try verify(good, root: true)
+        #expect(trusted.status == 0, "\(trusted.stdout)\(trusted.stderr)")
+        #expect(trusted.stderr.contains("--root-ca: trusting the given root CA"))
+        #expect(trusted.stdout.contains("pass  revocation"))
+        let pinned = try verify(good, root: false)
+        #expect(pinned.status == 1)
+        #expect(pinned.stdout.contains("FAIL  root "))
+        let revoked = try verify(try rebuild("pck"), root: true)
+        #expect(revoked.status == 1)
+        #expect(revoked.stdout.contains("FAIL  revocation") && revoked.stdout.contains("revoked"), "\(revoked.stdout)")
+        #expect(revoked.stdout.split(separator: "\n").filter { $0.drop(while: { $0 == " " }).hasPrefix("FAIL ") }.count == 1, "only the revocation fails: \(revoked.stdout)")
+        let notACertificate = try CLIRun.cvm(["attest", "verify", good.appendingPathComponent("quote").path,
+                                              "--root-ca", good.appendingPathComponent("collateral.json").path])
+        #expect(notACertificate.status == 2)
+        #expect(notACertificate.stderr.split(separator: "\n").count == 1, "\(notACertificate.stderr)")
+    }
+
     @Test func badQuotesGiveOneLineAndExitTwo() throws {
         let directory = try OCITestArchive.temporaryDirectory("quote")
         defer { try? FileManager.default.removeItem(at: directory) }

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The dcap-qvl (PyPI) oracle of the TDX tests. Usage:
   dcap_qvl_oracle.py parse QUOTE              -> JSON of the fields dcap-qvl parses
-  dcap_qvl_oracle.py verify QUOTE COLLATERAL UNIX_TIME -> JSON {"ok": bool, "status"|"error": ...}"""
+  dcap_qvl_oracle.py verify QUOTE COLLATERAL UNIX_TIME [ROOT_DER] -> JSON {"ok": bool, "status"|"error": ...}
+With ROOT_DER, dcap-qvl's verify_with_root_ca trusts that root instead of Intel's (test PKIs)."""
 import json, sys
 import dcap_qvl
 
@@ -25,7 +26,11 @@ if mode == "parse":
 else:
     collateral = dcap_qvl.QuoteCollateralV3.from_json(open(sys.argv[3]).read())
     try:
-        verified = dcap_qvl.verify(quote, collateral, int(sys.argv[4]))
+        if len(sys.argv) > 5:
+            root = open(sys.argv[5], "rb").read()
+            verified = dcap_qvl.verify_with_root_ca(quote, collateral, root, int(sys.argv[4]))
+        else:
+            verified = dcap_qvl.verify(quote, collateral, int(sys.argv[4]))
         print(json.dumps({"ok": True, "status": verified.status, "advisories": list(verified.advisory_ids)}))
     except Exception as error:
         print(json.dumps({"ok": False, "error": str(error)}))
