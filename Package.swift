@@ -147,7 +147,7 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "TDXTests", dependencies: [
-            "DCAPQuote", "TDXAttestation", "AttestationPolicy", "Certificates", .product(name: "Crypto", package: "swift-crypto"),
+            "DCAPQuote", "TDXAttestation", "AttestationPolicy", "Certificates", "Measurement", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "UnikernelBootTests", dependencies: ["UnikernelCore", .product(name: "Crypto", package: "swift-crypto")]),
     ],

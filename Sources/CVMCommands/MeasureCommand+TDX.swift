@@ -1,4 +1,5 @@
 import Foundation
+import Launch
 import Measurement
 import SEVABI
 
@@ -10,6 +11,9 @@ extension MeasureCommand {
         let mode: String
         let vcpus: Int?
         let mrtd: String
+        var rtmr1: String? = nil
+        var rtmr2: String? = nil
+        var events: [TDRuntimeMeasurement.Event]? = nil
     }
 
     static func isTDX(_ mode: String) -> Bool { mode.lowercased() == "tdx" }
@@ -38,14 +42,59 @@ extension MeasureCommand {
         } else {
             counts = [nil]
         }
-        let value = (digestEncoding ?? outputFormat ?? .hex) == .hex ? mrtd.hexString : Data(mrtd).base64EncodedString()
-        let rows = counts.map { TDXRow(mode: "tdx", vcpus: $0, mrtd: value) }
+        let encode = { (bytes: [UInt8]) in (digestEncoding ?? outputFormat ?? .hex) == .hex ? bytes.hexString : Data(bytes).base64EncodedString() }
+        let runtime = try runtimeEvents()
+        let registers = runtime.map(TDRuntimeMeasurement.replay)
+        let rows = counts.map {
+            TDXRow(mode: "tdx", vcpus: $0, mrtd: encode(mrtd), rtmr1: registers.map { encode($0[1]) },
+                   rtmr2: registers.map { encode($0[2]) }, events: runtime)
+        }
+        if let kernel, let version = TDRuntimeMeasurement.linuxVersion(ofBzImage: try readFile(kernel)), version < (6, 9) {
+            printError("note: \(kernel) is Linux \(version.0).\(version.1): its EFI stub measures into RTMR2 only from 6.9 on (unless the distribution backported it), so RTMR2 is predicted to stay zero")
+        }
+        if runtime != nil {
+            printError("note: RTMR1/RTMR2 follow the TDVF's and Linux's (≥ 6.9) direct-boot events; RTMR0 (ACPI tables, firmware configuration) is not predicted; not yet compared with a TD on TDX hardware")
+        }
         if rows.count == 1 && !csv {
-            if json { try printJSON(rows[0]) } else { print(value) }
+            if json {
+                try printJSON(rows[0])
+            } else if let registers {
+                print("mrtd  \(rows[0].mrtd)\nrtmr1 \(encode(registers[1]))\nrtmr2 \(encode(registers[2]))")
+            } else {
+                print(rows[0].mrtd)
+            }
         } else if json {
             try printJSON(rows)
         } else {
-            print((["mode,vcpus,mrtd"] + rows.map { "\($0.mode),\($0.vcpus.map(String.init) ?? ""),\($0.mrtd)" }).joined(separator: "\n"))
+            let header = runtime == nil ? "mode,vcpus,mrtd" : "mode,vcpus,mrtd,rtmr1,rtmr2"
+            print(([header] + rows.map { row in
+                ([row.mode, row.vcpus.map(String.init) ?? "", row.mrtd] + (runtime == nil ? [] : [row.rtmr1 ?? "", row.rtmr2 ?? ""]))
+                    .joined(separator: ",")
+            }).joined(separator: "\n"))
+        }
+    }
+
+    /// The direct-boot events of RTMR1 and RTMR2 when a kernel is given.
+    func runtimeEvents() throws -> [TDRuntimeMeasurement.Event]? {
+        guard let kernel else {
+            if memory != nil || edk2Release != nil || unpatchedKernel {
+                throw CLIFailure.badInput("--memory, --edk2-release and --unpatched-kernel need --kernel: MRTD alone depends on none of them")
+            }
+            return nil
+        }
+        var memoryBytes: UInt64 = 512 << 20
+        if let memory {
+            guard let mebibytes = MemorySize.mebibytes(memory), mebibytes > 0 else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
+            memoryBytes = UInt64(mebibytes) << 20
+        }
+        if let edk2Release, !(201_801...209_912).contains(edk2Release) || !(1...12).contains(edk2Release % 100) {
+            throw CLIFailure.badInput("--edk2-release \(edk2Release): give the edk2 stable release as YYYYMM, e.g. 202502")
+        }
+        let inputs = TDRuntimeMeasurement.Inputs(
+            kernel: try readFile(kernel), initrd: try initrd.map { try readFile($0) }, commandLine: append ?? "",
+            edk2Release: edk2Release, memoryBytes: memoryBytes, unpatchedKernel: unpatchedKernel)
+        do { return try TDRuntimeMeasurement.events(inputs) } catch let error as CustomStringConvertible & Error {
+            throw CLIFailure.badInput("\(kernel): \(error.description)")
         }
     }
 }

@@ -6,7 +6,7 @@ import SEVABI
 struct MeasureCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "measure",
-        abstract: "Predict the SEV, SEV-ES or SEV-SNP launch measurement of a guest, or a whole table of them.",
+        abstract: "Predict the SEV, SEV-ES or SEV-SNP launch measurement of a guest (or a TD's MRTD and RTMRs), or a whole table of them.",
         discussion: """
         Examples:
           cvm measure --mode sev-snp --firmware OVMF.fd --vcpus 4 --cpu EPYC-Milan
@@ -28,6 +28,13 @@ struct MeasureCommand: ParsableCommand {
         Modes: sev, sev-es, sev-snp, snp:ovmf-hash (the firmware digest alone, a starting value for \
         --snp-ovmf-hash), snp:svsm (COCONUT-SVSM below OVMF; QEMU only). \
         Measured direct kernel boot needs an OVMF with the kernel-hashes table (OvmfPkg/AmdSev build).
+
+        --mode tdx predicts MRTD from the TDVF; with --kernel (and --initrd, --append) also RTMR1 and RTMR2 \
+        of QEMU's direct boot: the kernel's Authenticode digest and the TDVF's boot events in RTMR1, the \
+        Linux EFI stub's (Linux ≥ 6.9) LoadOptions and initrd events in RTMR2 (docs/TDX.md). RTMR0 (ACPI \
+        tables, firmware configuration) is not predicted. Not yet compared with a TD on TDX hardware.
+          cvm measure --mode tdx --firmware OVMF.inteltdx.fd --kernel vmlinuz \
+              --initrd initrd.img --append 'console=hvc0' --memory 2G --json
         """
     )
 
@@ -57,6 +64,12 @@ struct MeasureCommand: ParsableCommand {
     @Flag(help: "Print JSON (an object, or an array for tables).") var json = false
     @Flag(help: "Print CSV even for a single combination.") var csv = false
     @Option(help: "Write the measured VMSA pages to DIR/vmsa<N>.bin (one combination only).") var dumpVmsa: String?
+    @Option(help: "tdx with --kernel: guest memory, e.g. 512M or 2G (QEMU records the initrd's address, below it, in the kernel it hands over; default 512M as cvm run).")
+    var memory: String?
+    @Option(help: "tdx with --kernel: the TDVF's edk2 release as YYYYMM, e.g. 202502 (RTMR1 gained a separator in 202411; the initrd option moved in 202508). Default: the newest behaviour.")
+    var edk2Release: Int?
+    @Flag(help: "tdx with --kernel: hash the kernel file as given, not with QEMU's setup-header edits (a QEMU and TDVF that load etc/boot/kernel).")
+    var unpatchedKernel = false
 
     struct Row: Codable, Equatable {
         let mode: String
@@ -84,6 +97,9 @@ struct MeasureCommand: ParsableCommand {
             throw CLIFailure.badInput("unknown mode '\(mode)'; use sev, sev-es, sev-snp, snp:ovmf-hash, snp:svsm or tdx")
         }
         if kernel == nil && (initrd != nil || append != nil) { throw MeasurementError.initrdOrAppendWithoutKernel }
+        if memory != nil || edk2Release != nil || unpatchedKernel {
+            throw CLIFailure.badInput("--memory, --edk2-release and --unpatched-kernel apply to --mode tdx (RTMR prediction)")
+        }
         let measurer = try LaunchMeasurer(
             mode: launchMode, firmware: try FirmwareImage(path: try firmwarePath()), hashes: try kernelHashes(),
             ovmfDigest: try snpOvmfHash.map { try [UInt8](hex: $0, count: 48) }, svsm: try svsmInput(launchMode))
