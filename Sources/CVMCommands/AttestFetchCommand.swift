@@ -38,12 +38,8 @@ struct AttestFetch: AsyncParsableCommand {
         @Option(help: "Longest wait between attempts in seconds (also caps Retry-After).") var maxBackoff: Double = 30
         @Option(help: "Directory to write the result into (created if missing).") var out: String = "."
 
-        func cacheDirectory(default fallback: URL?) -> URL? {
-            noCache ? nil : (cache.map { URL(fileURLWithPath: $0) } ?? fallback)
-        }
-
         func fetcher(baseURL: String, defaultCache: URL?) -> CachedFetcher {
-            CachedFetcher(baseURL: baseURL, cacheDirectory: cacheDirectory(default: defaultCache), offline: offline,
+            CachedFetcher(baseURL: baseURL, cacheDirectory: noCache ? nil : (cache.map { URL(fileURLWithPath: $0) } ?? defaultCache), offline: offline,
                           maxAttempts: attempts, initialBackoff: 1, maxBackoff: maxBackoff, timeout: timeout)
         }
 
@@ -61,11 +57,7 @@ struct AttestFetch: AsyncParsableCommand {
         @Option(help: "KDS base URL.") var baseURL: String = KDS.defaultBaseURL
         @OptionGroup var transport: Transport
 
-        var client: KDSClient {
-            KDSClient(baseURL: baseURL, cacheDirectory: transport.cacheDirectory(default: KDSClient.defaultCacheDirectory),
-                      offline: transport.offline, maxAttempts: transport.attempts, initialBackoff: 1,
-                      maxBackoff: transport.maxBackoff, timeout: transport.timeout)
-        }
+        var client: KDSClient { KDSClient(fetcher: transport.fetcher(baseURL: baseURL, defaultCache: KDSClient.defaultCacheDirectory)) }
 
         func write(_ bytes: [UInt8], name: String) throws -> String { try transport.write(bytes, name: name) }
     }

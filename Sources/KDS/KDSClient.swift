@@ -7,37 +7,27 @@ import SNPReport
 /// (honouring Retry-After), a per-request timeout and an offline mode. Certificates and chains do not
 /// change, so a cache hit is final.
 public struct KDSClient: Sendable {
-    public var baseURL: String
-    public var cacheDirectory: URL?
-    public var offline: Bool
-    public var maxAttempts: Int
-    /// First backoff delay; doubles on every retry.
-    public var initialBackoff: TimeInterval
-    /// Upper bound of any single wait, including a server's Retry-After.
-    public var maxBackoff: TimeInterval
-    public var timeout: TimeInterval
+    /// The base URL, cache, retry and offline settings.
+    public var fetcher: CachedFetcher
+
+    public var offline: Bool {
+        get { fetcher.offline }
+        set { fetcher.offline = newValue }
+    }
+
+    public init(fetcher: CachedFetcher) { self.fetcher = fetcher }
 
     public init(baseURL: String = KDS.defaultBaseURL, cacheDirectory: URL? = KDSClient.defaultCacheDirectory,
                 offline: Bool = false, maxAttempts: Int = 4, initialBackoff: TimeInterval = 1, maxBackoff: TimeInterval = 30,
                 timeout: TimeInterval = 20) {
-        self.baseURL = baseURL
-        self.cacheDirectory = cacheDirectory
-        self.offline = offline
-        self.maxAttempts = maxAttempts
-        self.initialBackoff = initialBackoff
-        self.maxBackoff = maxBackoff
-        self.timeout = timeout
+        fetcher = CachedFetcher(baseURL: baseURL, cacheDirectory: cacheDirectory, offline: offline, maxAttempts: maxAttempts,
+                                initialBackoff: initialBackoff, maxBackoff: maxBackoff, timeout: timeout)
     }
 
     /// $XDG_CACHE_HOME/cvm/kds or ~/.cache/cvm/kds.
     public static var defaultCacheDirectory: URL? { CachedFetcher.defaultCacheDirectory("kds") }
 
     public typealias Response = CachedFetcher.Response
-
-    var fetcher: CachedFetcher {
-        CachedFetcher(baseURL: baseURL, cacheDirectory: cacheDirectory, offline: offline, maxAttempts: maxAttempts,
-                      initialBackoff: initialBackoff, maxBackoff: maxBackoff, timeout: timeout)
-    }
 
     /// The cache file of a KDS path: the path with its query, made safe for a file name.
     public func cacheFile(for path: String) -> URL? { fetcher.cacheFile(for: path) }
