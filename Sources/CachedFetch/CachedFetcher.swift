@@ -125,7 +125,7 @@ public struct CachedFetcher: Sendable {
                 try await Task.sleep(nanoseconds: UInt64(max(0, wait) * 1e9))
             }
         }
-        throw FetchError.gaveUp(url: url.absoluteString, attempts: attempts, last: lastError.description)
+        throw FetchError.gaveUp(url: url.absoluteString, attempts: attempts, last: lastError)
     }
 
     /// Retry-After is either delta-seconds or an HTTP date (RFC 9110 section 10.2.3).

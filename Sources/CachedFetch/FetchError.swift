@@ -7,7 +7,7 @@ public enum FetchError: Error, Equatable, CustomStringConvertible, Sendable {
     case badBaseURL(String)
     case offlineMiss(path: String)
     case transport(url: String, reason: String)
-    case gaveUp(url: String, attempts: Int, last: String)
+    indirect case gaveUp(url: String, attempts: Int, last: FetchError)
 
     public var description: String {
         switch self {
@@ -17,16 +17,20 @@ public enum FetchError: Error, Equatable, CustomStringConvertible, Sendable {
         case .badBaseURL(let text): return "not a usable base URL: '\(text)'"
         case .offlineMiss(let path): return "offline and not in the cache: \(path)"
         case let .transport(url, reason): return "cannot reach \(url): \(reason)"
-        case let .gaveUp(url, attempts, last): return "gave up on \(url) after \(attempts) attempts; last error: \(last)"
+        case let .gaveUp(url, attempts, last): return "gave up on \(url) after \(attempts) attempts; last error: \(last.description)"
         }
     }
 
-    /// True for failures of the input or of the server's answer (exit 2), false for the network or an
-    /// offline cache miss (exit 3).
+    /// True for failures of the input or of the server's answer, also when every retry brought an
+    /// unusable body (exit 2); false for the network, a server that stayed busy, or an offline cache
+    /// miss (exit 3).
     public var isBadInput: Bool {
         switch self {
         case .notFound, .httpStatus, .corruptBody, .badBaseURL: return true
-        case .offlineMiss, .transport, .gaveUp: return false
+        case .offlineMiss, .transport: return false
+        case .gaveUp(_, _, let last):
+            if case .corruptBody = last { return true }
+            return false
         }
     }
 }

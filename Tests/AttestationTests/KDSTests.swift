@@ -119,7 +119,7 @@ struct KDSTests {
             Issue.record("a corrupt body must not be accepted")
         } catch let KDSError.gaveUp(_, attempts, last) {
             #expect(attempts == 2)
-            #expect(last.contains("not usable"))
+            #expect(last.description.contains("not usable"))
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path).isEmpty)
     }

@@ -135,7 +135,7 @@ struct PCSFetchTests {
             _ = try await Self.client(server, "corrupt", cache: cache, attempts: 2, now: Self.recordedTime()).collateral(for: Self.platform())
             Issue.record("a corrupt PCK CRL must not be accepted")
         } catch let FetchError.gaveUp(_, attempts, last) {
-            #expect(attempts == 2 && last.contains("not usable"), "\(last)")
+            #expect(attempts == 2 && last.description.contains("not usable"), "\(last)")
         }
         #expect(try FileManager.default.contentsOfDirectory(atPath: cache.path).isEmpty)
 
@@ -155,6 +155,17 @@ struct PCSFetchTests {
         }
     }
 
+    /// Servers from before API v4 send TCB info's issuer chain as SGX-TCB-Info-Issuer-Chain.
+    @Test func theOlderTCBInfoChainHeaderIsRead() async throws {
+        let root = try Self.serverTree()
+        let headers = root.appendingPathComponent("tdx/certification/v4/tcb.headers")
+        let current = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: headers)) as? [String: String])
+        try JSONSerialization.data(withJSONObject: ["SGX-TCB-Info-Issuer-Chain": current["TCB-Info-Issuer-Chain"]]).write(to: headers)
+        let server = try LoopbackHTTPServer(root: root)
+        let fetched = try await Self.client(server, "ok", cache: nil, now: Self.recordedTime()).collateral(for: Self.platform())
+        #expect(fetched.collateral == (try Self.assembledLayout()))
+    }
+
     /// dcap-qvl's own collateral fetcher (PyPI, scripts/test's .venv-oracle), pointed at the same server
     /// as a PCCS, gets the same nine fields.
     @Test(.enabled(if: Self.oraclePython != nil || ProcessInfo.processInfo.environment["CI"] == "true",
@@ -163,11 +174,14 @@ struct PCSFetchTests {
         let python = try #require(Self.oraclePython)
         let server = try LoopbackHTTPServer(root: Self.serverTree())
         let ours = try await Self.client(server, "ok", cache: nil, now: Self.recordedTime()).collateral(for: Self.platform())
+        // os._exit: after get_collateral, dcap-qvl 0.7.0 crashes (SIGSEGV) in the interpreter's teardown
+        // in about half the runs, after its answer is printed; skipping the teardown avoids it.
         let script = """
-        import asyncio, sys, dcap_qvl
+        import asyncio, os, sys, dcap_qvl
         async def main():
             return await dcap_qvl.get_collateral(sys.argv[1], open(sys.argv[2], "rb").read())
-        print(asyncio.run(main()).to_json())
+        print(asyncio.run(main()).to_json(), flush=True)
+        os._exit(0)
         """
         let process = Process()
         process.executableURL = URL(fileURLWithPath: python)
