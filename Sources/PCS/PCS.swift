@@ -13,6 +13,17 @@ public enum PCS {
     /// A PCCS serves the root CA CRL here, as hex text or DER.
     public static let pccsRootCACRLPath = "/sgx/certification/v4/rootcacrl"
 
+    /// A base URL as users write it, trailing slash or API prefix included (a PCCS is often configured
+    /// as https://host:8081/sgx/certification/v4/), reduced to the host part the paths are appended to.
+    public static func baseURL(_ text: String) -> String {
+        var base = text
+        while base.hasSuffix("/") { base.removeLast() }
+        for prefix in ["/sgx/certification/v4", "/tdx/certification/v4"] where base.hasSuffix(prefix) {
+            base.removeLast(prefix.count)
+        }
+        return base
+    }
+
     /// The CA that issued a PCK certificate, which selects the PCK CRL.
     public enum CA: String, Sendable, Equatable {
         case platform, processor

@@ -15,11 +15,13 @@ public struct PCSClient: Sendable {
     /// The time cached answers are judged current at.
     public var now: Date
 
-    /// With Intel's base URL the root CA CRL comes from Intel's certificate site; with any other base
-    /// URL (a PCCS) from the PCCS path on it, unless `rootCACRL` says otherwise.
+    /// The fetcher's base URL is reduced by `PCS.baseURL`. With Intel's base URL the root CA CRL comes
+    /// from Intel's certificate site; with any other (a PCCS) from the PCCS path on it, unless
+    /// `rootCACRL` says otherwise.
     public init(fetcher: CachedFetcher, rootCACRL: String? = nil, now: Date = Date()) {
         self.fetcher = fetcher
-        self.rootCACRL = rootCACRL ?? (fetcher.baseURL == PCS.defaultBaseURL ? PCS.intelRootCACRLURL : PCS.pccsRootCACRLPath)
+        self.fetcher.baseURL = PCS.baseURL(fetcher.baseURL)
+        self.rootCACRL = rootCACRL ?? (self.fetcher.baseURL == PCS.defaultBaseURL ? PCS.intelRootCACRLURL : PCS.pccsRootCACRLPath)
         self.now = now
     }
 

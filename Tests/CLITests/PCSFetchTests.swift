@@ -69,6 +69,22 @@ struct PCSFetchTests {
         #expect(PCS.pckCRLPath(ca: .processor) == "/sgx/certification/v4/pckcrl?ca=processor&encoding=der")
         #expect(PCS.tcbInfoPath(tee: .sgx, fmspc: [0x00, 0xA0, 0x67, 0x11, 0, 0]) == "/sgx/certification/v4/tcb?fmspc=00A067110000")
         #expect(PCS.qeIdentityPath(tee: .tdx) == "/tdx/certification/v4/qe/identity")
+        #expect(PCS.baseURL("https://pccs.internal:8081/sgx/certification/v4/") == "https://pccs.internal:8081")
+        #expect(PCSClient(fetcher: CachedFetcher(baseURL: PCS.defaultBaseURL + "/", cacheDirectory: nil)).rootCACRL == PCS.intelRootCACRLURL)
+        #expect(PCSClient(fetcher: CachedFetcher(baseURL: "http://pccs:8081", cacheDirectory: nil)).rootCACRL == PCS.pccsRootCACRLPath)
+    }
+
+    /// The signed object is cut out of the answer byte for byte: spacing, escaped quotes and brackets
+    /// inside strings, nested arrays and the key order stay as served.
+    @Test func theSignedObjectIsTheBytesServed() throws {
+        let signed = #"{ "nextUpdate" : "2030-01-01T00:00:00Z", "note":"a \"}\" ]", "levels":[1,{"b":[2,3]}], "z":1e2 }"#
+        let signature = String(repeating: "ab", count: 64)
+        let answer = #"{"other":{"tcbInfo":0},  "tcbInfo" :"# + signed + #" , "signature":""# + signature + #""}"#
+        let parsed = try SignedAnswer(Array(answer.utf8), member: "tcbInfo")
+        #expect(String(decoding: parsed.signedJSON, as: UTF8.self) == signed)
+        #expect(parsed.signature == [UInt8](repeating: 0xAB, count: 64))
+        #expect(throws: PCS.Failure.self) { try SignedAnswer(Array(answer.utf8), member: "enclaveIdentity") }
+        #expect(throws: PCS.Failure.self) { try SignedAnswer(Array(answer.replacingOccurrences(of: signature, with: "abcd").utf8), member: "tcbInfo") }
     }
 
     /// Every field equals the hand-assembled collateral; the requests carry the quote's FMSPC and CA; a
