@@ -39,8 +39,8 @@ struct AttestFetch: AsyncParsableCommand {
         @Option(help: "Directory to write the result into (created if missing).") var out: String = "."
 
         func fetcher(baseURL: String, defaultCache: URL?) -> CachedFetcher {
-            CachedFetcher(baseURL: baseURL, cacheDirectory: noCache ? nil : (cache.map { URL(fileURLWithPath: $0) } ?? defaultCache), offline: offline,
-                          maxAttempts: attempts, initialBackoff: 1, maxBackoff: maxBackoff, timeout: timeout)
+            CachedFetcher(baseURL: baseURL, cacheDirectory: noCache ? nil : (cache.map { URL(fileURLWithPath: $0) } ?? defaultCache),
+                          offline: offline, maxAttempts: attempts, initialBackoff: 1, maxBackoff: maxBackoff, timeout: timeout)
         }
 
         func write(_ bytes: [UInt8], name: String) throws -> String {
