@@ -65,8 +65,10 @@ let package = Package(
             .product(name: "_CryptoExtras", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
-        // AMD Key Distribution Service: paths, and the client with cache, backoff and offline mode.
-        .target(name: "KDS", dependencies: ["SEVABI", "SNPReport", "Certificates"]),
+        // HTTP GET with an on-disk cache, retries with backoff honouring Retry-After, and offline mode.
+        .target(name: "CachedFetch"),
+        // AMD Key Distribution Service: paths, and the client on CachedFetch.
+        .target(name: "KDS", dependencies: ["SEVABI", "SNPReport", "Certificates", "CachedFetch"]),
         // Inside the guest: reports from configfs-tsm or the /dev/sev-guest ioctls.
         .target(name: "GuestAttestation", dependencies: ["SEVABI"]),
         // Verifying evidence end to end: the chain once, then report signature, binding and policy → Verdict;
@@ -82,11 +84,14 @@ let package = Package(
             "DCAPQuote", "Certificates", "AttestationPolicy", "SEVABI", .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
         ]),
+        // Intel Provisioning Certification Service (or a PCCS): a quote's collateral on CachedFetch,
+        // assembled into the layout TDXAttestation reads.
+        .target(name: "PCS", dependencies: ["CachedFetch", "Certificates", "DCAPQuote", "SEVABI", "TDXAttestation"]),
         // The command tree; the executable only calls into it.
         .target(name: "CVMCommands", dependencies: [
             "SEVABI", "HostOS", "HostProbe", "Measurement", "SNPReport", "AttestationPolicy", "Certificates", "KDS",
             "GuestAttestation", "Attestation", "OCIImage", "GuestImage", "Launch", "Bench", "BenchReport",
-            "UnikernelCore", "RelyingParty", "RelyingPartyServer", "DCAPQuote", "TDXAttestation",
+            "UnikernelCore", "RelyingParty", "RelyingPartyServer", "DCAPQuote", "TDXAttestation", "CachedFetch", "PCS",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // Docker/OCI image archives and layouts: readers, digest checks, in-memory layer flattening.
@@ -124,16 +129,19 @@ let package = Package(
             "RelyingParty", "RelyingPartyServer", "Certificates", "SNPReport", .product(name: "Crypto", package: "swift-crypto"),
         ], path: "bench/relying-party/Sources"),
 
+        // Test support: the loopback HTTP stand-in for KDS and PCS (Tests/TestServers/kds_server.py).
+        .target(name: "TestServers", path: "Tests/TestServers", resources: [.copy("kds_server.py")]),
         .testTarget(name: "SEVABITests", dependencies: ["SEVABI"]),
         .testTarget(name: "HostOSTests", dependencies: ["HostOS", "CHostAccess"]),
         .testTarget(name: "HostProbeTests", dependencies: ["HostProbe", "HostOS", "SEVABI"], resources: [.copy("Fixtures")]),
         .testTarget(name: "MeasurementTests", dependencies: ["Measurement", "SEVABI", "GuestImage", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "AttestationTests", dependencies: [
             "SNPReport", "AttestationPolicy", "SignatureVerification", "Certificates", "KDS", "GuestAttestation", "Attestation",
-            "SEVABI", "UnikernelCore", .product(name: "Crypto", package: "swift-crypto"),
+            "SEVABI", "UnikernelCore", "CachedFetch", "TestServers", .product(name: "Crypto", package: "swift-crypto"),
         ], resources: [.copy("Fixtures")]),
         .testTarget(name: "CLITests", dependencies: [
             "CVMCommands", "BenchReport", "Certificates", "GuestImage", "HostProbe", "KDS", "Launch", "SEVABI", "SNPReport",
+            "CachedFetch", "PCS", "DCAPQuote", "TDXAttestation", "TestServers",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),

@@ -78,6 +78,15 @@ enum AttestCLI {
         do { return try [UInt8](hex: text) } catch { throw CLIFailure.badInput("\(option): \(error)") }
     }
 
+    /// `--at`: an RFC 3339 time, or now when not given.
+    static func time(_ at: String?) throws -> Date {
+        guard let at else { return Date() }
+        guard let parsed = parseRFC3339(at) else {
+            throw CLIFailure.badInput("--at: not an RFC 3339 time: '\(at)' (example 2025-06-01T00:00:00Z)")
+        }
+        return parsed
+    }
+
     static func writeFile(_ bytes: [UInt8], to path: String) throws {
         do {
             try Data(bytes).write(to: URL(fileURLWithPath: path), options: .atomic)

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Attestation
+import CachedFetch
 import Certificates
 import KDS
 import Foundation
@@ -8,35 +9,38 @@ import SEVABI
 struct AttestFetch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "fetch",
-        abstract: "Fetch VCEKs, certificate chains and CRLs from AMD KDS, with a cache and retries.",
+        abstract: "Fetch VCEKs, certificate chains and CRLs from AMD KDS, and DCAP collateral from Intel PCS, with a cache and retries.",
         discussion: """
-        Responses are cached (default $XDG_CACHE_HOME/cvm/kds or ~/.cache/cvm/kds); a cached object is \
-        used without asking KDS again. --offline reads only the cache. Rate limits (HTTP 429) and server \
-        errors are retried with exponential backoff, honouring Retry-After. \
+        Responses are cached (default $XDG_CACHE_HOME/cvm/kds and cvm/pcs, or under ~/.cache/cvm); a \
+        cached object is used without asking the server again (for PCS until its nextUpdate). --offline \
+        reads only the cache. Rate limits (HTTP 429) and server errors are retried with exponential \
+        backoff, honouring Retry-After. \
         Examples:
           cvm attest fetch vcek report.bin --out certs/
           cvm attest fetch chain --product Genoa --out certs/
           cvm attest fetch crl --product Milan --out certs/
           cvm attest fetch vcek report.bin --out certs/ \\
               --base-url http://mirror.internal:8080
+          cvm attest fetch tdx quote.dat --out collateral/
+          cvm attest fetch tdx quote.dat --out collateral/ \\
+              --base-url https://pccs.internal:8081
         """,
-        subcommands: [VCEK.self, Chain.self, CRL.self]
+        subcommands: [VCEK.self, Chain.self, CRL.self, TDX.self]
     )
 
-    struct Options: ParsableArguments {
-        @Option(help: "KDS base URL.") var baseURL: String = KDS.defaultBaseURL
-        @Option(help: "Cache directory (default $XDG_CACHE_HOME/cvm/kds or ~/.cache/cvm/kds).") var cache: String?
+    /// Cache, retries and the output directory, the same for KDS and PCS.
+    struct Transport: ParsableArguments {
+        @Option(help: "Cache directory (default $XDG_CACHE_HOME/cvm/kds or cvm/pcs, else under ~/.cache/cvm).") var cache: String?
         @Flag(help: "Do not use the cache.") var noCache = false
-        @Flag(help: "Never contact KDS; answer from the cache only.") var offline = false
+        @Flag(help: "Never contact the server; answer from the cache only.") var offline = false
         @Option(help: "Attempts per request (1 = no retries).") var attempts: Int = 4
         @Option(help: "Per-request timeout in seconds.") var timeout: Double = 20
         @Option(help: "Longest wait between attempts in seconds (also caps Retry-After).") var maxBackoff: Double = 30
         @Option(help: "Directory to write the result into (created if missing).") var out: String = "."
 
-        var client: KDSClient {
-            KDSClient(baseURL: baseURL,
-                      cacheDirectory: noCache ? nil : (cache.map { URL(fileURLWithPath: $0) } ?? KDSClient.defaultCacheDirectory),
-                      offline: offline, maxAttempts: attempts, initialBackoff: 1, maxBackoff: maxBackoff, timeout: timeout)
+        func fetcher(baseURL: String, defaultCache: URL?) -> CachedFetcher {
+            CachedFetcher(baseURL: baseURL, cacheDirectory: noCache ? nil : (cache.map { URL(fileURLWithPath: $0) } ?? defaultCache),
+                          offline: offline, maxAttempts: attempts, initialBackoff: 1, maxBackoff: maxBackoff, timeout: timeout)
         }
 
         func write(_ bytes: [UInt8], name: String) throws -> String {
@@ -49,19 +53,25 @@ struct AttestFetch: AsyncParsableCommand {
         }
     }
 
+    struct Options: ParsableArguments {
+        @Option(help: "KDS base URL.") var baseURL: String = KDS.defaultBaseURL
+        @OptionGroup var transport: Transport
+
+        var client: KDSClient { KDSClient(fetcher: transport.fetcher(baseURL: baseURL, defaultCache: KDSClient.defaultCacheDirectory)) }
+
+        func write(_ bytes: [UInt8], name: String) throws -> String { try transport.write(bytes, name: name) }
+    }
+
     static func mapError(_ error: Error) -> CLIFailure {
         if let failure = error as? CLIFailure { return failure }
-        if let kds = error as? KDSError {
-            switch kds {
-            case .notFound, .httpStatus, .corruptBody, .badBaseURL: return .badInput(kds.description)
-            case .offlineMiss, .transport, .gaveUp: return .unsupportedHere(kds.description)
-            }
+        if let fetch = error as? FetchError {
+            return fetch.isBadInput ? .badInput(fetch.description) : .unsupportedHere(fetch.description)
         }
         return .badInput("\(error)")
     }
 
-    static func source(_ response: KDSClient.Response) -> String {
-        response.fromCache ? "from cache" : "from KDS after \(response.attempts) attempt(s)"
+    static func source(_ response: CachedFetcher.Response, server: String = "KDS") -> String {
+        response.fromCache ? "from cache" : "from \(server) after \(response.attempts) attempt(s)"
     }
 
     struct VCEK: AsyncParsableCommand {

@@ -30,7 +30,7 @@ extension AttestVerify {
         } catch let failure as CLIFailure { throw failure } catch { throw CLIFailure.badInput("\(error)") }
         guard (policy.reportData?.count ?? 0) <= 64 else { throw CLIFailure.badInput("--expect-report-data: at most 64 bytes") }
         policy.allowDebug = allowDebug || policy.allowDebug
-        let time = try verificationTime()
+        let time = try AttestCLI.time(at)
         let root = try rootCa.map { try AttestCLI.loadCertificate($0) } ?? IntelRoot.certificate
         if let root, rootCa != nil, root.fingerprintSHA256.lowercased() != IntelRoot.fingerprintSHA256 {
             printError("warning: --root-ca: trusting \(IntelRoot.name(of: root)) instead of the pinned Intel SGX Root CA: a pass proves nothing about Intel hardware")
@@ -108,14 +108,6 @@ extension AttestVerify {
             let cpu = Self.processCPUSeconds() - cpuStart
             print("collateral=\(cached ? "cached" : "every-quote") iterations=\(count) passed=\(passed) seconds=\(seconds) per_second=\(Double(count) / seconds) cpu_seconds=\(cpu) per_cpu_second=\(Double(count) / cpu)")
         }
-    }
-
-    func verificationTime() throws -> Date {
-        guard let at else { return Date() }
-        guard let parsed = parseRFC3339(at) else {
-            throw CLIFailure.badInput("--at: not an RFC 3339 time: '\(at)' (example 2025-06-01T00:00:00Z)")
-        }
-        return parsed
     }
 }
 

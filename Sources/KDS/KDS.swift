@@ -1,3 +1,4 @@
+import CachedFetch
 import Foundation
 import SEVABI
 import SNPReport
@@ -39,24 +40,5 @@ public enum KDS {
     }
 }
 
-public enum KDSError: Error, Equatable, CustomStringConvertible, Sendable {
-    case notFound(url: String)
-    case offlineMiss(path: String)
-    case httpStatus(url: String, status: Int)
-    case corruptBody(url: String, reason: String)
-    case transport(url: String, reason: String)
-    case gaveUp(url: String, attempts: Int, last: String)
-    case badBaseURL(String)
-
-    public var description: String {
-        switch self {
-        case .notFound(let url): return "KDS has no such object (404): \(url)"
-        case .offlineMiss(let path): return "offline and not in the cache: \(path)"
-        case let .httpStatus(url, status): return "KDS answered HTTP \(status) for \(url)"
-        case let .corruptBody(url, reason): return "KDS answer for \(url) is not usable: \(reason)"
-        case let .transport(url, reason): return "cannot reach \(url): \(reason)"
-        case let .gaveUp(url, attempts, last): return "gave up on \(url) after \(attempts) attempts; last error: \(last)"
-        case .badBaseURL(let text): return "not a usable base URL: '\(text)'"
-        }
-    }
-}
+/// KDS failures are the fetch engine's; the name stays for callers that match on it.
+public typealias KDSError = FetchError

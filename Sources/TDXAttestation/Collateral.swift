@@ -49,16 +49,31 @@ public struct QuoteCollateral: Sendable {
         public var nextUpdate: String
     }
 
-    struct Layout: Decodable {
-        var pck_crl_issuer_chain: String
-        var root_ca_crl: String
-        var pck_crl: String
-        var tcb_info_issuer_chain: String
-        var tcb_info: String
-        var tcb_info_signature: String
-        var qe_identity_issuer_chain: String
-        var qe_identity: String
-        var qe_identity_signature: String
+    /// The file as dcap-qvl writes and reads it; `cvm attest fetch tdx` writes one from PCS's answers.
+    public struct Layout: Codable, Sendable, Equatable {
+        public var pck_crl_issuer_chain: String
+        public var root_ca_crl: String
+        public var pck_crl: String
+        public var tcb_info_issuer_chain: String
+        public var tcb_info: String
+        public var tcb_info_signature: String
+        public var qe_identity_issuer_chain: String
+        public var qe_identity: String
+        public var qe_identity_signature: String
+
+        public init(pck_crl_issuer_chain: String, root_ca_crl: String, pck_crl: String, tcb_info_issuer_chain: String,
+                    tcb_info: String, tcb_info_signature: String, qe_identity_issuer_chain: String, qe_identity: String,
+                    qe_identity_signature: String) {
+            self.pck_crl_issuer_chain = pck_crl_issuer_chain
+            self.root_ca_crl = root_ca_crl
+            self.pck_crl = pck_crl
+            self.tcb_info_issuer_chain = tcb_info_issuer_chain
+            self.tcb_info = tcb_info
+            self.tcb_info_signature = tcb_info_signature
+            self.qe_identity_issuer_chain = qe_identity_issuer_chain
+            self.qe_identity = qe_identity
+            self.qe_identity_signature = qe_identity_signature
+        }
     }
 
     public init(json: [UInt8]) throws {

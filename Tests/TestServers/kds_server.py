@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
-"""A stand-in for AMD KDS on 127.0.0.1, for the KDS client tests. Serves files from ROOT by URL path
-(the query is ignored but logged). Path prefixes choose a behaviour:
+"""A stand-in for AMD KDS and Intel PCS on 127.0.0.1, for the fetch tests. Serves files from ROOT by URL
+path (the query is ignored but logged to ROOT/requests.log); a JSON object in FILE.headers beside a
+file gives the response headers sent with it. Path prefixes choose a behaviour:
   /ok/...         serve the file (404 when missing)
   /ratelimit/...  first request per path: 429 with Retry-After: 1; later requests: serve the file
   /slow/...       wait 3 seconds, then serve the file
@@ -8,6 +9,7 @@
   /unavailable/...  always 503
 Prints the chosen port on the first line of stdout, then serves until killed."""
 import http.server
+import json
 import os
 import signal
 import socketserver
@@ -58,8 +60,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
             return self.send(503, b"try later")
         if not file.startswith(os.path.abspath(ROOT)) or not os.path.isfile(file):
             return self.send(404, b"not found")
+        headers = []
+        if os.path.isfile(file + ".headers"):
+            with open(file + ".headers") as handle:
+                headers = list(json.load(handle).items())
         with open(file, "rb") as handle:
-            self.send(200, handle.read())
+            self.send(200, handle.read(), headers)
 
 
 class Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
