@@ -20,6 +20,8 @@ struct MeasureCommand: ParsableCommand {
               --vcpus 4 --cpu EPYC-Milan
           cvm measure --mode snp:svsm --firmware OVMF_CODE.fd --svsm svsm.bin \\
               --vars-size 540672 --vcpus 2 --cpu EPYC-Genoa
+          cvm measure --mode tdx --firmware OVMF.inteltdx.fd --kernel vmlinuz \\
+              --initrd initrd.img --append 'console=hvc0' --memory 2G --json
 
         --vcpus, --cpu, --vmm-type and --guest-features take lists and ranges (4, 1-64, 1,2,4-8). \
         One combination prints the measurement; several print one row per combination as CSV, or as a \
@@ -33,8 +35,6 @@ struct MeasureCommand: ParsableCommand {
         of QEMU's direct boot: the kernel's Authenticode digest and the TDVF's boot events in RTMR1, the \
         Linux EFI stub's (Linux ≥ 6.9) LoadOptions and initrd events in RTMR2 (docs/TDX.md). RTMR0 (ACPI \
         tables, firmware configuration) is not predicted. Not yet compared with a TD on TDX hardware.
-          cvm measure --mode tdx --firmware OVMF.inteltdx.fd --kernel vmlinuz \
-              --initrd initrd.img --append 'console=hvc0' --memory 2G --json
         """
     )
 
