@@ -146,7 +146,7 @@ let package = Package(
         ]),
         .testTarget(name: "GuestImageTests", dependencies: ["GuestImage", "OCIImage", "Measurement", .product(name: "Crypto", package: "swift-crypto")], resources: [.copy("Fixtures")]),
         .testTarget(name: "OCIImageTests", dependencies: ["OCIImage"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostOS", "HostProbe", "SEVABI", "GuestImage"]),
+        .testTarget(name: "LaunchTests", dependencies: ["Launch", "HostOS", "HostProbe", "SEVABI", "GuestImage", "Measurement"]),
         .testTarget(name: "UnikernelCoreTests", dependencies: ["UnikernelCore"]),
         .testTarget(name: "BenchReportTests", dependencies: ["BenchReport"]),
         .testTarget(name: "BenchTests", dependencies: ["Bench", "BenchReport", "GuestImage", "HostOS", "HostProbe", "Launch", "SEVABI"]),

@@ -118,7 +118,7 @@ public enum TDRuntimeMeasurement {
 /// to the firmware over fw_cfg (boot protocol offsets from Documentation/arch/x86/boot.rst): loader type
 /// 0xB0, CAN_USE_HEAP and heap_end_ptr, cmd_line_ptr, vid_mode for a vga= argument, and for an initrd
 /// ramdisk_image (the highest 4 KiB-aligned address below initrd_max, itself below the memory under
-/// 4 GiB less 0x28000 bytes of ACPI data) and ramdisk_size.
+/// 4 GiB less the 0x20000 bytes QEMU keeps for ACPI data on q35) and ramdisk_size.
 public enum QEMUKernelPatch {
     public enum Failure: Error, Equatable, CustomStringConvertible, Sendable {
         case notBzImage(String)
@@ -134,8 +134,8 @@ public enum QEMUKernelPatch {
         }
     }
 
-    /// QEMU's ACPI data reservation below the top of low memory (pc and q35 machines).
-    public static let acpiDataSize: UInt64 = 0x28000
+    /// What QEMU keeps for ACPI data below the top of low memory on q35 (QEMU 7.2 and 11.1 alike).
+    public static let acpiDataSize: UInt64 = 0x20000
     static let canBeLoadedAbove4G: UInt16 = 1 << 1
 
     /// Memory below 4 GiB on a q35 machine of `memoryBytes`: all of it up to 2.75 GiB, else 2 GiB.
@@ -166,7 +166,9 @@ public enum QEMUKernelPatch {
         }
         let below4G = below4GMemory(memoryBytes)
         guard below4G > acpiDataSize else { throw Failure.notBzImage("\(memoryBytes) bytes of memory leave no room below the ACPI data") }
-        if UInt64(initrdMax) >= below4G - acpiDataSize { initrdMax = UInt32(below4G - acpiDataSize - 1) }
+        // Below the ACPI data: QEMU 7.2 and 11.1 place a 1-byte and a 4096-byte initrd at the same page
+        // just under it, so the limit is the first byte of the ACPI data itself.
+        if UInt64(initrdMax) > below4G - acpiDataSize { initrdMax = UInt32(below4G - acpiDataSize) }
         if protocolVersion >= 0x202 {
             put32(0x228, commandLineAddress)
         } else {

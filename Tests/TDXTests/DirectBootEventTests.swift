@@ -59,8 +59,8 @@ enum MinimalBzImage {
         #expect(Self.u16(patched, 0x224) == 0xFE00)
         #expect(Self.u32(patched, 0x228) == 0x20000)
         #expect(Self.u16(patched, 0x1FA) == 0x317)
-        // Loadable above 4 GiB: the limit is the top of low memory less 0x28000 bytes of ACPI data.
-        #expect(Self.u32(patched, 0x218) == (0x2000_0000 - 0x28000 - 1 - 4096) & ~0xFFF)
+        // Loadable above 4 GiB: the limit is the top of low memory less 0x20000 bytes of ACPI data.
+        #expect(Self.u32(patched, 0x218) == (0x2000_0000 - 0x20000 - 4096) & ~0xFFF)
         #expect(Self.u32(patched, 0x21C) == 4096)
         let changed = patched.indices.filter { patched[$0] != kernel[$0] }
         #expect(changed.allSatisfy { (0x1FA..<0x22C).contains($0) }, "\(changed)")
@@ -70,7 +70,7 @@ enum MinimalBzImage {
         #expect(Self.u32(old, 0x218) == (0x37FF_FFFF - 10_000) & ~0xFFF)
         #expect(QEMUKernelPatch.below4GMemory(8 << 30) == 0x8000_0000)
         #expect(QEMUKernelPatch.below4GMemory(0xA000_0000) == 0xA000_0000)
-        #expect(throws: QEMUKernelPatch.Failure.initrdTooLarge(size: 0x2000_0000, max: 0x2000_0000 - 0x28000 - 1)) {
+        #expect(throws: QEMUKernelPatch.Failure.initrdTooLarge(size: 0x2000_0000, max: 0x2000_0000 - 0x20000)) {
             _ = try QEMUKernelPatch.patched(kernel, commandLine: "", initrdSize: 0x2000_0000, memoryBytes: 512 << 20)
         }
         #expect(throws: QEMUKernelPatch.Failure.badVGA("bogus")) { _ = try QEMUKernelPatch.patched(kernel, commandLine: "vga=bogus", initrdSize: nil, memoryBytes: 512 << 20) }
