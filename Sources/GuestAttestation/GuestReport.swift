@@ -166,17 +166,21 @@ public struct ConfigfsTSM: GuestReportProvider {
     }
 }
 
-/// The ioctl boundary of /dev/sev-guest. `argument` is a `struct snp_guest_request_ioctl`
-/// (u8 msg_version; u64 req_data; u64 resp_data; u64 exitinfo2) whose pointers refer to live buffers;
-/// the kernel reads the request through them and writes the response and exitinfo2 back. Tests put a
-/// simulated kernel here; the device implementation issues the real ioctl.
-public protocol SEVGuestIoctlChannel: Sendable {
+/// The ioctl boundary of a guest device node (/dev/sev-guest, /dev/tdx_guest). `argument` points at the
+/// request structure the driver defines, whose buffers are live for the call. Tests put a simulated
+/// kernel here; `DeviceIoctlChannel` issues the real ioctl.
+public protocol GuestIoctlChannel: Sendable {
     /// Returns the ioctl's result (0 or -1) and errno.
     func ioctl(_ request: UInt, _ argument: UnsafeMutableRawPointer) -> (result: Int32, errno: Int32)
 }
 
-/// The real device node.
-public struct SEVGuestDeviceChannel: SEVGuestIoctlChannel {
+/// /dev/sev-guest's argument is a `struct snp_guest_request_ioctl` (u8 msg_version; u64 req_data;
+/// u64 resp_data; u64 exitinfo2): the kernel reads the request through its pointers and writes the
+/// response and exitinfo2 back.
+public typealias SEVGuestIoctlChannel = GuestIoctlChannel
+
+/// The real device node: opened, one ioctl issued, closed.
+public struct DeviceIoctlChannel: GuestIoctlChannel {
     public let path: String
     public init(path: String) { self.path = path }
 
@@ -221,7 +225,7 @@ public struct SEVGuestDevice: GuestReportProvider {
     public init(path: String = SEVGuestDevice.defaultPath, requestCertificates: Bool = true, channel: (any SEVGuestIoctlChannel)? = nil) {
         self.path = path
         self.requestCertificates = requestCertificates
-        self.channel = channel ?? SEVGuestDeviceChannel(path: path)
+        self.channel = channel ?? DeviceIoctlChannel(path: path)
     }
 
     public static var isAvailable: Bool { FileManager.default.fileExists(atPath: defaultPath) }

@@ -4,23 +4,9 @@ import SEVABI
 import Glibc
 #endif
 
-/// The ioctl boundary of /dev/tdx_guest. `argument` is a `struct tdx_report_req` (include/uapi/linux/
-/// tdx-guest.h: u8 reportdata[64]; u8 tdreport[1024]) that the kernel reads REPORTDATA from and writes
-/// the TDREPORT into. Tests put a simulated kernel here; the device implementation issues the real ioctl.
-public protocol TDXGuestIoctlChannel: Sendable {
-    /// Returns the ioctl's result (0 or -1) and errno.
-    func ioctl(_ request: UInt, _ argument: UnsafeMutableRawPointer) -> (result: Int32, errno: Int32)
-}
-
-/// The real device node.
-public struct TDXGuestDeviceChannel: TDXGuestIoctlChannel {
-    public let path: String
-    public init(path: String) { self.path = path }
-
-    public func ioctl(_ request: UInt, _ argument: UnsafeMutableRawPointer) -> (result: Int32, errno: Int32) {
-        deviceIoctl(path: path, request, argument)
-    }
-}
+/// /dev/tdx_guest's argument is a `struct tdx_report_req` (include/uapi/linux/tdx-guest.h: u8
+/// reportdata[64]; u8 tdreport[1024]) that the kernel reads REPORTDATA from and writes the TDREPORT into.
+public typealias TDXGuestIoctlChannel = GuestIoctlChannel
 
 /// /dev/tdx_guest, for TDs whose kernel has no configfs-tsm: TDX_CMD_GET_REPORT0 (TDG.MR.REPORT) turns
 /// REPORTDATA into a TDREPORT, which only the platform can check, and the host's Quote Generation Service
@@ -46,7 +32,7 @@ public struct TDXGuestDevice: GuestReportProvider {
                 channel: (any TDXGuestIoctlChannel)? = nil) {
         self.path = path
         self.quoteService = quoteService
-        self.channel = channel ?? TDXGuestDeviceChannel(path: path)
+        self.channel = channel ?? DeviceIoctlChannel(path: path)
     }
 
     public static var isAvailable: Bool { FileManager.default.fileExists(atPath: defaultPath) }
