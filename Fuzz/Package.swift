@@ -1,5 +1,5 @@
 // swift-tools-version:6.0
-// libFuzzer targets for the parsers of untrusted input (reports, certificates, policies, bench configs, the relying party's requests, DCAP quotes and TDX event logs). Built by Fuzz/run.sh with `--sanitize=fuzzer`, which
+// libFuzzer targets for the parsers of untrusted input (reports, certificates, policies, bench configs, the relying party's requests, DCAP quotes and TDX event logs, kernels and TDVFs measured for a TD). Built by Fuzz/run.sh with `--sanitize=fuzzer`, which
 // instruments every module and links libFuzzer's main; see Fuzz/README.md.
 import PackageDescription
 
@@ -19,6 +19,8 @@ let package = Package(
             .product(name: "RelyingParty", package: "CVMKit"), .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(name: "FuzzQuote", dependencies: [.product(name: "TDX", package: "CVMKit")],
+                          swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
+        .executableTarget(name: "FuzzKernel", dependencies: [.product(name: "Measurement", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
         .executableTarget(name: "FuzzBenchConfig", dependencies: [.product(name: "Bench", package: "CVMKit")],
                           swiftSettings: [.unsafeFlags(["-parse-as-library"])]),
