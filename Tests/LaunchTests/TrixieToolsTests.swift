@@ -234,7 +234,8 @@ struct TrixieToolsTests {
     /// Renders `testCase` for the root's QEMU with its detected capabilities, the root's OVMF, a small
     /// kernel file and a per-VM VARS copy in the root's /tmp, and runs it there.
     static func runInRoot(_ testCase: TrixieSpecs.Case, root: String, accelerator swap: String? = nil,
-                          snp: SNPLaunchOptions? = nil, tdx: TDXLaunchOptions = TDXLaunchOptions()) throws -> (CommandOutput, [String]) {
+                          snp: SNPLaunchOptions? = nil, tdx: TDXLaunchOptions = TDXLaunchOptions(),
+                          policy: GuestPolicy? = nil) throws -> (CommandOutput, [String]) {
         let capabilities = try #require(QEMUCapabilities.detect(using: ChrootRunner(root: root)), "no QEMU in \(root)")
         #expect(capabilities.supportsSNPGuest, "\(capabilities.versionLine) lacks sev-snp-guest")
         let scratch = try ChrootScratch(root: root)
@@ -250,6 +251,7 @@ struct TrixieToolsTests {
                                         snp: snp)
         var withTDX = spec
         withTDX.tdx = tdx
+        if let policy { withTDX.policy = policy }
         var argv = try QEMUCommandLine.render(withTDX, capabilities: capabilities)
         if let swap, let index = argv.firstIndex(of: "-accel") {
             argv[index + 1] = swap
@@ -295,6 +297,24 @@ struct TrixieToolsTests {
             let refused = try #require(ChrootRunner(root: root).run(wrong, timeout: 20))
             #expect(refused.stderr.contains("Invalid parameter 'debug'"), "\(refused.stderr)")
         }
+    }
+
+    /// TD attributes with PERFMON (bit 63) in QEMU's JSON form of -object (which the QGS socket needs): a
+    /// number above Int64.max, which QEMU 11 takes as the uint64 it is (and 2^64 it refuses, so the
+    /// parse is real).
+    @Test(.enabled(if: TrixieRoot.isAvailable, TrixieRoot.skipReason))
+    func qemu11TakesPerfmonInTheJSONAttributes() throws {
+        let root = try TrixieRoot.path()
+        let attributes = TDAttributes(rawValue: TDAttributes.default.rawValue | 1 << 63)
+        let (tcg, argv) = try Self.runInRoot(TrixieSpecs.tdx, root: root, accelerator: "tcg",
+                                             tdx: TDXLaunchOptions(quoteGenerationSocket: "/var/run/tdx-qgs/qgs.socket"), policy: .td(attributes))
+        let object = try #require(argv.first { $0.contains("\"tdx-guest\"") }, "\(argv)")
+        #expect(object.contains("\(attributes.rawValue)"), "\(object)")
+        let errors = tcg.stderr.split(separator: "\n").map(String.init).filter { !$0.contains("warning: TCG doesn't support") }
+        #expect(errors == ["qemu-system-x86_64: cannot set up private guest memory for tdx-guest: KVM required"], "\(tcg.stderr)")
+        let tooLarge = argv.map { $0 == object ? object.replacingOccurrences(of: "\(attributes.rawValue)", with: "18446744073709551616") : $0 }
+        let refused = try #require(ChrootRunner(root: root).run(tooLarge, timeout: 20))
+        #expect(refused.stderr.contains("expects uint64"), "\(refused.stderr)")
     }
 
     /// QEMU creates the confidential-guest object before the accelerator and the memory backend, CPU,
