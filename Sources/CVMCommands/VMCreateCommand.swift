@@ -15,7 +15,8 @@ struct VMCreateCommand: ParsableCommand {
         meta-data file with the instance-id and the host name (the VM name).
 
         A confidential mode this host cannot run is refused now, with the host check's reasons (exit 3). \
-        The policy defaults to 0x1 (sev), 0x5 (sev-es), 0x30000 (sev-snp).
+        The policy defaults to 0x1 (sev), 0x5 (sev-es), 0x30000 (sev-snp); for tdx it is the TD attributes \
+        (default SEPT_VE_DISABLE), and --quote-socket names the host's Quote Generation Service.
         """
     )
 
@@ -25,7 +26,7 @@ struct VMCreateCommand: ParsableCommand {
     @Option(help: "A cloud image (e.g. debian-12-genericcloud-amd64.qcow2); needs --cloud-init.") var cloudImage: String?
     @Option(help: "cloud-init user-data for --cloud-image (#cloud-config or a #! script).") var cloudInit: String?
     @Option(help: "cloud-init network-config (version 1 or 2) for --cloud-image.") var networkConfig: String?
-    @Option(help: "none, sev, sev-es or sev-snp.") var mode: ConfidentialMode = .none
+    @Option(help: "none, sev, sev-es, sev-snp or tdx.") var mode: ConfidentialMode = .none
     @Option(help: "Guest policy (SEV 32-bit or SNP 64-bit, hex or decimal).") var policy: String?
     @Option(help: "Number of vCPUs.") var vcpus: Int = 1
     @Option(help: "Guest memory, e.g. 512M or 2G (default 512M, as cvm run).") var memory: String = "\(LaunchOptions.defaultMemoryMiB)M"
@@ -50,7 +51,7 @@ struct VMCreateCommand: ParsableCommand {
         do { request.policy = try RunCommand.parsePolicy(policy, mode: mode) } catch {
             throw CLIFailure.badInput("invalid --policy: \(error)")
         }
-        if policy != nil, mode == .none { throw CLIFailure.badInput("--policy needs --mode sev, sev-es or sev-snp") }
+        if policy != nil, mode == .none { throw CLIFailure.badInput("--policy needs --mode sev, sev-es, sev-snp or tdx") }
         request.vcpus = vcpus
         guard let memoryMiB = MemorySize.mebibytes(memory) else { throw CLIFailure.badInput("invalid --memory '\(memory)' (use e.g. 512M or 2G)") }
         request.memoryMiB = memoryMiB
@@ -68,6 +69,7 @@ struct VMCreateCommand: ParsableCommand {
         case let other?: throw CLIFailure.badInput("--network must be user or none, not '\(other)'")
         }
         request.snp = try snpInputs.launchOptions()
+        request.tdx = try snpInputs.tdxLaunchOptions()
         do { request.portForwards = try publish.map(PortForward.init(parsing:)) } catch { throw CLIFailure.badInput("\(error)") }
         let manager = VMCommandSupport.manager(qemu: qemu)
         if dryRun {

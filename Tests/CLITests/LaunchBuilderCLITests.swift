@@ -306,5 +306,15 @@ import Testing
         #expect(libvirt.status == 0, "\(libvirt.stderr)")
         #expect(libvirt.stdout.contains("<idBlock>\(idBlock)</idBlock>") && libvirt.stdout.contains("<on_reboot>restart</on_reboot>"))
         #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent("vms/snpvm").path))
+
+        // A TD's VM carries the host's QGS socket to both backends; other modes refuse it.
+        let td = ["vm", "create", "tdvm", "--disk", disk.path, "--mode", "tdx", "--quote-socket", "/var/run/tdx-qgs/qgs.socket", "--dry-run"]
+        let tdQEMU = try CLIRun.cvm(td, environment: environment)
+        #expect(tdQEMU.status == 0, "\(tdQEMU.stderr)")
+        #expect(tdQEMU.stdout.contains("\"quote-generation-socket\":{\"type\":\"unix\",\"path\":\"/var/run/tdx-qgs/qgs.socket\"}"), "\(tdQEMU.stdout)")
+        let tdLibvirt = try CLIRun.cvm(td + ["--backend", "libvirt"], environment: environment)
+        #expect(tdLibvirt.stdout.contains("<quoteGenerationService path='/var/run/tdx-qgs/qgs.socket'/>"), "\(tdLibvirt.stdout)")
+        let wrongMode = try CLIRun.cvm(common + ["--quote-socket", "/var/run/tdx-qgs/qgs.socket"], environment: environment)
+        #expect(wrongMode.status == 2 && wrongMode.stderr.contains("only for tdx"), "\(wrongMode.stderr)")
     }
 }

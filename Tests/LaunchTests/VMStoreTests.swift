@@ -46,6 +46,25 @@ struct VMStoreStateTests {
         #expect(throws: VMError.alreadyExists("s1")) { try store.createDirectory(for: try VMName("s1")) }
     }
 
+    /// A TD's QGS socket survives the state file; a state file from before TDX (no "tdx" key) still reads.
+    @Test func aTDsQuoteSocketIsKeptAndOlderStateStillReads() throws {
+        let home = try TestGuest.scratch()
+        defer { try? FileManager.default.removeItem(at: home) }
+        let store = VMStore(root: home.appendingPathComponent("vms"))
+        let (vm, lock) = try store.createDirectory(for: try VMName("td1"))
+        var record = try Self.record("td1")
+        record.mode = .tdx
+        record.tdx = TDXLaunchOptions(quoteGenerationSocket: "/var/run/tdx-qgs/qgs.socket")
+        try store.save(record, in: vm)
+        lock.release()
+        #expect(try store.load(vm).tdx?.quoteGenerationSocket == "/var/run/tdx-qgs/qgs.socket")
+        var json = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: vm.stateFile)) as? [String: Any])
+        #expect(json["tdx"] != nil)
+        json["tdx"] = nil
+        try JSONSerialization.data(withJSONObject: json).write(to: vm.stateFile)
+        #expect(try store.load(vm).tdx == nil)
+    }
+
     @Test func aHeldLockMakesTheNextCommandWaitThenGiveUp() throws {
         let home = try TestGuest.scratch()
         defer { try? FileManager.default.removeItem(at: home) }

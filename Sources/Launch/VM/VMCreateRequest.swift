@@ -32,6 +32,8 @@ public struct VMCreateRequest: Sendable {
     public var userNetwork: Bool?
     /// SEV-SNP ID block, ID auth and HOST_DATA.
     public var snp = SNPLaunchOptions()
+    /// TDX: the host's Quote Generation Service socket.
+    public var tdx = TDXLaunchOptions()
     /// `--publish`: host ports forwarded to the guest (turns user networking on).
     public var portForwards: [PortForward] = []
 

@@ -82,6 +82,7 @@ public struct VMManager: Sendable {
         record.portForwards = request.portForwards.isEmpty ? nil : request.portForwards
         record.kernelHashes = request.kernelHashes
         record.snp = request.snp == SNPLaunchOptions() ? nil : request.snp
+        record.tdx = request.tdx == TDXLaunchOptions() ? nil : request.tdx
         let accelerator: Accelerator = request.mode.isConfidential || request.accelerator == .kvm ? .kvm : .tcg
         let spec = try launchSpec(record, in: vm, accelerator: accelerator)
         do {
@@ -149,6 +150,7 @@ public struct VMManager: Sendable {
         record.portForwards = request.portForwards.isEmpty ? nil : request.portForwards
         record.kernelHashes = request.kernelHashes
         record.snp = request.snp == SNPLaunchOptions() ? nil : request.snp
+        record.tdx = request.tdx == TDXLaunchOptions() ? nil : request.tdx
         // Checks that need no host (policy matches mode, sizes in range) fail here rather than at start.
         do {
             try launchSpec(record, in: vm, accelerator: .tcg).validate()
@@ -192,6 +194,7 @@ public struct VMManager: Sendable {
         options.firmware = record.firmware.request
         options.kernelHashes = record.kernelHashes
         options.snp = record.snp ?? SNPLaunchOptions()
+        options.tdx = record.tdx ?? TDXLaunchOptions()
         options.console = .none
         options.debugExit = false
         options.cdroms = record.source.kind == .cloudImage ? [vm.seedISO.path] : []

@@ -115,6 +115,8 @@ public struct VMRecord: Sendable, Hashable, Codable {
     public var instanceID: String?
     /// SEV-SNP ID block, ID auth and HOST_DATA given at create time (absent in older state files).
     public var snp: SNPLaunchOptions?
+    /// TDX launch options given at create time: the QGS socket (absent in older state files).
+    public var tdx: TDXLaunchOptions?
     /// Published ports (absent in older state files).
     public var portForwards: [PortForward]?
 
