@@ -49,9 +49,6 @@ extension MeasureCommand {
             TDXRow(mode: "tdx", vcpus: $0, mrtd: encode(mrtd), rtmr1: registers.map { encode($0[1]) },
                    rtmr2: registers.map { encode($0[2]) }, events: runtime)
         }
-        if let kernel, let version = TDRuntimeMeasurement.linuxVersion(ofBzImage: try readFile(kernel)), version < (6, 9) {
-            printError("note: \(kernel) is Linux \(version.0).\(version.1): its EFI stub measures into RTMR2 only from 6.9 on (unless the distribution backported it), so RTMR2 is predicted to stay zero")
-        }
         if runtime != nil {
             printError("note: RTMR1/RTMR2 follow the TDVF's and Linux's (≥ 6.9) direct-boot events; RTMR0 (ACPI tables, firmware configuration) is not predicted; not yet compared with a TD on TDX hardware")
         }
@@ -90,8 +87,12 @@ extension MeasureCommand {
         if let edk2Release, !(201_801...209_912).contains(edk2Release) || !(1...12).contains(edk2Release % 100) {
             throw CLIFailure.badInput("--edk2-release \(edk2Release): give the edk2 stable release as YYYYMM, e.g. 202502")
         }
+        let image = try readFile(kernel)
+        if let version = TDRuntimeMeasurement.linuxVersion(ofBzImage: image), version < (6, 9) {
+            printError("note: \(kernel) is Linux \(version.0).\(version.1): its EFI stub measures into RTMR2 only from 6.9 on (unless the distribution backported it), so RTMR2 is predicted to stay zero")
+        }
         let inputs = TDRuntimeMeasurement.Inputs(
-            kernel: try readFile(kernel), initrd: try initrd.map { try readFile($0) }, commandLine: append ?? "",
+            kernel: image, initrd: try initrd.map { try readFile($0) }, commandLine: append ?? "",
             edk2Release: edk2Release, memoryBytes: memoryBytes, unpatchedKernel: unpatchedKernel)
         do { return try TDRuntimeMeasurement.events(inputs) } catch let error as CustomStringConvertible & Error {
             throw CLIFailure.badInput("\(kernel): \(error.description)")
