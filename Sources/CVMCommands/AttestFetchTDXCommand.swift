@@ -15,7 +15,8 @@ extension AttestFetch {
             The FMSPC and the PCK CA (platform or processor) come from the PCK certificate in the quote. \
             Four answers are fetched: the PCK CRL, the TCB info for the FMSPC, the QE identity and the \
             root CA CRL, each checked (JSON, signature hex, DER, issuer chain) before it is cached. A \
-            cached answer past its nextUpdate is fetched again; with --offline it is used with a warning. \
+            cached answer past its nextUpdate is fetched again; with --offline, or when the server cannot be \
+            reached, it is used with a warning (and `cvm attest verify` reports it expired). \
             The result is dcap-qvl's QuoteCollateralV3 JSON, for `cvm attest verify QUOTE --collateral`.
             """
         )
@@ -39,7 +40,8 @@ extension AttestFetch {
             do {
                 let fetched = try await client.collateral(for: platform)
                 for part in fetched.parts where part.response.stale {
-                    FileHandle.standardError.write(Data("warning: the cached \(part.name) is past its nextUpdate; used because --offline\n".utf8))
+                    let why = part.response.unreachable.map { "the server could not be reached (\($0))" } ?? "--offline"
+                    FileHandle.standardError.write(Data("warning: the cached \(part.name) is past its nextUpdate; used because \(why)\n".utf8))
                 }
                 let path = try transport.write(fetched.json, name: "collateral.json")
                 let sources = fetched.parts.map { "\($0.name) \(AttestFetch.source($0.response, server: "PCS"))" }

@@ -47,8 +47,11 @@ public struct CachedFetcher: Sendable {
         public let headers: [String: String]
         public let fromCache: Bool
         public let attempts: Int
-        /// A cached answer that has expired, used only because the fetcher is offline.
+        /// A cached answer that has expired, used because the fetcher is offline or the server could not
+        /// be reached (then `unreachable` says why).
         public let stale: Bool
+        /// Why the server was not asked successfully when an expired cached answer stands in for it.
+        public var unreachable: String? = nil
     }
 
     /// The cache file of a path (with its query) or URL, made safe for a file name.
@@ -61,14 +64,18 @@ public struct CachedFetcher: Sendable {
     /// Fetches `path`. `validate` decides whether a body and its kept headers are usable: an unusable
     /// answer is retried and never cached. `isCurrent` says whether a cached body is still in date; an
     /// expired one is fetched again, or returned marked stale when offline. `keepHeaders` are cached
-    /// beside the body (in a `.headers` file) and handed back with it.
+    /// beside the body (in a `.headers` file) and handed back with it. When the server cannot be reached
+    /// (transport errors, 429 or 5xx on every attempt) an expired cached answer is returned, marked stale
+    /// with the reason, rather than nothing: the caller says so, and a verifier judges its dates anyway.
     public func fetch(_ path: String, keepHeaders: [String] = [], isCurrent: @Sendable ([UInt8]) -> Bool = { _ in true },
                       validate: @Sendable ([UInt8], [String: String]) throws -> Void) async throws -> Response {
+        var expired: (bytes: [UInt8], headers: [String: String])?
         if let cached = cached(path, keepHeaders: keepHeaders), (try? validate(cached.bytes, cached.headers)) != nil {
             let current = isCurrent(cached.bytes)
             if current || offline {
                 return Response(bytes: cached.bytes, headers: cached.headers, fromCache: true, attempts: 0, stale: !current)
             }
+            expired = cached
         }
         if offline { throw FetchError.offlineMiss(path: path) }
         let absolute = path.hasPrefix("http://") || path.hasPrefix("https://")
@@ -124,6 +131,10 @@ public struct CachedFetcher: Sendable {
             if attempt < attempts {
                 try await Task.sleep(nanoseconds: UInt64(max(0, wait) * 1e9))
             }
+        }
+        if let expired {
+            return Response(bytes: expired.bytes, headers: expired.headers, fromCache: true, attempts: attempts, stale: true,
+                            unreachable: lastError.description)
         }
         throw FetchError.gaveUp(url: url.absoluteString, attempts: attempts, last: lastError)
     }

@@ -123,6 +123,25 @@ struct PCSFetchTests {
         #expect(offline.parts.filter { $0.response.stale }.map(\.name).contains("TCB info (FMSPC 50806F000000)"))
     }
 
+    /// With the server gone, expired cached answers stand in, marked stale with the reason; with nothing
+    /// cached the fetch still fails.
+    @Test func anUnreachableServerFallsBackToExpiredCachedAnswers() async throws {
+        let server = try LoopbackHTTPServer(root: Self.serverTree())
+        let cache = try OCITestArchive.temporaryDirectory("pcs-fallback")
+        _ = try await Self.client(server, "ok", cache: cache, now: Self.recordedTime()).collateral(for: Self.platform())
+        let gone = PCSClient(fetcher: CachedFetcher(baseURL: "http://127.0.0.1:9", cacheDirectory: cache, maxAttempts: 2,
+                                                    initialBackoff: 0.05, maxBackoff: 1, timeout: 3), now: Date())
+        let fallback = try await gone.collateral(for: Self.platform())
+        let stale = fallback.parts.filter { $0.response.stale }
+        #expect(stale.map(\.name).contains("TCB info (FMSPC 50806F000000)") && stale.map(\.name).contains("QE identity"), "\(stale.map(\.name))")
+        #expect(stale.allSatisfy { $0.response.unreachable?.contains("127.0.0.1:9") == true && $0.response.attempts == 2 },
+                "\(stale.map { $0.response.unreachable ?? "-" })")
+        #expect(fallback.collateral == (try Self.assembledLayout()))
+        let empty = PCSClient(fetcher: CachedFetcher(baseURL: "http://127.0.0.1:9", cacheDirectory: try OCITestArchive.temporaryDirectory("pcs-none"),
+                                                     maxAttempts: 1, timeout: 3), now: Date())
+        await #expect(throws: FetchError.self) { _ = try await empty.collateral(for: Self.platform()) }
+    }
+
     @Test func offlineWithAnEmptyCacheFails() async throws {
         let client = PCSClient(fetcher: CachedFetcher(baseURL: "http://127.0.0.1:9", cacheDirectory: try OCITestArchive.temporaryDirectory("pcs-empty"),
                                                       offline: true))
