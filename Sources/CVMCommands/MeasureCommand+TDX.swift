@@ -74,8 +74,8 @@ extension MeasureCommand {
     /// The direct-boot events of RTMR1 and RTMR2 when a kernel is given.
     func runtimeEvents() throws -> [TDRuntimeMeasurement.Event]? {
         guard let kernel else {
-            if memory != nil || edk2Release != nil || unpatchedKernel {
-                throw CLIFailure.badInput("--memory, --edk2-release and --unpatched-kernel need --kernel: MRTD alone depends on none of them")
+            if memory != nil || edk2Release != nil || unpatchedKernel || stubRtmr2 != "auto" {
+                throw CLIFailure.badInput("--memory, --edk2-release, --unpatched-kernel and --stub-rtmr2 need --kernel: MRTD alone depends on none of them")
             }
             return nil
         }
@@ -87,13 +87,20 @@ extension MeasureCommand {
         if let edk2Release, !(201_801...209_912).contains(edk2Release) || !(1...12).contains(edk2Release % 100) {
             throw CLIFailure.badInput("--edk2-release \(edk2Release): give the edk2 stable release as YYYYMM, e.g. 202502")
         }
+        let stubMeasures: Bool?
+        switch stubRtmr2 {
+        case "auto": stubMeasures = nil
+        case "yes": stubMeasures = true
+        case "no": stubMeasures = false
+        default: throw CLIFailure.badInput("--stub-rtmr2 must be auto, yes or no, not '\(stubRtmr2)'")
+        }
         let image = try readFile(kernel)
-        if let version = TDRuntimeMeasurement.linuxVersion(ofBzImage: image), version < (6, 9) {
-            printError("note: \(kernel) is Linux \(version.0).\(version.1): its EFI stub measures into RTMR2 only from 6.9 on (unless the distribution backported it), so RTMR2 is predicted to stay zero")
+        if stubMeasures == nil, let version = TDRuntimeMeasurement.linuxVersion(ofBzImage: image), version < (6, 9) {
+            printError("note: \(kernel) is Linux \(version.0).\(version.1): its EFI stub measures into RTMR2 only from 6.9 on, so RTMR2 is predicted to stay zero (--stub-rtmr2 yes for a kernel with the change backported)")
         }
         let inputs = TDRuntimeMeasurement.Inputs(
             kernel: image, initrd: try initrd.map { try readFile($0) }, commandLine: append ?? "",
-            edk2Release: edk2Release, memoryBytes: memoryBytes, unpatchedKernel: unpatchedKernel)
+            edk2Release: edk2Release, memoryBytes: memoryBytes, unpatchedKernel: unpatchedKernel, stubMeasuresRTMR2: stubMeasures)
         do { return try TDRuntimeMeasurement.events(inputs) } catch let error as CustomStringConvertible & Error {
             throw CLIFailure.badInput("\(kernel): \(error.description)")
         }

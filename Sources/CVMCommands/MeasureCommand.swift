@@ -70,6 +70,8 @@ struct MeasureCommand: ParsableCommand {
     var edk2Release: Int?
     @Flag(help: "tdx with --kernel: hash the kernel file as given, not with QEMU's setup-header edits (a QEMU and TDVF that load etc/boot/kernel).")
     var unpatchedKernel = false
+    @Option(help: "tdx with --kernel: whether the kernel's EFI stub measures the command line and initrd into RTMR2: auto (Linux ≥ 6.9, read from the kernel), yes (a distribution kernel with the change backported) or no.")
+    var stubRtmr2: String = "auto"
 
     struct Row: Codable, Equatable {
         let mode: String
@@ -97,8 +99,8 @@ struct MeasureCommand: ParsableCommand {
             throw CLIFailure.badInput("unknown mode '\(mode)'; use sev, sev-es, sev-snp, snp:ovmf-hash, snp:svsm or tdx")
         }
         if kernel == nil && (initrd != nil || append != nil) { throw MeasurementError.initrdOrAppendWithoutKernel }
-        if memory != nil || edk2Release != nil || unpatchedKernel {
-            throw CLIFailure.badInput("--memory, --edk2-release and --unpatched-kernel apply to --mode tdx (RTMR prediction)")
+        if memory != nil || edk2Release != nil || unpatchedKernel || stubRtmr2 != "auto" {
+            throw CLIFailure.badInput("--memory, --edk2-release, --unpatched-kernel and --stub-rtmr2 apply to --mode tdx (RTMR prediction)")
         }
         let measurer = try LaunchMeasurer(
             mode: launchMode, firmware: try FirmwareImage(path: try firmwarePath()), hashes: try kernelHashes(),

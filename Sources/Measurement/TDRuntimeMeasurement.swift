@@ -35,15 +35,19 @@ public enum TDRuntimeMeasurement {
         /// Hash the kernel file as given rather than QEMU's edited setup header (for a QEMU and TDVF that
         /// load QEMU's unedited etc/boot/kernel).
         public var unpatchedKernel: Bool
+        /// Whether the kernel's EFI stub measures into RTMR2; nil: from its version (≥ 6.9). For a
+        /// distribution kernel with the CC-measurement change backported, say true.
+        public var stubMeasuresRTMR2: Bool?
 
         public init(kernel: [UInt8], initrd: [UInt8]?, commandLine: String, edk2Release: Int? = nil,
-                    memoryBytes: UInt64, unpatchedKernel: Bool = false) {
+                    memoryBytes: UInt64, unpatchedKernel: Bool = false, stubMeasuresRTMR2: Bool? = nil) {
             self.kernel = kernel
             self.initrd = initrd
             self.commandLine = commandLine
             self.edk2Release = edk2Release
             self.memoryBytes = memoryBytes
             self.unpatchedKernel = unpatchedKernel
+            self.stubMeasuresRTMR2 = stubMeasuresRTMR2
         }
     }
 
@@ -77,7 +81,7 @@ public enum TDRuntimeMeasurement {
         if (inputs.edk2Release ?? .max) >= separatorInRTMR1Since {
             events.append(Event(rtmr: 1, type: "EV_SEPARATOR", description: "00000000", digest: sha([0, 0, 0, 0])))
         }
-        let stubMeasures = linuxVersion(ofBzImage: inputs.kernel).map { $0 >= (6, 9) } ?? true
+        let stubMeasures = inputs.stubMeasuresRTMR2 ?? linuxVersion(ofBzImage: inputs.kernel).map { $0 >= (6, 9) } ?? true
         if stubMeasures, let options = loadOptions(commandLine: inputs.commandLine, hasInitrd: inputs.initrd != nil, edk2Release: inputs.edk2Release) {
             events.append(Event(rtmr: 2, type: "EV_EVENT_TAG", description: "LOADED_IMAGE::LoadOptions", digest: sha(options)))
         }

@@ -55,12 +55,15 @@ import Testing
         let bigger = try row(["--memory", "2G"])
         #expect(bigger.events?.first?.digest != newest.events?.first?.digest)
         #expect(Array(bigger.events?.dropFirst() ?? []).map(\.digest) == Array(newest.events?.dropFirst() ?? []).map(\.digest))
+        let backported = try row(["--stub-rtmr2", "yes"])
+        #expect(backported.events?.filter { $0.rtmr == 2 }.count == 2)
         let unpatched = try row(["--unpatched-kernel"])
         #expect(unpatched.events?.first?.digest != newest.events?.first?.digest)
 
         for (arguments, words) in [(["measure", "--mode", "tdx", "--firmware", Self.ovmf, "--memory", "2G"], "need --kernel"),
                                    (base + ["--edk2-release", "2025"], "YYYYMM"),
                                    (base + ["--memory", "lots"], "invalid --memory"),
+                                   (base + ["--stub-rtmr2", "maybe"], "auto, yes or no"),
                                    (["measure", "--mode", "tdx", "--firmware", Self.ovmf, "--kernel", initrd], "not a Linux bzImage"),
                                    (["measure", "--mode", "sev-snp", "--firmware", Self.ovmf, "--vcpus", "1", "--cpu", "EPYC-Milan", "--memory", "1G"], "apply to --mode tdx")] {
             let run = try CLIRun.cvm(arguments)

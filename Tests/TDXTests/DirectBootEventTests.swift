@@ -96,6 +96,13 @@ enum MinimalBzImage {
                            "1:EV_EFI_ACTION", "1:EV_EFI_ACTION"])
         #expect(try events("6.12.0", 202408) == newest.filter { $0 != "1:EV_SEPARATOR" })
         #expect(try events("6.1.0-57-amd64", nil).allSatisfy { $0.hasPrefix("1:") })
+        // A backport (or its absence) said outright wins over the version.
+        func forced(_ version: String, _ measures: Bool) throws -> Int {
+            try TDRuntimeMeasurement.events(.init(kernel: try MinimalBzImage.bytes(version: version), initrd: initrd, commandLine: "quiet",
+                                                  memoryBytes: 1 << 30, stubMeasuresRTMR2: measures)).filter { $0.rtmr == 2 }.count
+        }
+        #expect(try forced("5.14.0-427.el9.x86_64", true) == 2)
+        #expect(try forced("6.12.0", false) == 0)
         #expect(TDRuntimeMeasurement.linuxVersion(ofBzImage: try MinimalBzImage.bytes(version: "6.9.0-rc1")) ?? (0, 0) == (6, 9))
     }
 
