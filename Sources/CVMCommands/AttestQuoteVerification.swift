@@ -126,19 +126,31 @@ struct AttestRTMR: ParsableCommand {
             discussion: """
             Each event extends RTMR[index - 1] = SHA-384(RTMR ‖ its SHA-384 digest), from zero; compare \
             the result with the RTMRs of the TD's quote (cvm attest verify QUOTE --expect-rtmr N=HEX). \
-            Inside a TD the log is /sys/firmware/acpi/tables/data/CCEL. \
+            Inside a TD the log is /sys/firmware/acpi/tables/data/CCEL. With --events (and always in \
+            --json, under "log") every measured event is listed with its RTMR, type, SHA-384 digest and \
+            data, in the form `cvm measure --mode tdx --json` predicts them, so the two can be compared. \
             Examples:
               cvm attest rtmr replay /sys/firmware/acpi/tables/data/CCEL
               cvm attest rtmr replay ccel.bin --json
+              cvm attest rtmr replay ccel.bin --events
             """
         )
 
         @Argument(help: "The event log (the CCEL ACPI table's log area).") var log: String
         @Flag(help: "Print JSON.") var json = false
+        @Flag(help: "List every measured event (RTMR, type, digest, data).") var events = false
+
+        struct Entry: Encodable {
+            let rtmr: Int
+            let type: String
+            let description: String
+            let digest: String
+        }
 
         struct Output: Encodable {
             let events: Int
             let rtmr: [String]
+            let log: [Entry]
         }
 
         func run() throws {
@@ -146,11 +158,18 @@ struct AttestRTMR: ParsableCommand {
             let replayed: TDXEventLog
             do { replayed = try TDXEventLog(bytes: bytes) } catch { throw CLIFailure.badInput("\(log): \(error)") }
             let rtmrs = replayed.rtmrs.map { $0.map { String(format: "%02x", $0) }.joined() }
+            let log = replayed.events.compactMap { event in
+                event.rtmr.map { Entry(rtmr: $0, type: event.typeName, description: event.summary,
+                                       digest: event.sha384.map { String(format: "%02x", $0) }.joined()) }
+            }
             if json {
-                try printJSON(Output(events: replayed.events.count, rtmr: rtmrs))
-            } else {
-                print("\(replayed.events.count) events")
-                for (index, value) in rtmrs.enumerated() { print("RTMR\(index) \(value)") }
+                try printJSON(Output(events: replayed.events.count, rtmr: rtmrs, log: log))
+                return
+            }
+            print("\(replayed.events.count) events")
+            for (index, value) in rtmrs.enumerated() { print("RTMR\(index) \(value)") }
+            if events {
+                for entry in log { print("rtmr\(entry.rtmr) \(entry.type) \(entry.digest.prefix(16))… \(entry.description)") }
             }
         }
     }

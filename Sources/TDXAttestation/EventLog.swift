@@ -94,3 +94,34 @@ public struct TDXEventLog: Sendable {
         self.rtmrs = rtmrs
     }
 }
+
+extension TDXEventLog.Event {
+    /// The TCG name of the event type (PC Client Platform Firmware Profile), or its number in hex.
+    public var typeName: String {
+        let names: [UInt32: String] = [
+            0x1: "EV_POST_CODE", 0x3: "EV_NO_ACTION", 0x4: "EV_SEPARATOR", 0x5: "EV_ACTION", 0x6: "EV_EVENT_TAG",
+            0x7: "EV_S_CRTM_CONTENTS", 0x8: "EV_S_CRTM_VERSION", 0xA: "EV_PLATFORM_CONFIG_FLAGS", 0xD: "EV_IPL",
+            0x8000_0001: "EV_EFI_VARIABLE_DRIVER_CONFIG", 0x8000_0002: "EV_EFI_VARIABLE_BOOT",
+            0x8000_0003: "EV_EFI_BOOT_SERVICES_APPLICATION", 0x8000_0004: "EV_EFI_BOOT_SERVICES_DRIVER",
+            0x8000_0005: "EV_EFI_RUNTIME_SERVICES_DRIVER", 0x8000_0006: "EV_EFI_GPT_EVENT", 0x8000_0007: "EV_EFI_ACTION",
+            0x8000_0008: "EV_EFI_PLATFORM_FIRMWARE_BLOB", 0x8000_0009: "EV_EFI_HANDOFF_TABLES",
+            0x8000_000A: "EV_EFI_PLATFORM_FIRMWARE_BLOB2", 0x8000_000B: "EV_EFI_HANDOFF_TABLES2",
+            0x8000_000C: "EV_EFI_VARIABLE_BOOT2", 0x8000_00E0: "EV_EFI_VARIABLE_AUTHORITY",
+        ]
+        return names[type] ?? "0x" + String(type, radix: 16)
+    }
+
+    /// The event data as a person reads it: text when it is printable (an EV_EVENT_TAG's description
+    /// after its id and size, as Linux's EFI stub writes them), the bytes in hex when there are at most
+    /// eight, otherwise its length.
+    public var summary: String {
+        var text = type == 0x6 && data.count > 8 ? Array(data[8...]) : data
+        while text.last == 0 { text.removeLast() }
+        if !text.isEmpty, text.allSatisfy({ (0x20...0x7E).contains($0) || $0 == 0x0A }) {
+            let string = String(decoding: text, as: UTF8.self).replacingOccurrences(of: "\n", with: " ")
+            return string.count > 80 ? String(string.prefix(77)) + "..." : string
+        }
+        if data.count <= 8 { return data.map { String(format: "%02x", $0) }.joined() }
+        return "\(data.count) bytes"
+    }
+}

@@ -153,6 +153,25 @@ struct TDXQuoteCLITests {
         let output = try JSONSerialization.jsonObject(with: Data(replay.stdout.utf8)) as? [String: Any]
         let rtmrs = try #require(output?["rtmr"] as? [String])
         #expect(output?["events"] as? Int == 43)
+        // The log in the shape `cvm measure --mode tdx --json` predicts: the fixed RTMR1 events of a real
+        // TDVF match the predicted ones, digest for digest.
+        let log = try #require(output?["log"] as? [[String: Any]])
+        #expect(log.count == 43)
+        let actions = log.filter { $0["rtmr"] as? Int == 1 && $0["type"] as? String == "EV_EFI_ACTION" }
+        #expect(actions.compactMap { $0["description"] as? String } == ["Calling EFI Application from Boot Option",
+                                                                       "Exit Boot Services Invocation", "Exit Boot Services Returned with Success"])
+        let kernel = OCITestArchive.repositoryRoot.appendingPathComponent("Fuzz/seeds/kernel/bzimage-pe.bin").path
+        let predicted = try CLIRun.cvm(["measure", "--mode", "tdx", "--firmware", "/usr/share/ovmf/OVMF.fd", "--kernel", kernel, "--json"])
+        if predicted.status == 0, let events = (try JSONSerialization.jsonObject(with: Data(predicted.stdout.utf8)) as? [String: Any])?["events"] as? [[String: Any]] {
+            for action in actions {
+                let same = events.first { $0["description"] as? String == action["description"] as? String }
+                #expect(same?["digest"] as? String == action["digest"] as? String, "\(action)")
+            }
+        } else if FileManager.default.fileExists(atPath: "/usr/share/ovmf/OVMF.fd") {
+            Issue.record("cvm measure failed: \(predicted.stderr)")
+        }
+        let listed = try CLIRun.cvm(["attest", "rtmr", "replay", Self.fixture("ccel/ccel_data.dat"), "--events"])
+        #expect(listed.stdout.contains("rtmr1 EV_EFI_ACTION 77a0dab2312b4e1e… Calling EFI Application from Boot Option"), "\(listed.stdout)")
         // The replayed values are what the quote from the same TD must carry: verify it with them.
         var arguments = ["attest", "verify", Self.fixture("ccel/cos-113-tdx-quote.dat"), "--allow-debug", "--at", "2024-06-01T00:00:00Z"]
         for index in 0..<3 { arguments += ["--expect-rtmr", "\(index)=\(rtmrs[index])"] }
