@@ -28,15 +28,12 @@ public struct TDAttributes: Sendable, Hashable, CustomStringConvertible {
     public var rawValue: UInt64
     public init(rawValue: UInt64) { self.rawValue = rawValue }
 
-    public static let debug: UInt64 = 1 << 0
-    public static let septVEDisable: UInt64 = 1 << 28
-    public static let pks: UInt64 = 1 << 30
-    public static let perfmon: UInt64 = 1 << 63
+    public static let debug = TDAttributeBits.debug
+    public static let septVEDisable = TDAttributeBits.septVEDisable
+    public static let pks = TDAttributeBits.pks
+    public static let perfmon = TDAttributeBits.perfmon
     public static let `default` = TDAttributes(rawValue: septVEDisable)
-
-    /// Bits the TDX module reserves (TUD 1-7, SEC 8-27 and 29, OTHER 32-62): a TD with any of them set
-    /// does not launch, and a verifier refuses its quote.
-    public static let reserved: UInt64 = 0xFE | 0x0FFF_FF00 | (1 << 29) | 0x7FFF_FFFF_0000_0000
+    public static let reserved = TDAttributeBits.reserved
 
     public var isDebug: Bool { rawValue & Self.debug != 0 }
     public var septVEDisabled: Bool { rawValue & Self.septVEDisable != 0 }

@@ -3,6 +3,7 @@ import Certificates
 import Crypto
 import DCAPQuote
 import Foundation
+import SEVABI
 
 /// What a quote must show beyond a valid signature chain.
 public struct QuotePolicy: Sendable, Equatable {
@@ -189,14 +190,13 @@ extension QuoteVerifier {
         let a = td.tdAttributes
         var value: UInt64 = 0
         for (index, byte) in a.prefix(8).enumerated() { value |= UInt64(byte) << (8 * UInt64(index)) }
-        let reserved: UInt64 = 0xFE | 0x0FFF_FF00 | (1 << 29) | 0x7FFF_FFFF_0000_0000
-        if value & reserved != 0 {
+        if value & TDAttributeBits.reserved != 0 {
             return .fail("td-attributes", "TDATTRIBUTES \(a.hexString) has reserved bits set")
         }
         if td.debug && !policy.allowDebug {
             return .fail("td-attributes", "TDATTRIBUTES.DEBUG is set: the host can read the TD's memory (allow with --allow-debug)")
         }
-        if value & (1 << 28) == 0 {
+        if value & TDAttributeBits.septVEDisable == 0 {
             return .fail("td-attributes", "TDATTRIBUTES.SEPT_VE_DISABLE is clear: the host could inject #VE through EPT violations")
         }
         return .pass("td-attributes", "TDATTRIBUTES \(a.hexString): SEPT_VE_DISABLE\(td.debug ? ", DEBUG (allowed)" : "")")
