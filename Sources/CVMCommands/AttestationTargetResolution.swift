@@ -37,29 +37,22 @@ enum AttestationTargetResolution {
     /// GET HOST_URL/kbs/v0/public-key → the key in hex.
     static func fetchKey(hostURL: String, timeout: TimeInterval = 10) throws -> String {
         guard let url = URL(string: hostURL + KBSProtocol.publicKeyPath) else { throw CLIFailure.badInput("--attest: bad URL \(hostURL)") }
-        final class Box: @unchecked Sendable {
-            var data: Data?
-            var status = 0
-            var error: (any Error)?
-        }
-        let box = Box()
-        let done = DispatchSemaphore(value: 0)
         var request = URLRequest(url: url)
         request.timeoutInterval = timeout
-        URLSession(configuration: .ephemeral).dataTask(with: request) { data, response, error in
-            box.data = data
-            box.status = (response as? HTTPURLResponse)?.statusCode ?? 0
-            box.error = error
-            done.signal()
-        }.resume()
-        done.wait()
-        if let error = box.error {
+        let answer: (data: Data, status: Int)
+        do {
+            answer = try waitFor { [request] in
+                let (data, response) = try await URLSession(configuration: .ephemeral).data(for: request)
+                return (data, (response as? HTTPURLResponse)?.statusCode ?? 0)
+            }
+        } catch {
             throw CLIFailure.unsupportedHere("--attest: cannot reach the relying party at \(hostURL) for its public key (\(error.localizedDescription)); start it with cvm attest serve, or give --attest-key HEX")
         }
-        guard box.status == 200, let data = box.data,
+        let (data, status) = answer
+        guard status == 200,
               let key = try? JSONDecoder().decode(KBSProtocol.PublicKey.self, from: data),
               key.kty == "OKP", key.crv == "X25519", let raw = Base64URL.decode(key.x), raw.count == 32 else {
-            throw CLIFailure.unsupportedHere("--attest: \(hostURL)\(KBSProtocol.publicKeyPath) answered \(box.status) without an X25519 key; is it cvm attest serve?")
+            throw CLIFailure.unsupportedHere("--attest: \(hostURL)\(KBSProtocol.publicKeyPath) answered \(status) without an X25519 key; is it cvm attest serve?")
         }
         return raw.map { String(format: "%02x", $0) }.joined()
     }

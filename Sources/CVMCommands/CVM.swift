@@ -102,3 +102,21 @@ func printJSON<T: Encodable>(_ value: T) throws {
     let data = try encoder.encode(value)
     print(String(decoding: data, as: UTF8.self))
 }
+
+/// Runs async work from a synchronous command and waits for it (`cvm run` and its helpers are
+/// synchronous; the work runs on the cooperative pool, so this thread may block).
+func waitFor<T: Sendable>(_ work: @escaping @Sendable () async throws -> T) throws -> T {
+    let outcome = AsyncOutcome<T>()
+    let done = DispatchSemaphore(value: 0)
+    Task {
+        do { outcome.result = .success(try await work()) } catch { outcome.result = .failure(error) }
+        done.signal()
+    }
+    done.wait()
+    return try outcome.result!.get()
+}
+
+/// The result `waitFor` hands from the task to the waiting thread; the semaphore orders the accesses.
+private final class AsyncOutcome<T: Sendable>: @unchecked Sendable {
+    var result: Result<T, any Error>?
+}

@@ -24,24 +24,13 @@ struct RunAttestation {
     /// product and chip, so only the right one answers).
     static func kdsEndorsementKey(_ report: AttestationReport, client: KDSClient = KDSClient()) throws -> Certificate {
         let products = report.product.map { [$0] } ?? SNPProduct.allCases
-        final class Box: @unchecked Sendable { var result: Result<Certificate, any Error>? }
-        let box = Box()
-        let done = DispatchSemaphore(value: 0)
-        Task {
+        return try waitFor {
             var failures: [String] = []
             for product in products {
-                do {
-                    box.result = .success(try await client.vcek(for: report, product: product).0)
-                    break
-                } catch {
-                    failures.append("\(product): \(error)")
-                }
+                do { return try await client.vcek(for: report, product: product).0 } catch { failures.append("\(product): \(error)") }
             }
-            if box.result == nil { box.result = .failure(CLIFailure.unsupportedHere(failures.joined(separator: "; "))) }
-            done.signal()
+            throw CLIFailure.unsupportedHere(failures.joined(separator: "; "))
         }
-        done.wait()
-        return try box.result!.get()
     }
 
     static func randomNonce() -> [UInt8] { UnikernelAttestation.randomNonce() }
