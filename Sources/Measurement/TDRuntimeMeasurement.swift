@@ -1,4 +1,5 @@
 import Crypto
+import SEVABI
 
 /// RTMR1 and RTMR2 of a TD that QEMU boots directly (-kernel, -initrd, -append) through a TDVF, predicted
 /// from the events the TDVF and the Linux EFI stub log (each RTMR = SHA-384(RTMR ‖ digest) from zeros):
@@ -74,9 +75,9 @@ public enum TDRuntimeMeasurement {
             ? inputs.kernel
             : try QEMUKernelPatch.patched(inputs.kernel, commandLine: inputs.commandLine,
                                           initrdSize: inputs.initrd.map { $0.count }, memoryBytes: inputs.memoryBytes)
-        func sha(_ bytes: [UInt8]) -> String { SHA384.hash(data: bytes).map { String(format: "%02x", $0) }.joined() }
+        func sha(_ bytes: [UInt8]) -> String { Array(SHA384.hash(data: bytes)).hexString }
         var events = [Event(rtmr: 1, type: "EV_EFI_BOOT_SERVICES_APPLICATION", description: "kernel (Authenticode SHA-384)",
-                            digest: try Authenticode.sha384(image).map { String(format: "%02x", $0) }.joined()),
+                            digest: try Authenticode.sha384(image).hexString),
                       Event(rtmr: 1, type: "EV_EFI_ACTION", description: callingApplication, digest: sha(Array(callingApplication.utf8)))]
         if (inputs.edk2Release ?? .max) >= separatorInRTMR1Since {
             events.append(Event(rtmr: 1, type: "EV_SEPARATOR", description: "00000000", digest: sha([0, 0, 0, 0])))
@@ -108,10 +109,8 @@ public enum TDRuntimeMeasurement {
     public static func replay(_ events: [Event]) -> [[UInt8]] {
         var registers = [[UInt8]](repeating: [UInt8](repeating: 0, count: 48), count: 4)
         for event in events {
-            let digest = stride(from: 0, to: event.digest.count, by: 2).map {
-                let start = event.digest.index(event.digest.startIndex, offsetBy: $0)
-                return UInt8(event.digest[start..<event.digest.index(start, offsetBy: 2)], radix: 16) ?? 0
-            }
+            // The digests are the hex `events` wrote.
+            let digest = (try? [UInt8](hex: event.digest)) ?? []
             registers[event.rtmr] = Array(SHA384.hash(data: registers[event.rtmr] + digest))
         }
         return registers
